@@ -1,0 +1,186 @@
+//! `sweepctl preview FILE [-n N] [--seed S] [--json]`
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use sweepd::search::{Grid, Leaf, ParamSet, Random, Space};
+use sweepd::spec::{self, Format, Method, SweepSpec};
+
+use crate::{Outcome, render};
+
+/// Random runs shown when `-n` is not given.
+const DEFAULT_RANDOM_RUNS: u64 = 10;
+
+pub fn run(path: &Path, n: Option<u64>, seed: Option<u64>, json: bool) -> Result<Outcome> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let validation = spec::check_bytes(&bytes, Format::from_path(path));
+    // Problems go to stderr, so that stdout holds only the runs.
+    for d in validation.diagnostics.iter() {
+        eprintln!("{}", render::diagnostic(&name, &text, d));
+    }
+    let Some(spec) = validation.spec else {
+        eprintln!("{name}: invalid, nothing to preview");
+        return Ok(Outcome::Invalid);
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match spec.method {
+        Method::Grid => preview_grid(&mut out, &name, &spec, n, json)?,
+        Method::Random => preview_random(&mut out, &name, &spec, n, seed, json)?,
+        Method::Bayes => preview_bayes(&mut out, &name, &spec, json)?,
+    }
+    out.flush().context("cannot write to standard output")?;
+    Ok(Outcome::Ok)
+}
+
+fn preview_grid(
+    out: &mut impl Write,
+    name: &str,
+    spec: &SweepSpec,
+    n: Option<u64>,
+    json: bool,
+) -> Result<()> {
+    let grid = Grid::new(&spec.parameters).context("the checked grid cannot be listed")?;
+    let size = grid.len();
+    let runnable = spec.run_cap.map_or(size, |cap| size.min(u128::from(cap)));
+    let shown = n.map_or(runnable, |n| runnable.min(u128::from(n)));
+    let runs = grid
+        .points()
+        .take(usize::try_from(shown).unwrap_or(usize::MAX));
+    if json {
+        return write_json(out, runs);
+    }
+    let mut header = format!(
+        "{name}: grid search over {size} point{}",
+        if size == 1 { "" } else { "s" }
+    );
+    if runnable < size {
+        header.push_str(&format!("; run_cap stops it after {runnable}"));
+    }
+    if shown < runnable {
+        header.push_str(&format!("; showing the first {shown}"));
+    }
+    writeln!(out, "{header}")?;
+    write_table(out, &Space::new(&spec.parameters), runs)
+}
+
+fn preview_random(
+    out: &mut impl Write,
+    name: &str,
+    spec: &SweepSpec,
+    n: Option<u64>,
+    seed: Option<u64>,
+    json: bool,
+) -> Result<()> {
+    let (seed, chosen) = match seed.or(spec.sweepd.seed) {
+        Some(seed) => (seed, false),
+        None => (rand_seed(), true),
+    };
+    let wanted = n.unwrap_or(DEFAULT_RANDOM_RUNS);
+    let shown = spec.run_cap.map_or(wanted, |cap| wanted.min(cap));
+    let random = Random::new(&spec.parameters, seed);
+    let runs = (0..shown).map(|i| random.draw(i));
+    if json {
+        return write_json(out, runs);
+    }
+    let extent = match spec.run_cap {
+        Some(cap) => format!("run_cap {cap}"),
+        None => "unbounded (no run_cap)".to_owned(),
+    };
+    let seed_note = if chosen {
+        format!(
+            "seed {seed}, chosen at random: pass --seed {seed} or set sweepd.seed to see these runs again"
+        )
+    } else {
+        format!("seed {seed}")
+    };
+    writeln!(
+        out,
+        "{name}: random search, {extent}; {seed_note}; the first {shown} runs:"
+    )?;
+    write_table(out, &Space::new(&spec.parameters), runs)
+}
+
+fn preview_bayes(out: &mut impl Write, name: &str, spec: &SweepSpec, json: bool) -> Result<()> {
+    let note = "bayes search picks each run from the results of the runs before it, \
+                so its runs cannot be shown before the sweep starts";
+    if json {
+        eprintln!("{name}: {note}");
+        return Ok(());
+    }
+    writeln!(out, "{name}: {note}. The space it searches:")?;
+    let space = Space::new(&spec.parameters);
+    let rows: Vec<Vec<String>> = space
+        .leaves
+        .iter()
+        .map(|leaf| vec![leaf.name(), leaf.distribution.to_string()])
+        .collect();
+    write_rows(
+        out,
+        &["parameter".to_owned(), "distribution".to_owned()],
+        &rows,
+    )
+}
+
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    // A fresh RandomState is seeded from the OS: enough for a preview seed.
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+fn write_json(out: &mut impl Write, runs: impl Iterator<Item = ParamSet>) -> Result<()> {
+    for run in runs {
+        writeln!(out, "{}", Value::Object(run))?;
+    }
+    Ok(())
+}
+
+fn write_table(
+    out: &mut impl Write,
+    space: &Space,
+    runs: impl Iterator<Item = ParamSet>,
+) -> Result<()> {
+    let mut header = vec!["run".to_owned()];
+    header.extend(space.leaves.iter().map(Leaf::name));
+    let rows: Vec<Vec<String>> = runs
+        .enumerate()
+        .map(|(i, run)| {
+            let mut row = vec![(i + 1).to_string()];
+            row.extend(
+                space
+                    .leaves
+                    .iter()
+                    .map(|leaf| match Space::lookup(&run, &leaf.path) {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(v) => v.to_string(),
+                        None => String::new(),
+                    }),
+            );
+            row
+        })
+        .collect();
+    write_rows(out, &header, &rows)
+}
+
+/// Columns padded to their widest cell, two spaces apart.
+fn write_rows(out: &mut impl Write, header: &[String], rows: &[Vec<String>]) -> Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, &w)| format!("{c:<w$}"))
+            .collect();
+        writeln!(out, "{}", cells.join("  ").trim_end())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Search: what a sweep runs next. Grid and random search here; Bayesian
+//! search implements the same trait.
+//!
+//! A search holds no history of its own: the runs so far come in on every
+//! call, as the daemon rebuilds them from disk, so a restarted daemon asks
+//! the same question and gets the same answer.
+
+mod grid;
+mod random;
+mod sample;
+mod space;
+
+pub use grid::Grid;
+pub use random::Random;
+pub use space::{Leaf, Space};
+
+use crate::spec::{Method, SweepSpec};
+
+/// A run's parameters: `{name: value}`, nested parameters as nested objects
+/// (not W&B's `{name: {value: ...}}` wrapping).
+pub type ParamSet = serde_json::Map<String, serde_json::Value>;
+
+/// Where a run stands, as far as search cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrialState {
+    /// Proposed, not started.
+    Pending,
+    Running,
+    /// Exited 0.
+    Finished,
+    /// Exited non-zero.
+    Failed,
+    /// Lost: the process vanished or the daemon died under it.
+    Crashed,
+    /// Stopped by a person or by early termination.
+    Killed,
+}
+
+/// One run of the sweep so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trial {
+    pub params: ParamSet,
+    pub state: TrialState,
+    /// The sweep metric's logged values, in order.
+    pub metric: Vec<f64>,
+}
+
+/// Every run of the sweep so far, in the order they were proposed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub trials: Vec<Trial>,
+}
+
+impl History {
+    /// A history of runs with the given parameters (pending, no metric yet).
+    pub fn of_params(params: impl IntoIterator<Item = ParamSet>) -> Self {
+        Self {
+            trials: params
+                .into_iter()
+                .map(|params| Trial {
+                    params,
+                    state: TrialState::Pending,
+                    metric: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How many distinct runs a search can propose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchSize {
+    /// A grid: this many points (saturating at u128::MAX).
+    Finite(u128),
+    /// Random and Bayesian search go on until `run_cap` or a stop.
+    Unbounded,
+}
+
+pub trait Search {
+    /// How many distinct runs there are to propose.
+    fn size(&self) -> SearchSize;
+
+    /// The parameters of the next run given every run so far (pending and
+    /// running ones included), or `None` when the search has nothing left.
+    /// `&mut self` so that a search may keep caches between calls (Bayesian
+    /// search warm-starts its model fit); the answer depends on `history` only.
+    fn propose(&mut self, history: &History) -> Result<Option<ParamSet>, SearchError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SearchError {
+    #[error("bayes search is not available yet in this build of sweepd")]
+    BayesUnavailable,
+    #[error("a grid cannot list the values of {}: only categorical, constant, int_uniform and q_uniform parameters can be", .0.join(", "))]
+    NotEnumerable(Vec<String>),
+}
+
+/// The search a sweep asks for. `seed` is the sweep's seed (from
+/// `sweepd.seed`, or chosen and recorded by the daemon).
+pub fn for_spec(spec: &SweepSpec, seed: u64) -> Result<Box<dyn Search + Send>, SearchError> {
+    match spec.method {
+        Method::Grid => Ok(Box::new(Grid::new(&spec.parameters)?)),
+        Method::Random => Ok(Box::new(Random::new(&spec.parameters, seed))),
+        Method::Bayes => Err(SearchError::BayesUnavailable),
+    }
+}

@@ -1,0 +1,427 @@
+//! A sweep file as a tree of values that know where they were written.
+//!
+//! Values come from serde_yaml (YAML 1.2: `1e-5` is a float) or serde_json;
+//! positions come from [`Locations`]. Reading the text also yields the
+//! problems that belong to the text rather than to the sweep: syntax errors,
+//! keys written twice, and scalars that W&B's YAML 1.1 reader would read
+//! differently.
+
+use std::fmt;
+use std::path::Path;
+
+use super::diagnostic::{Diagnostic, Diagnostics, KeyPath, Position, Severity};
+use super::locations::Locations;
+use super::yaml11::{self, Yaml11};
+
+/// The two syntaxes a sweep file may be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+impl Format {
+    /// `.json` files are JSON; everything else is YAML (which JSON also is, nearly).
+    pub fn from_path(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("json") => Format::Json,
+            _ => Format::Yaml,
+        }
+    }
+}
+
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub position: Option<Position>,
+}
+
+/// A map entry: the key is a node too, so errors about keys point at the key.
+pub type Entry = (Node, Node);
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<Entry>),
+}
+
+impl Node {
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[Entry]> {
+        match &self.value {
+            Value::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// The entry whose key is the string `key`.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    /// A short description of what this is, for messages: `the string "1e-4"`, `a list`.
+    pub fn describe(&self) -> impl fmt::Display + '_ {
+        Describe(self)
+    }
+}
+
+struct Describe<'a>(&'a Node);
+
+impl fmt::Display for Describe<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0.value {
+            Value::Null => f.write_str("nothing (null)"),
+            Value::Bool(b) => write!(f, "the boolean {b}"),
+            Value::Int(i) => write!(f, "the integer {i}"),
+            Value::Float(x) => write!(f, "the number {x}"),
+            Value::Str(s) if s.chars().count() <= 40 => write!(f, "the string {s:?}"),
+            Value::Str(_) => f.write_str("a string"),
+            Value::Seq(_) => f.write_str("a list"),
+            Value::Map(_) => f.write_str("a mapping"),
+        }
+    }
+}
+
+/// Read `text` as YAML or JSON. On success, also returns the problems of the
+/// text itself (duplicate keys are errors; YAML 1.1 differences are warnings).
+pub fn parse(text: &str, format: Format) -> Result<(Node, Diagnostics), Diagnostic> {
+    let locations = Locations::index(text);
+    let mut diagnostics = Diagnostics::default();
+    let root = match format {
+        Format::Yaml => {
+            let mut value: serde_yaml::Value = serde_yaml::from_str(text)
+                .map_err(|e| syntax_error(&e.to_string(), e.location().map(yaml_position)))?;
+            value
+                .apply_merge()
+                .map_err(|e| syntax_error(&e.to_string(), None))?;
+            let mut builder = Builder {
+                locations: &locations,
+                diagnostics: &mut diagnostics,
+                warn_yaml11: true,
+            };
+            builder.node_from_yaml(&value, &KeyPath::root(), None)?
+        }
+        Format::Json => {
+            let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                let position = (e.line() > 0).then(|| Position {
+                    line: e.line(),
+                    column: e.column(),
+                });
+                syntax_error(&e.to_string(), position)
+            })?;
+            let builder = Builder {
+                locations: &locations,
+                diagnostics: &mut diagnostics,
+                warn_yaml11: false,
+            };
+            builder.node_from_json(&value, &KeyPath::root(), None)
+        }
+    };
+    for (path, position) in &locations.duplicates {
+        diagnostics.push(Diagnostic {
+            severity: Severity::Error,
+            path: path.clone(),
+            position: Some(*position),
+            message: "this key is written twice in the same mapping".into(),
+            help: Some("keep one: W&B silently keeps the last, which hides mistakes".into()),
+        });
+    }
+    Ok((root, diagnostics))
+}
+
+fn yaml_position(location: serde_yaml::Location) -> Position {
+    Position {
+        line: location.line(),
+        column: location.column(),
+    }
+}
+
+fn syntax_error(message: &str, position: Option<Position>) -> Diagnostic {
+    // Both parsers append " at line L column C"; we print the position ourselves.
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .trim_end()
+        .to_owned();
+    Diagnostic {
+        severity: Severity::Error,
+        path: KeyPath::root(),
+        position,
+        message: format!("cannot read the file: {message}"),
+        help: None,
+    }
+}
+
+struct Builder<'a> {
+    locations: &'a Locations,
+    diagnostics: &'a mut Diagnostics,
+    warn_yaml11: bool,
+}
+
+impl Builder<'_> {
+    /// Position of the value at `path`, or the nearest enclosing known one.
+    fn position(&self, path: &KeyPath, fallback: Option<Position>) -> Option<Position> {
+        self.locations.get(path).and_then(|l| l.value).or(fallback)
+    }
+
+    fn key_position(&self, path: &KeyPath, fallback: Option<Position>) -> Option<Position> {
+        self.locations.get(path).and_then(|l| l.key).or(fallback)
+    }
+
+    fn node_from_yaml(
+        &mut self,
+        value: &serde_yaml::Value,
+        path: &KeyPath,
+        fallback: Option<Position>,
+    ) -> Result<Node, Diagnostic> {
+        use serde_yaml::Value as Y;
+        let position = self.position(path, fallback);
+        let value = match value {
+            Y::Null => Value::Null,
+            Y::Bool(b) => Value::Bool(*b),
+            Y::Number(n) => number(n.as_i64(), n.as_u64(), n.as_f64()),
+            Y::String(s) => Value::Str(s.clone()),
+            Y::Sequence(items) => Value::Seq(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.node_from_yaml(item, &path.index(i), position))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Y::Mapping(map) => {
+                let mut entries = Vec::with_capacity(map.len());
+                for (key, item) in map {
+                    let key_text = yaml_key_text(key);
+                    let child = path.key(&key_text);
+                    let key_node = Node {
+                        value: match key {
+                            Y::String(s) => Value::Str(s.clone()),
+                            other => self.node_from_yaml(other, &child, position)?.value,
+                        },
+                        position: self.key_position(&child, position),
+                    };
+                    entries.push((key_node, self.node_from_yaml(item, &child, position)?));
+                }
+                Value::Map(entries)
+            }
+            Y::Tagged(tagged) => {
+                return Err(Diagnostic {
+                    severity: Severity::Error,
+                    path: path.clone(),
+                    position,
+                    message: format!("YAML tags such as `{}` are not supported", tagged.tag),
+                    help: Some("remove the tag: W&B's reader rejects it too".into()),
+                });
+            }
+        };
+        let node = Node { value, position };
+        if self.warn_yaml11 {
+            self.check_yaml11(&node, path);
+        }
+        Ok(node)
+    }
+
+    fn node_from_json(
+        &self,
+        value: &serde_json::Value,
+        path: &KeyPath,
+        fallback: Option<Position>,
+    ) -> Node {
+        use serde_json::Value as J;
+        let position = self.position(path, fallback);
+        let value = match value {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(*b),
+            J::Number(n) => number(n.as_i64(), n.as_u64(), n.as_f64()),
+            J::String(s) => Value::Str(s.clone()),
+            J::Array(items) => Value::Seq(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.node_from_json(item, &path.index(i), position))
+                    .collect(),
+            ),
+            J::Object(map) => Value::Map(
+                map.iter()
+                    .map(|(key, item)| {
+                        let child = path.key(key);
+                        let key_node = Node {
+                            value: Value::Str(key.clone()),
+                            position: self.key_position(&child, position),
+                        };
+                        (key_node, self.node_from_json(item, &child, position))
+                    })
+                    .collect(),
+            ),
+        };
+        Node { value, position }
+    }
+
+    /// Warn where PyYAML (W&B) reads this plain scalar as something else.
+    fn check_yaml11(&mut self, node: &Node, path: &KeyPath) {
+        let Some(text) = self
+            .locations
+            .get(path)
+            .and_then(|l| l.plain_scalar.as_deref())
+        else {
+            return;
+        };
+        let theirs = yaml11::resolve(text);
+        let (same, ours) = match (&node.value, &theirs) {
+            (Value::Null, Yaml11::Null) => (true, "null"),
+            (Value::Bool(a), Yaml11::Bool(b)) => (a == b, "a boolean"),
+            (Value::Int(a), Yaml11::Int(b)) => (i128::from(*a) == *b, "an integer"),
+            (Value::Float(_), Yaml11::Float) => (true, "a number"),
+            (Value::Str(_), Yaml11::Str) => (true, "a string"),
+            (Value::Null, _) => (false, "null"),
+            (Value::Bool(_), _) => (false, "a boolean"),
+            (Value::Int(_), _) => (false, "an integer"),
+            (Value::Float(_), _) => (false, "a number"),
+            (Value::Str(_), _) => (false, "a string"),
+            (Value::Seq(_) | Value::Map(_), _) => (true, ""),
+        };
+        if same {
+            return;
+        }
+        let ours = match &node.value {
+            Value::Int(i) => format!("the integer {i}"),
+            Value::Float(x) => format!("the number {x}"),
+            _ => ours.to_owned(),
+        };
+        let (theirs_text, help) = match theirs {
+            Yaml11::Str => (
+                format!("the string {text:?}"),
+                if matches!(node.value, Value::Float(_)) {
+                    "write it with a dot and a signed exponent (`1.0e-5`) so both read a number"
+                } else {
+                    "quote it if you mean a string"
+                },
+            ),
+            Yaml11::Bool(b) => (
+                format!("the boolean {}", if b { "True" } else { "False" }),
+                "write true/false for a boolean, or quote it for a string",
+            ),
+            Yaml11::Int(i) => (
+                format!("the integer {i}"),
+                "quote it, or write it without a leading 0",
+            ),
+            Yaml11::Float => ("a number".to_owned(), "quote it if you mean a string"),
+            Yaml11::Null => ("null".to_owned(), "quote it if you mean a string"),
+            Yaml11::Timestamp => ("a date".to_owned(), "quote it if you mean a string"),
+        };
+        self.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            path: path.clone(),
+            position: node.position,
+            message: format!(
+                "`{text}` is {ours} here (YAML 1.2), but W&B's reader (PyYAML, YAML 1.1) reads {theirs_text}"
+            ),
+            help: Some(help.to_owned()),
+        });
+    }
+}
+
+fn number(int: Option<i64>, uint: Option<u64>, float: Option<f64>) -> Value {
+    match (int, uint, float) {
+        (Some(i), _, _) => Value::Int(i),
+        // Integers beyond i64 are kept as the nearest float.
+        (None, Some(u), _) => Value::Float(u as f64),
+        (None, None, Some(x)) => Value::Float(x),
+        (None, None, None) => Value::Null,
+    }
+}
+
+/// How a key reads as a path segment: strings as they are, other scalars as
+/// their YAML text (`1`, `true`), so that they can still be located.
+fn yaml_key_text(key: &serde_yaml::Value) -> String {
+    use serde_yaml::Value as Y;
+    match key {
+        Y::String(s) => s.clone(),
+        Y::Null => "null".to_owned(),
+        Y::Bool(b) => b.to_string(),
+        Y::Number(n) => n.to_string(),
+        Y::Sequence(_) | Y::Mapping(_) | Y::Tagged(_) => "<complex key>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> (Node, Diagnostics) {
+        parse(text, Format::Yaml).expect("parses")
+    }
+
+    #[test]
+    fn yaml_is_read_as_yaml_1_2() {
+        let (root, _) = yaml("a: 1e-5\nb: yes\nc: 010\nd: 0.5\n");
+        assert_eq!(root.get("a").unwrap().value, Value::Float(1e-5));
+        assert_eq!(root.get("b").unwrap().value, Value::Str("yes".into()));
+        assert_eq!(root.get("d").unwrap().value, Value::Float(0.5));
+    }
+
+    #[test]
+    fn warns_where_pyyaml_reads_otherwise() {
+        let (_, diagnostics) = yaml("a: 1e-5\nb: yes\nc: \"1e-5\"\nd: 0.5\ne: adam\n");
+        let paths: Vec<String> = diagnostics.iter().map(|d| d.path.to_string()).collect();
+        assert_eq!(paths, ["a", "b"]);
+        let first = diagnostics.iter().next().unwrap();
+        assert_eq!(first.severity, Severity::Warning);
+        assert!(
+            first.message.contains("the string \"1e-5\""),
+            "{}",
+            first.message
+        );
+        assert_eq!(first.position, Some(Position { line: 1, column: 4 }));
+    }
+
+    #[test]
+    fn json_numbers_do_not_warn() {
+        let (root, diagnostics) = parse("{\"a\": 1e-5}", Format::Json).unwrap();
+        assert!(diagnostics.is_empty());
+        assert_eq!(root.get("a").unwrap().value, Value::Float(1e-5));
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_position() {
+        let error = parse("a: [1, 2\nb: 3\n", Format::Yaml).unwrap_err();
+        assert!(error.position.is_some());
+        assert!(
+            error.message.starts_with("cannot read the file"),
+            "{}",
+            error.message
+        );
+        let error = parse("{\"a\": }", Format::Json).unwrap_err();
+        assert_eq!(error.position, Some(Position { line: 1, column: 7 }));
+    }
+
+    #[test]
+    fn merge_keys_are_applied() {
+        let (root, _) = yaml("base: &b {min: 1, max: 2}\nx:\n  <<: *b\n  distribution: uniform\n");
+        let x = root.get("x").unwrap();
+        assert_eq!(x.get("min").unwrap().value, Value::Int(1));
+        assert_eq!(x.get("distribution").unwrap().as_str(), Some("uniform"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let (_, diagnostics) = parse("{\"a\": 1, \"a\": 2}", Format::Json).unwrap();
+        assert!(diagnostics.has_errors());
+    }
+}

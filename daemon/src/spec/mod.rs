@@ -1,0 +1,150 @@
+//! Sweep files: W&B's sweep configuration as W&B's engine 0.3.0 reads it, plus
+//! our `sweepd:` block, checked into a [`SweepSpec`] with every problem
+//! reported at once, each with its line, column and key path.
+//!
+//! Pure: no I/O beyond reading the file in [`check_file`], no async.
+
+mod checker;
+mod command;
+mod diagnostic;
+mod document;
+mod early_terminate;
+mod locations;
+mod metric;
+mod number;
+mod options;
+mod parameter;
+mod suggest;
+mod sweep;
+mod yaml11;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use command::{Command, DEFAULT_COMMAND, MACROS};
+pub use diagnostic::{Diagnostic, Diagnostics, KeyPath, Position, Segment, Severity};
+pub use document::Format;
+pub use early_terminate::{BandSpec, Hyperband};
+pub use metric::{Goal, Impute, Metric};
+pub use number::Num;
+pub use options::SweepdOptions;
+pub use parameter::{Distribution, Kind, Parameter, Parameters};
+pub use sweep::{Method, SweepSpec, TOP_LEVEL_KEYS};
+
+/// The outcome of checking one sweep file: the spec when there is no error,
+/// and every problem found (warnings included), in file order.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    pub spec: Option<SweepSpec>,
+    pub diagnostics: Diagnostics,
+}
+
+impl Validation {
+    pub fn is_valid(&self) -> bool {
+        self.spec.is_some()
+    }
+}
+
+/// Check the text of a sweep file.
+pub fn check(text: &str, format: Format) -> Validation {
+    let (root, mut diagnostics) = match document::parse(text, format) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let mut diagnostics = Diagnostics::default();
+            diagnostics.push(error);
+            return Validation {
+                spec: None,
+                diagnostics,
+            };
+        }
+    };
+    let mut checker = checker::Checker::default();
+    let spec = sweep::check_sweep(&mut checker, &root);
+    for d in checker.diagnostics {
+        diagnostics.push(d);
+    }
+    diagnostics.sort();
+    let spec = if diagnostics.has_errors() { None } else { spec };
+    Validation { spec, diagnostics }
+}
+
+/// Check raw bytes: sweep files must be UTF-8.
+pub fn check_bytes(bytes: &[u8], format: Format) -> Validation {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => check(text, format),
+        Err(e) => {
+            let valid = &bytes[..e.valid_up_to()];
+            let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+            let column = valid.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+            let mut diagnostics = Diagnostics::default();
+            diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                path: KeyPath::root(),
+                position: Some(Position { line, column }),
+                message: "the file is not UTF-8 text".into(),
+                help: Some("save it as UTF-8".into()),
+            });
+            Validation {
+                spec: None,
+                diagnostics,
+            }
+        }
+    }
+}
+
+/// Read and check a sweep file; `.json` files are JSON, others YAML.
+pub fn check_file(path: &Path) -> Result<Validation, SpecError> {
+    let bytes = std::fs::read(path).map_err(|source| SpecError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(check_bytes(&bytes, Format::from_path(path)))
+}
+
+/// Read a sweep file into a spec, or fail with every problem found.
+/// On success the warnings come along.
+pub fn load(path: &Path) -> Result<(SweepSpec, Diagnostics), SpecError> {
+    let validation = check_file(path)?;
+    match validation.spec {
+        Some(spec) => Ok((spec, validation.diagnostics)),
+        None => Err(SpecError::Invalid {
+            path: path.to_owned(),
+            diagnostics: validation.diagnostics,
+        }),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", InvalidDisplay { path, diagnostics })]
+    Invalid {
+        path: PathBuf,
+        diagnostics: Diagnostics,
+    },
+}
+
+struct InvalidDisplay<'a> {
+    path: &'a Path,
+    diagnostics: &'a Diagnostics,
+}
+
+impl fmt::Display for InvalidDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.path.display().to_string();
+        let errors = self.diagnostics.errors().count();
+        write!(
+            f,
+            "{file} is not a valid sweep ({errors} error{}):",
+            if errors == 1 { "" } else { "s" }
+        )?;
+        for d in self.diagnostics.iter() {
+            write!(f, "\n{}", d.display_in(&file))?;
+        }
+        Ok(())
+    }
+}

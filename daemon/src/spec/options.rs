@@ -1,0 +1,201 @@
+//! `sweepd:`: our own settings, kept in one block so that W&B's keys keep
+//! W&B's meaning (W&B itself would refuse the block: remove it to go back).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::checker::Checker;
+use super::diagnostic::KeyPath;
+use super::document::{Node, Value};
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SweepdOptions {
+    /// Same seed, same proposals. Without one, the daemon picks one and records it.
+    pub seed: Option<u64>,
+    /// Runs of this sweep at once; the daemon's default when absent.
+    pub max_parallel: Option<u32>,
+    /// The directory runs start in: absolute, `~/...`, or relative to where
+    /// the sweep was submitted from.
+    pub workdir: Option<String>,
+    /// Extra environment variables for every run.
+    pub env: BTreeMap<String, String>,
+    /// Per-run time limit.
+    pub timeout: Option<Duration>,
+    /// How often a crashed or interrupted run is run again (0: never).
+    pub retry: u32,
+}
+
+pub const KEYS: &[&str] = &["seed", "max_parallel", "workdir", "env", "timeout", "retry"];
+
+pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<SweepdOptions> {
+    let fields = c.mapping(node, path, "`sweepd`")?;
+    c.only_keys(&fields, KEYS, "`sweepd`");
+    let mut ok = true;
+    let mut options = SweepdOptions::default();
+    if let Some(n) = fields.get("seed") {
+        match c.integer(n, &fields.child("seed")).map(u64::try_from) {
+            Some(Ok(seed)) => options.seed = Some(seed),
+            Some(Err(_)) => {
+                c.error(
+                    n.position,
+                    &fields.child("seed"),
+                    "`seed` cannot be negative",
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    if let Some(n) = fields.get("max_parallel") {
+        match counted(c, n, &fields.child("max_parallel"), 1) {
+            Some(v) => options.max_parallel = Some(v),
+            None => ok = false,
+        }
+    }
+    if let Some(n) = fields.get("retry") {
+        match counted(c, n, &fields.child("retry"), 0) {
+            Some(v) => options.retry = v,
+            None => ok = false,
+        }
+    }
+    if let Some(n) = fields.get("workdir") {
+        match c.string(n, &fields.child("workdir")) {
+            Some(dir) if !dir.trim().is_empty() && !dir.contains('\0') => {
+                options.workdir = Some(dir)
+            }
+            Some(_) => {
+                c.error(
+                    n.position,
+                    &fields.child("workdir"),
+                    "`workdir` must name a directory",
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    if let Some(n) = fields.get("timeout") {
+        match timeout(c, n, &fields.child("timeout")) {
+            Some(t) => options.timeout = Some(t),
+            None => ok = false,
+        }
+    }
+    if let Some(n) = fields.get("env") {
+        match env(c, n, &fields.child("env")) {
+            Some(e) => options.env = e,
+            None => ok = false,
+        }
+    }
+    ok.then_some(options)
+}
+
+/// A whole number of at least `min` that fits a u32.
+fn counted(c: &mut Checker, node: &Node, path: &KeyPath, min: i64) -> Option<u32> {
+    let n = c.integer(node, path)?;
+    if n < min || n > i64::from(u32::MAX) {
+        c.error(
+            node.position,
+            path,
+            format!("expected a whole number of at least {min}, found {n}"),
+        );
+        return None;
+    }
+    Some(n as u32)
+}
+
+/// `2h`, `90m`, `1h 30m`, `45s`; a bare number counts seconds.
+fn timeout(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<Duration> {
+    let duration = match &node.value {
+        Value::Int(secs) if *secs > 0 => Duration::from_secs(*secs as u64),
+        Value::Float(secs) if *secs > 0.0 && secs.is_finite() => Duration::from_secs_f64(*secs),
+        Value::Str(text) => match humantime::parse_duration(text) {
+            Ok(d) => d,
+            Err(e) => {
+                c.error_help(
+                    node.position,
+                    path,
+                    format!("cannot read {text:?} as a duration: {e}"),
+                    "write it like `90s`, `30m`, `2h` or `1h 30m`",
+                );
+                return None;
+            }
+        },
+        _ => {
+            c.error_help(
+                node.position,
+                path,
+                format!("expected a duration, found {}", node.describe()),
+                "write it like `90s`, `30m`, `2h` or `1h 30m`",
+            );
+            return None;
+        }
+    };
+    if duration.is_zero() {
+        c.error(
+            node.position,
+            path,
+            "a timeout of zero would stop every run at once",
+        );
+        return None;
+    }
+    Some(duration)
+}
+
+fn env(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<BTreeMap<String, String>> {
+    let fields = c.mapping(node, path, "`env`")?;
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (key, value) in fields.entries {
+        let Some(name) = key.as_str() else {
+            c.error(
+                key.position,
+                path,
+                format!("variable names must be strings, found {}", key.describe()),
+            );
+            ok = false;
+            continue;
+        };
+        let child = path.key(name);
+        let valid_name = !name.is_empty()
+            && !name.starts_with(|ch: char| ch.is_ascii_digit())
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        if !valid_name {
+            c.error(
+                key.position,
+                &child,
+                format!("`{name}` is not an environment variable name (letters, digits and _, not starting with a digit)"),
+            );
+            ok = false;
+        }
+        let text = match &value.value {
+            Value::Str(s) => s.clone(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(x) => x.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
+                c.error(
+                    value.position,
+                    &child,
+                    format!(
+                        "an environment variable needs a text value, found {}",
+                        value.describe()
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        if text.contains('\0') {
+            c.error(
+                value.position,
+                &child,
+                "an environment variable cannot hold a NUL byte",
+            );
+            ok = false;
+        }
+        out.insert(name.to_owned(), text);
+    }
+    ok.then_some(out)
+}

@@ -1,0 +1,318 @@
+//! The sweep as a whole: W&B's top-level keys, our `sweepd:` block, and the
+//! checks that span several keys.
+
+use super::checker::Checker;
+use super::command::{Command, check_command};
+use super::diagnostic::KeyPath;
+use super::document::Node;
+use super::early_terminate::{Hyperband, check_early_terminate};
+use super::metric::{Metric, check_metric, choice};
+use super::options::{SweepdOptions, check_options};
+use super::parameter::{Parameters, check_parameters};
+
+/// A sweep that passed every check: only this reaches the search and the daemon.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSpec {
+    pub method: Method,
+    pub parameters: Parameters,
+    pub metric: Option<Metric>,
+    pub early_terminate: Option<Hyperband>,
+    pub program: Option<String>,
+    pub command: Option<Command>,
+    /// At most this many runs.
+    pub run_cap: Option<u64>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub project: Option<String>,
+    pub entity: Option<String>,
+    pub sweepd: SweepdOptions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Grid,
+    Random,
+    Bayes,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Grid => "grid",
+            Method::Random => "random",
+            Method::Bayes => "bayes",
+        }
+    }
+}
+
+/// Every top-level key W&B accepts, plus `sweepd`.
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "method",
+    "parameters",
+    "metric",
+    "early_terminate",
+    "program",
+    "command",
+    "run_cap",
+    "name",
+    "description",
+    "project",
+    "entity",
+    "controller",
+    "apiVersion",
+    "kind",
+    "job",
+    "image_uri",
+    "metrics",
+    "scheduler",
+    "sweepd",
+];
+
+/// W&B keys for features of W&B's cloud that sweepd does not have.
+const UNSUPPORTED: &[(&str, &str, &str)] = &[
+    (
+        "job",
+        "W&B Launch jobs are not supported",
+        "sweepd runs `program` or `command` on this machine; remove `job` and give `program`",
+    ),
+    (
+        "image_uri",
+        "container images (W&B Launch) are not supported",
+        "sweepd runs `program` or `command` on this machine; remove `image_uri` and give `program`",
+    ),
+    (
+        "metrics",
+        "multi-objective `metrics` are not supported (W&B runs them only with `method: custom`)",
+        "optimize one `metric: {name: ..., goal: ...}`",
+    ),
+    (
+        "scheduler",
+        "custom schedulers (W&B Launch with Optuna or Ax) are not supported",
+        "use `method: bayes`, sweepd's own Bayesian search, and remove `scheduler`",
+    ),
+];
+
+pub(crate) fn check_sweep(c: &mut Checker, root: &Node) -> Option<SweepSpec> {
+    let path = KeyPath::root();
+    if matches!(root.value, super::document::Value::Null) {
+        c.error(
+            root.position,
+            &path,
+            "the file is empty: a sweep needs at least `method` and `parameters`",
+        );
+        return None;
+    }
+    let fields = c.mapping(root, &path, "a sweep file")?;
+    c.only_keys(&fields, TOP_LEVEL_KEYS, "a sweep");
+    for (key, message, help) in UNSUPPORTED {
+        if let Some(node) = fields.get(key) {
+            let position = fields
+                .entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .and_then(|(k, _)| k.position)
+                .or(node.position);
+            c.error_help(position, &fields.child(key), *message, *help);
+        }
+    }
+
+    let method = c
+        .require(&fields, "method", "a sweep")
+        .and_then(|n| method(c, n, &fields.child("method")));
+    let parameters = c
+        .require(&fields, "parameters", "a sweep")
+        .and_then(|n| check_parameters(c, n, &fields.child("parameters")));
+    let metric = optional(fields.get("metric"), |n| {
+        check_metric(c, n, &fields.child("metric"))
+    });
+    let early_terminate = optional(fields.get("early_terminate"), |n| {
+        check_early_terminate(c, n, &fields.child("early_terminate"))
+    });
+    let text =
+        |c: &mut Checker, key: &str| optional(fields.get(key), |n| c.string(n, &fields.child(key)));
+    let program = text(c, "program");
+    let name = text(c, "name");
+    let description = text(c, "description");
+    let project = text(c, "project");
+    let entity = text(c, "entity");
+    let api_version = text(c, "apiVersion");
+    let kind = optional(fields.get("kind"), |n| {
+        choice(c, n, &fields.child("kind"), &[("sweep", ())])
+    });
+    let controller = optional(fields.get("controller"), |n| {
+        controller(c, n, &fields.child("controller"))
+    });
+    let has_program = matches!(program, Some(Some(_)));
+    let command = optional(fields.get("command"), |n| {
+        check_command(c, n, &fields.child("command"), has_program)
+    });
+    let run_cap = optional(fields.get("run_cap"), |n| {
+        let path = fields.child("run_cap");
+        match c.integer(n, &path)? {
+            cap if cap > 0 => Some(cap as u64),
+            cap => {
+                c.error(
+                    n.position,
+                    &path,
+                    format!("`run_cap` must be at least 1, found {cap}"),
+                );
+                None
+            }
+        }
+    });
+    let sweepd = optional(fields.get("sweepd"), |n| {
+        check_options(c, n, &fields.child("sweepd"))
+    });
+
+    let (method, parameters) = (method?, parameters?);
+    let (metric, early_terminate, program, command, run_cap) =
+        (metric?, early_terminate?, program?, command?, run_cap?);
+    let (name, description, project, entity, sweepd) =
+        (name?, description?, project?, entity?, sweepd?);
+    let (_, _, _) = (api_version?, kind?, controller?);
+
+    let spec = SweepSpec {
+        method,
+        parameters,
+        metric,
+        early_terminate,
+        program,
+        command,
+        run_cap,
+        name,
+        description,
+        project,
+        entity,
+        sweepd: sweepd.unwrap_or_default(),
+    };
+    check_across_keys(c, &fields, &spec)?;
+    (!c.diagnostics.has_errors()).then_some(spec)
+}
+
+/// Absent: fine (`Some(None)`); present: its checked value, or `None` on error.
+fn optional<T>(node: Option<&Node>, check: impl FnOnce(&Node) -> Option<T>) -> Option<Option<T>> {
+    match node {
+        None => Some(None),
+        Some(n) => check(n).map(Some),
+    }
+}
+
+fn method(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<Method> {
+    if node.as_str() == Some("custom") {
+        c.error_help(
+            node.position,
+            path,
+            "`method: custom` is not supported: it hands the search to a W&B Launch scheduler",
+            "use grid, random or bayes",
+        );
+        return None;
+    }
+    choice(
+        c,
+        node,
+        path,
+        &[
+            ("grid", Method::Grid),
+            ("random", Method::Random),
+            ("bayes", Method::Bayes),
+        ],
+    )
+}
+
+/// `controller: {type: local|cloud}`: accepted and kept quiet, since sweepd is
+/// always its own local controller.
+fn controller(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<()> {
+    let fields = c.mapping(node, path, "`controller`")?;
+    let kind = c.require(&fields, "type", "`controller`")?;
+    choice(
+        c,
+        kind,
+        &fields.child("type"),
+        &[("local", ()), ("cloud", ())],
+    )
+}
+
+/// Checks that need more than one key.
+fn check_across_keys(
+    c: &mut Checker,
+    fields: &super::checker::Fields<'_>,
+    spec: &SweepSpec,
+) -> Option<()> {
+    let mut ok = true;
+    let method_position = fields.get("method").and_then(|n| n.position);
+    if spec.metric.is_none() {
+        if spec.method == Method::Bayes {
+            c.error_help(
+                method_position,
+                &fields.child("method"),
+                "bayes search needs a `metric` to optimize",
+                "add `metric: {name: loss, goal: minimize}` with the name your program logs",
+            );
+            ok = false;
+        }
+        if spec.early_terminate.is_some() {
+            c.error_help(
+                fields.get("early_terminate").and_then(|n| n.position),
+                &fields.child("early_terminate"),
+                "early termination needs a `metric` to compare runs by",
+                "add `metric: {name: loss, goal: minimize}` with the name your program logs",
+            );
+            ok = false;
+        }
+    }
+    if spec.method == Method::Grid {
+        for (names, distribution) in spec.parameters.leaves() {
+            if distribution.is_grid_enumerable() {
+                continue;
+            }
+            let (node, path) = parameter_node(fields.node, &names);
+            let kind = distribution.kind();
+            let why = if kind == super::parameter::Kind::CategoricalWithProbabilities {
+                "a grid runs every value once, so probabilities mean nothing there"
+            } else {
+                "a grid can only list values, and this range has infinitely many"
+            };
+            c.error_help(
+                node.and_then(|n| n.position),
+                &path,
+                format!(
+                    "grid search cannot take `{}`, a {kind} parameter: {why}",
+                    names.join(".")
+                ),
+                "use `values: [...]`, int_uniform or q_uniform, or `method: random` or `bayes`",
+            );
+            ok = false;
+        }
+    }
+    match (&spec.program, &spec.command) {
+        (None, None) => c.warn(
+            fields.node.position,
+            &KeyPath::root(),
+            "the sweep has neither `program` nor `command`, so sweepd has nothing to run",
+            Some("add `program: train.py`, or a `command` list".into()),
+        ),
+        (Some(_), Some(command)) if !command.uses("program") => c.warn(
+            fields.get("command").and_then(|n| n.position),
+            &fields.child("command"),
+            "`program` is set but `command` does not use `${program}`",
+            Some("runs start with the command as written; `program` is unused".into()),
+        ),
+        _ => {}
+    }
+    ok.then_some(())
+}
+
+/// The document node of a (possibly nested) parameter, and its key path.
+fn parameter_node<'n>(root: &'n Node, names: &[String]) -> (Option<&'n Node>, KeyPath) {
+    let mut path = KeyPath::root().key("parameters");
+    let mut node = root.get("parameters");
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            path = path.key("parameters");
+            node = node.and_then(|n| n.get("parameters"));
+        }
+        path = path.key(name);
+        node = node.and_then(|n| n.get(name));
+    }
+    (node, path)
+}
