@@ -48,3 +48,6 @@ impl Search for Random {
         Ok(Some(self.draw(history.trials.len() as u64)))
     }
 }
+
+#[cfg(test)]
+mod tests;

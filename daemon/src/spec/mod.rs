@@ -18,6 +18,11 @@ mod suggest;
 mod sweep;
 mod yaml11;
 
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -106,8 +106,8 @@ fn counted(c: &mut Checker, node: &Node, path: &KeyPath, min: i64) -> Option<u32
 /// `2h`, `90m`, `1h 30m`, `45s`; a bare number counts seconds.
 fn timeout(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<Duration> {
     let duration = match &node.value {
-        Value::Int(secs) if *secs > 0 => Duration::from_secs(*secs as u64),
-        Value::Float(secs) if *secs > 0.0 && secs.is_finite() => Duration::from_secs_f64(*secs),
+        Value::Int(secs) if *secs >= 0 => Duration::from_secs(*secs as u64),
+        Value::Float(secs) if *secs >= 0.0 && *secs < 1e15 => Duration::from_secs_f64(*secs),
         Value::Str(text) => match humantime::parse_duration(text) {
             Ok(d) => d,
             Err(e) => {

@@ -1,22 +1,20 @@
 //! "Did you mean ...?" for misspelt keys and names.
 
-/// The candidate closest to `word`, if it is close enough to be a likely typo.
+/// The candidate closest to `word`, if it is close enough to be a likely typo:
+/// within about one edit in three characters, or sharing most of its letters
+/// in order (Jaro-Winkler, which forgives a changed ending: `retries`, `retry`).
 pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let word_lower = word.to_ascii_lowercase();
+    let word = word.to_ascii_lowercase();
     candidates
         .iter()
-        .map(|&c| {
-            (
-                strsim::damerau_levenshtein(&word_lower, &c.to_ascii_lowercase()),
-                c,
-            )
+        .filter_map(|&c| {
+            let candidate = c.to_ascii_lowercase();
+            let similarity = strsim::jaro_winkler(&word, &candidate);
+            let edits = strsim::damerau_levenshtein(&word, &candidate);
+            let limit = (candidate.len().max(word.len()) / 3).max(2);
+            (edits <= limit || similarity >= 0.85).then_some((similarity, c))
         })
-        .filter(|&(distance, c)| {
-            // Allow about one edit in three characters, at least two for short words.
-            let limit = (c.len().max(word.len()) / 3).max(2);
-            distance <= limit
-        })
-        .min_by_key(|&(distance, _)| distance)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
 }
 
@@ -47,6 +45,11 @@ mod tests {
         assert_eq!(closest("unifrom", &names), Some("uniform"));
         assert_eq!(closest("Uniform", &names), Some("uniform"));
         assert_eq!(closest("gaussian", &names), None);
+        assert_eq!(
+            closest("retries", &["seed", "retry", "timeout"]),
+            Some("retry")
+        );
+        assert_eq!(closest("env", &["seed", "retry", "timeout"]), None);
     }
 
     #[test]

@@ -157,6 +157,10 @@ fn kind_of(c: &mut Checker, fields: &Fields<'_>, name: &str) -> Option<Kind> {
             }
         };
     }
+    if let Some(message) = needs_explicit_distribution(fields, name) {
+        c.error_help(fields.node.position, &fields.path, message.0, message.1);
+        return None;
+    }
     if fields.has("values") {
         return Some(if fields.has("probabilities") {
             Kind::CategoricalWithProbabilities
@@ -180,38 +184,46 @@ fn kind_of(c: &mut Checker, fields: &Fields<'_>, name: &str) -> Option<Kind> {
     let (message, help) = if fields.entries.is_empty() {
         (
             format!("parameter `{name}` is empty"),
-            "give it `value`, `values`, `min` and `max`, or a `distribution`".to_owned(),
+            "give it `value`, `values`, `min` and `max`, or a `distribution`",
         )
     } else if fields.has("min") != fields.has("max") {
         (
             format!("parameter `{name}` needs both `min` and `max`"),
-            "or give `values` for a list of choices".to_owned(),
-        )
-    } else if fields.has("q") {
-        (
-            format!("parameter `{name}` has `q` but no `distribution`"),
-            "quantized distributions are named explicitly: q_uniform, q_log_uniform_values, q_normal, \
-             q_log_normal or q_beta"
-                .to_owned(),
-        )
-    } else if fields.has("mu") || fields.has("sigma") {
-        (
-            format!("parameter `{name}` has `mu`/`sigma` but no `distribution`"),
-            "add `distribution: normal` or `distribution: log_normal`".to_owned(),
-        )
-    } else if fields.has("a") || fields.has("b") {
-        (
-            format!("parameter `{name}` has `a`/`b` but no `distribution`"),
-            "add `distribution: beta`".to_owned(),
+            "or give `values` for a list of choices",
         )
     } else {
         (
             format!("cannot tell what distribution parameter `{name}` has"),
-            "give `value`, `values`, `min` and `max`, or a `distribution`".to_owned(),
+            "give `value`, `values`, `min` and `max`, or a `distribution`",
         )
     };
     c.error_help(fields.node.position, &fields.path, message, help);
     None
+}
+
+/// Keys that only explicitly named distributions take: W&B infers nothing from them.
+fn needs_explicit_distribution(fields: &Fields<'_>, name: &str) -> Option<(String, String)> {
+    let scalar = |key: &str| fields.get(key).is_some_and(|n| n.as_map().is_none());
+    if scalar("q") {
+        Some((
+            format!("parameter `{name}` has `q` but no `distribution`"),
+            "quantized distributions are named explicitly: q_uniform, q_log_uniform_values, \
+             q_normal, q_log_normal or q_beta"
+                .to_owned(),
+        ))
+    } else if scalar("mu") || scalar("sigma") {
+        Some((
+            format!("parameter `{name}` has `mu`/`sigma` but no `distribution`"),
+            "add `distribution: normal` or `distribution: log_normal`".to_owned(),
+        ))
+    } else if scalar("a") || scalar("b") {
+        Some((
+            format!("parameter `{name}` has `a`/`b` but no `distribution`"),
+            "add `distribution: beta`".to_owned(),
+        ))
+    } else {
+        None
+    }
 }
 
 /// Every key must belong to the distribution (W&B: `additionalProperties: false`).
@@ -242,51 +254,50 @@ fn check_keys(c: &mut Checker, fields: &Fields<'_>, kind: Kind, name: &str) {
             continue;
         }
         let path = fields.child(key_name);
-        if all_keys.contains(&key_name) {
+        let looks_like_a_parameter = fields.get(key_name).is_some_and(|value| {
+            [
+                "value",
+                "values",
+                "min",
+                "max",
+                "distribution",
+                "parameters",
+            ]
+            .iter()
+            .any(|k| value.get(k).is_some())
+        });
+        if looks_like_a_parameter {
+            c.error_help(
+                key.position,
+                &path,
+                format!("unknown key `{key_name}` in parameter `{name}`"),
+                format!("`{key_name}` looks like a parameter of its own: is it indented too far?"),
+            );
+        } else if all_keys.contains(&key_name) {
             let with_key: Vec<&str> = Kind::ALL
                 .iter()
                 .filter(|k| k.keys().contains(&key_name))
                 .map(|k| k.name())
                 .collect();
+            let takes: Vec<String> = kind.keys().iter().map(|k| format!("`{k}`")).collect();
             c.error_help(
                 key.position,
                 &path,
                 format!("`{key_name}` does not belong to a {kind} parameter"),
                 format!(
                     "{kind} takes {}; `{key_name}` belongs to {}",
-                    kind.keys()
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    takes.join(", "),
                     with_key.join(", ")
                 ),
             );
         } else {
             let mut allowed = kind.keys().to_vec();
             allowed.push("distribution");
-            let looks_like_a_parameter = fields.get(key_name).is_some_and(|value| {
-                [
-                    "value",
-                    "values",
-                    "min",
-                    "max",
-                    "distribution",
-                    "parameters",
-                ]
-                .iter()
-                .any(|k| value.get(k).is_some())
-            });
-            let help = if looks_like_a_parameter {
-                format!("`{key_name}` looks like a parameter of its own: is it indented too far?")
-            } else {
-                suggest::help(key_name, &allowed)
-            };
             c.error_help(
                 key.position,
                 &path,
                 format!("unknown key `{key_name}` in parameter `{name}`"),
-                help,
+                suggest::help(key_name, &allowed),
             );
         }
     }
