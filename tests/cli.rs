@@ -5,7 +5,8 @@ mod common;
 use common::{World, repo_root};
 use serde_json::json;
 
-const VALID: &str = "method: grid\nprogram: train.py\nparameters:\n  a: {values: [1, 2, 3]}\n  b: {value: x}\n";
+const VALID: &str =
+    "method: grid\nprogram: train.py\nparameters:\n  a: {values: [1, 2, 3]}\n  b: {value: x}\n";
 
 const THREE_PROBLEMS: &str = "\
 method: random
@@ -25,8 +26,15 @@ run_cap: 0
 fn validate_accepts_a_valid_file() {
     let w = World::new();
     let file = w.file("ok.yaml", VALID);
-    let run = w.sweepctl(["validate".as_ref(), file.as_os_str()]).expect_code(0);
-    assert!(run.stdout().ends_with("ok.yaml: valid grid sweep, 2 parameters\n"), "{}", run.stdout());
+    let run = w
+        .sweepctl(["validate".as_ref(), file.as_os_str()])
+        .expect_code(0);
+    assert!(
+        run.stdout()
+            .ends_with("ok.yaml: valid grid sweep, 2 parameters\n"),
+        "{}",
+        run.stdout()
+    );
 }
 
 #[test]
@@ -61,9 +69,20 @@ fn warnings_do_not_make_a_file_invalid() {
     );
     let run = w.sweepctl(["validate", "old.yaml"]).expect_code(0);
     let out = run.stdout();
-    assert!(out.contains("old.yaml:4:22: warning: parameters.lr: `log_uniform` is deprecated"), "{out}");
-    assert!(out.contains("warning: parameters.wd.values[0]: `1e-5` is the number 0.00001 here (YAML 1.2)"), "{out}");
-    assert!(out.ends_with("old.yaml: valid random sweep, 2 parameters, 2 warnings\n"), "{out}");
+    assert!(
+        out.contains("old.yaml:4:22: warning: parameters.lr: `log_uniform` is deprecated"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "warning: parameters.wd.values[0]: `1e-5` is the number 0.00001 here (YAML 1.2)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("old.yaml: valid random sweep, 2 parameters, 2 warnings\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -71,9 +90,16 @@ fn validate_exits_1_when_any_file_is_invalid_and_2_when_one_cannot_be_read() {
     let w = World::new();
     w.file("ok.yaml", VALID);
     w.file("bad.yaml", THREE_PROBLEMS);
-    w.sweepctl(["validate", "ok.yaml", "bad.yaml"]).expect_code(1);
-    let run = w.sweepctl(["validate", "ok.yaml", "missing.yaml", "bad.yaml"]).expect_code(2);
-    assert!(run.stderr().contains("cannot read missing.yaml"), "{}", run.stderr());
+    w.sweepctl(["validate", "ok.yaml", "bad.yaml"])
+        .expect_code(1);
+    let run = w
+        .sweepctl(["validate", "ok.yaml", "missing.yaml", "bad.yaml"])
+        .expect_code(2);
+    assert!(
+        run.stderr().contains("cannot read missing.yaml"),
+        "{}",
+        run.stderr()
+    );
     // The files that could be read were still checked.
     assert!(run.stdout().contains("ok.yaml: valid"));
     assert!(run.stdout().contains("bad.yaml: invalid"));
@@ -84,7 +110,9 @@ fn validate_json_gives_one_object_per_file() {
     let w = World::new();
     w.file("ok.yaml", VALID);
     w.file("bad.yaml", THREE_PROBLEMS);
-    let run = w.sweepctl(["validate", "--json", "ok.yaml", "bad.yaml", "gone.yaml"]).expect_code(2);
+    let run = w
+        .sweepctl(["validate", "--json", "ok.yaml", "bad.yaml", "gone.yaml"])
+        .expect_code(2);
     let lines = run.json_lines();
     assert_eq!(lines.len(), 3);
     assert_eq!(
@@ -105,16 +133,26 @@ fn validate_json_gives_one_object_per_file() {
         })
     );
     assert_eq!(lines[2]["file"], "gone.yaml");
-    assert!(lines[2]["io_error"].as_str().unwrap().contains("No such file"));
+    assert!(
+        lines[2]["io_error"]
+            .as_str()
+            .unwrap()
+            .contains("No such file")
+    );
 }
 
 #[test]
 fn json_sweep_files_are_read_as_json() {
     let w = World::new();
-    w.file("s.json", r#"{"method": "random", "program": "p", "parameters": {"lr": {"min": 0, "max": "high"}}}"#);
+    w.file(
+        "s.json",
+        r#"{"method": "random", "program": "p", "parameters": {"lr": {"min": 0, "max": "high"}}}"#,
+    );
     let run = w.sweepctl(["validate", "s.json"]).expect_code(1);
     assert!(
-        run.stdout().contains("s.json:1:77: error: parameters.lr.max: expected a number, found the string \"high\""),
+        run.stdout().contains(
+            "s.json:1:77: error: parameters.lr.max: expected a number, found the string \"high\""
+        ),
         "{}",
         run.stdout()
     );
@@ -125,7 +163,8 @@ fn usage_errors_exit_2() {
     let w = World::new();
     w.sweepctl(["validate"]).expect_code(2);
     w.sweepctl(["preview"]).expect_code(2);
-    w.sweepctl(["validate", "--no-such-flag", "x.yaml"]).expect_code(2);
+    w.sweepctl(["validate", "--no-such-flag", "x.yaml"])
+        .expect_code(2);
     w.sweepctl(["frobnicate"]).expect_code(2);
 }
 
@@ -133,16 +172,40 @@ fn usage_errors_exit_2() {
 fn preview_lists_the_whole_grid_in_wandb_order() {
     let w = World::new();
     let file = repo_root().join("examples/grid.yaml");
-    let run = w.sweepctl(["preview".as_ref(), file.as_os_str(), "--json".as_ref()]).expect_code(0);
+    let run = w
+        .sweepctl(["preview".as_ref(), file.as_os_str(), "--json".as_ref()])
+        .expect_code(0);
     let runs = run.json_lines();
     assert_eq!(runs.len(), 24);
     // Sorted names: batch_size, epochs, learning_rate, optimizer; the last varies fastest.
-    assert_eq!(runs[0], json!({"batch_size": 64, "epochs": 2, "learning_rate": 0.001, "optimizer": "adam"}));
-    assert_eq!(runs[1], json!({"batch_size": 64, "epochs": 2, "learning_rate": 0.001, "optimizer": "sgd"}));
-    assert_eq!(runs[2], json!({"batch_size": 64, "epochs": 2, "learning_rate": 0.003, "optimizer": "adam"}));
-    assert_eq!(runs[23], json!({"batch_size": 256, "epochs": 2, "learning_rate": 0.01, "optimizer": "sgd"}));
-    let table = w.sweepctl(["preview".as_ref(), file.as_os_str()]).expect_code(0).stdout();
-    assert!(table.lines().next().unwrap().ends_with("grid search over 24 points"), "{table}");
+    assert_eq!(
+        runs[0],
+        json!({"batch_size": 64, "epochs": 2, "learning_rate": 0.001, "optimizer": "adam"})
+    );
+    assert_eq!(
+        runs[1],
+        json!({"batch_size": 64, "epochs": 2, "learning_rate": 0.001, "optimizer": "sgd"})
+    );
+    assert_eq!(
+        runs[2],
+        json!({"batch_size": 64, "epochs": 2, "learning_rate": 0.003, "optimizer": "adam"})
+    );
+    assert_eq!(
+        runs[23],
+        json!({"batch_size": 256, "epochs": 2, "learning_rate": 0.01, "optimizer": "sgd"})
+    );
+    let table = w
+        .sweepctl(["preview".as_ref(), file.as_os_str()])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        table
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("grid search over 24 points"),
+        "{table}"
+    );
     assert_eq!(table.lines().count(), 1 + 1 + 24);
 }
 
@@ -150,12 +213,29 @@ fn preview_lists_the_whole_grid_in_wandb_order() {
 fn preview_stops_where_run_cap_and_n_say() {
     let w = World::new();
     w.file("capped.yaml", &format!("{VALID}run_cap: 2\n"));
-    let run = w.sweepctl(["preview", "capped.yaml", "--json"]).expect_code(0);
-    assert_eq!(run.json_lines(), [json!({"a": 1, "b": "x"}), json!({"a": 2, "b": "x"})]);
-    let table = w.sweepctl(["preview", "capped.yaml"]).expect_code(0).stdout();
-    assert!(table.starts_with("capped.yaml: grid search over 3 points; run_cap stops it after 2\n"), "{table}");
+    let run = w
+        .sweepctl(["preview", "capped.yaml", "--json"])
+        .expect_code(0);
+    assert_eq!(
+        run.json_lines(),
+        [json!({"a": 1, "b": "x"}), json!({"a": 2, "b": "x"})]
+    );
+    let table = w
+        .sweepctl(["preview", "capped.yaml"])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        table.starts_with("capped.yaml: grid search over 3 points; run_cap stops it after 2\n"),
+        "{table}"
+    );
     w.file("g.yaml", VALID);
-    assert_eq!(w.sweepctl(["preview", "g.yaml", "--json", "-n", "1"]).expect_code(0).json_lines().len(), 1);
+    assert_eq!(
+        w.sweepctl(["preview", "g.yaml", "--json", "-n", "1"])
+            .expect_code(0)
+            .json_lines()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -163,9 +243,18 @@ fn preview_of_random_search_is_seeded() {
     let w = World::new();
     let text = "method: random\nprogram: p\nparameters:\n  lr: {distribution: log_uniform_values, min: 1.0e-4, max: 0.1}\n  opt: {values: [adam, sgd]}\n";
     w.file("r.yaml", text);
-    let a = w.sweepctl(["preview", "r.yaml", "--json", "--seed", "5"]).expect_code(0).json_lines();
-    let b = w.sweepctl(["preview", "r.yaml", "--json", "--seed", "5"]).expect_code(0).json_lines();
-    let c = w.sweepctl(["preview", "r.yaml", "--json", "--seed", "6"]).expect_code(0).json_lines();
+    let a = w
+        .sweepctl(["preview", "r.yaml", "--json", "--seed", "5"])
+        .expect_code(0)
+        .json_lines();
+    let b = w
+        .sweepctl(["preview", "r.yaml", "--json", "--seed", "5"])
+        .expect_code(0)
+        .json_lines();
+    let c = w
+        .sweepctl(["preview", "r.yaml", "--json", "--seed", "6"])
+        .expect_code(0)
+        .json_lines();
     assert_eq!(a.len(), 10, "ten runs by default");
     assert_eq!(a, b);
     assert_ne!(a, c);
@@ -175,10 +264,16 @@ fn preview_of_random_search_is_seeded() {
     }
     // Without --seed: the file's sweepd.seed, and the same runs every time.
     w.file("seeded.yaml", &format!("{text}sweepd: {{seed: 5}}\n"));
-    let d = w.sweepctl(["preview", "seeded.yaml", "--json"]).expect_code(0).json_lines();
+    let d = w
+        .sweepctl(["preview", "seeded.yaml", "--json"])
+        .expect_code(0)
+        .json_lines();
     assert_eq!(d, a);
     // Neither: a fresh seed, which the human output names so it can be repeated.
-    let table = w.sweepctl(["preview", "r.yaml", "-n", "3"]).expect_code(0).stdout();
+    let table = w
+        .sweepctl(["preview", "r.yaml", "-n", "3"])
+        .expect_code(0)
+        .stdout();
     assert!(table.contains("chosen at random: pass --seed"), "{table}");
 }
 
@@ -187,12 +282,23 @@ fn preview_hands_nested_parameters_as_nested_objects() {
     let w = World::new();
     let file = repo_root().join("examples/nested.yaml");
     let runs = w
-        .sweepctl(["preview".as_ref(), file.as_os_str(), "--json".as_ref(), "-n".as_ref(), "50".as_ref()])
+        .sweepctl([
+            "preview".as_ref(),
+            file.as_os_str(),
+            "--json".as_ref(),
+            "-n".as_ref(),
+            "50".as_ref(),
+        ])
         .expect_code(0)
         .json_lines();
     assert_eq!(runs.len(), 40, "run_cap 40 bounds the preview");
     for run in &runs {
-        let keys: Vec<&str> = run.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = run
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(keys, ["model", "optimizer", "seed"]);
         let layers = run["model"]["layers"].as_i64().unwrap();
         assert!((1..=4).contains(&layers));
@@ -206,7 +312,11 @@ fn preview_of_an_invalid_file_prints_the_problems_and_no_runs() {
     w.file("bad.yaml", THREE_PROBLEMS);
     let run = w.sweepctl(["preview", "bad.yaml", "--json"]).expect_code(1);
     assert_eq!(run.stdout(), "");
-    assert!(run.stderr().contains("bad.yaml:5:19: error:"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("bad.yaml:5:19: error:"),
+        "{}",
+        run.stderr()
+    );
     w.sweepctl(["preview", "nowhere.yaml"]).expect_code(2);
 }
 
@@ -218,6 +328,9 @@ fn preview_of_bayes_says_why_there_is_nothing_to_show() {
         "method: bayes\nprogram: p\nmetric: {name: loss}\nparameters:\n  lr: {min: 0.0, max: 1.0}\n",
     );
     let out = w.sweepctl(["preview", "b.yaml"]).expect_code(0).stdout();
-    assert!(out.contains("bayes search picks each run from the results of the runs before it"), "{out}");
+    assert!(
+        out.contains("bayes search picks each run from the results of the runs before it"),
+        "{out}"
+    );
     assert!(out.contains("lr         uniform(min=0, max=1)"), "{out}");
 }

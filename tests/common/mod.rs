@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 
 /// The repository root (tests refer to examples/ from there).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli/ has a parent").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("cli/ has a parent")
+        .to_owned()
 }
 
 /// A temp dir for one test, removed when dropped.
