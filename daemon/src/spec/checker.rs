@@ -118,6 +118,31 @@ impl Checker {
         }
     }
 
+    /// The entries with string keys, as (name, key, value); any other key is
+    /// reported as "`what` must be strings". The flag says whether all were strings.
+    pub fn string_keyed<'n>(
+        &mut self,
+        fields: &Fields<'n>,
+        what: &str,
+    ) -> (Vec<(&'n str, &'n Node, &'n Node)>, bool) {
+        let mut out = Vec::with_capacity(fields.entries.len());
+        let mut all = true;
+        for (key, value) in fields.entries {
+            match key.as_str() {
+                Some(name) => out.push((name, key, value)),
+                None => {
+                    self.error(
+                        key.position,
+                        &fields.path,
+                        format!("{what} must be strings, found {}", key.describe()),
+                    );
+                    all = false;
+                }
+            }
+        }
+        (out, all)
+    }
+
     /// Report every key not in `allowed`, with the closest allowed one.
     pub fn only_keys(&mut self, fields: &Fields<'_>, allowed: &[&str], context: &str) {
         for (key, _) in fields.entries {
@@ -307,4 +332,13 @@ impl Checker {
             }
         })
     }
+}
+
+/// A name a shell would accept for an environment variable.
+pub(crate) fn is_env_var_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|ch: char| ch.is_ascii_digit())
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
 }

@@ -1,6 +1,6 @@
 //! `command:`: the argv of each run, with W&B's macros.
 
-use super::checker::Checker;
+use super::checker::{Checker, is_env_var_name};
 use super::diagnostic::KeyPath;
 use super::document::{Node, Value};
 use super::suggest;
@@ -102,12 +102,7 @@ fn check_token(
         let name = &after[..end];
         rest = &after[end + 1..];
         if let Some(var) = name.strip_prefix("envvar:") {
-            let valid = !var.is_empty()
-                && !var.starts_with(|ch: char| ch.is_ascii_digit())
-                && var
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
-            if !valid {
+            if !is_env_var_name(var) {
                 c.error(
                     item.position,
                     path,

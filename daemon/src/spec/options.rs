@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::checker::Checker;
+use super::checker::{Checker, is_env_var_name};
 use super::diagnostic::KeyPath;
 use super::document::{Node, Value};
 
@@ -143,29 +143,17 @@ fn timeout(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<Duration> {
 
 fn env(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<BTreeMap<String, String>> {
     let fields = c.mapping(node, path, "`env`")?;
+    let (entries, mut ok) = c.string_keyed(&fields, "variable names");
     let mut out = BTreeMap::new();
-    let mut ok = true;
-    for (key, value) in fields.entries {
-        let Some(name) = key.as_str() else {
-            c.error(
-                key.position,
-                path,
-                format!("variable names must be strings, found {}", key.describe()),
-            );
-            ok = false;
-            continue;
-        };
+    for (name, key, value) in entries {
         let child = path.key(name);
-        let valid_name = !name.is_empty()
-            && !name.starts_with(|ch: char| ch.is_ascii_digit())
-            && name
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
-        if !valid_name {
+        if !is_env_var_name(name) {
             c.error(
                 key.position,
                 &child,
-                format!("`{name}` is not an environment variable name (letters, digits and _, not starting with a digit)"),
+                format!(
+                    "`{name}` is not an environment variable name (letters, digits and _, not starting with a digit)"
+                ),
             );
             ok = false;
         }

@@ -74,18 +74,9 @@ pub(crate) fn check_parameters(c: &mut Checker, node: &Node, path: &KeyPath) -> 
         );
         return None;
     }
+    let (entries, mut ok) = c.string_keyed(&fields, "parameter names");
     let mut out = BTreeMap::new();
-    let mut ok = true;
-    for (key, value) in fields.entries {
-        let Some(name) = key.as_str() else {
-            c.error(
-                key.position,
-                path,
-                format!("parameter names must be strings, found {}", key.describe()),
-            );
-            ok = false;
-            continue;
-        };
+    for (name, key, value) in entries {
         let child = path.key(name);
         if !NAME.is_match(name) {
             c.error(
