@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Compare sweepctl with W&B's own sweep engine (the `sweeps` package, 0.3.0).
 
-Three checks, each against W&B itself:
+Four checks, each against W&B itself:
 
 1. verdicts: `sweepctl validate` over the W&B config corpus agrees with W&B's
    recorded verdict (VALIDATION-sweeps-0.3.0.json), except the deliberate
    deviations listed in docs/wandb-compatibility.md, and every listed deviation
-   still is one;
+   still is one; and over the edge cases in verdicts/ it agrees with W&B's
+   verdict computed here and now, except files marked `# deviation: why`;
 2. grids: for every grid sweep that both accept (the corpus, examples/, and the
    edge cases in grids/), `sweepctl preview --json` lists exactly the runs W&B's
    engine proposes, in the same order, with the same value types;
@@ -142,6 +143,42 @@ def check_verdicts(exe, corpus, require):
         print(f"  | {name} | {w} | {s} |{'' if agree else ' deviation'}")
 
 
+def wandb_verdict(path):
+    """Would W&B run this file? Its CLI reads YAML with PyYAML; the file is
+    valid when the schema check passes (or complains only of deprecated
+    forms) and the engine can propose a first run."""
+    import yaml
+
+    text = path.read_text()
+    try:
+        config = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        violations = sweeps.schema_violations_from_proposed_config(config)
+        if any("specify base-e exponents" not in v for v in violations):
+            return False
+        sweeps.next_run(config, [])
+        return True
+    except Exception:
+        return False
+
+
+def check_live_verdicts(exe):
+    print("1b. verdicts on edge cases, W&B's computed here")
+    files = sorted(HERE.glob("verdicts/*.yaml")) + sorted(HERE.glob("verdicts/*.json"))
+    out = sweepctl(exe, "validate", "--json", *map(str, files))
+    ours = {Path(j["file"]).name: j["valid"] for j in map(json.loads, out.stdout.splitlines())}
+    deviations = 0
+    for path in files:
+        theirs = wandb_verdict(path)
+        marked = "# deviation:" in path.read_text()
+        verdict = lambda ok: "valid" if ok else "invalid"
+        if ours[path.name] != theirs and not marked:
+            fail(f"verdicts/{path.name}: W&B says {verdict(theirs)}, sweepd {verdict(ours[path.name])}")
+        elif ours[path.name] == theirs and marked:
+            fail(f"verdicts/{path.name}: marked as a deviation but both say {verdict(theirs)}")
+        deviations += marked
+    print(f"  {len(files) - deviations} cases agree with W&B, {deviations} are marked deviations")
+
+
 def grid_files(corpus):
     files = sorted(HERE.glob("grids/*.yaml")) + sorted((ROOT / "examples").glob("*.yaml"))
     if corpus.exists():
@@ -240,6 +277,7 @@ def main():
     args = parser.parse_args()
     corpus = Path(args.corpus)
     check_verdicts(args.sweepctl, corpus, args.require_corpus)
+    check_live_verdicts(args.sweepctl)
     check_grids(args.sweepctl, corpus)
     check_random(args.sweepctl)
     if failures:
