@@ -99,22 +99,40 @@ impl fmt::Display for Describe<'_> {
 
 /// Read `text` as YAML or JSON. On success, also returns the problems of the
 /// text itself (duplicate keys are errors; YAML 1.1 differences are warnings).
-pub fn parse(text: &str, format: Format) -> Result<(Node, Diagnostics), Diagnostic> {
+/// On failure, the reasons: a syntax error, or the keys written twice (which
+/// serde_yaml refuses with less to say about them).
+pub fn parse(text: &str, format: Format) -> Result<(Node, Diagnostics), Diagnostics> {
     let locations = Locations::index(text);
     let mut diagnostics = Diagnostics::default();
+    duplicate_keys(&locations, &mut diagnostics);
+    let fail = |error: Diagnostic| {
+        let mut reasons = Diagnostics::default();
+        if locations.duplicates.is_empty() {
+            reasons.push(error);
+        } else {
+            duplicate_keys(&locations, &mut reasons);
+        }
+        reasons
+    };
     let root = match format {
         Format::Yaml => {
-            let mut value: serde_yaml::Value = serde_yaml::from_str(text)
-                .map_err(|e| syntax_error(&e.to_string(), e.location().map(yaml_position)))?;
+            let mut value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+                fail(syntax_error(
+                    &e.to_string(),
+                    e.location().map(yaml_position),
+                ))
+            })?;
             value
                 .apply_merge()
-                .map_err(|e| syntax_error(&e.to_string(), None))?;
+                .map_err(|e| fail(syntax_error(&e.to_string(), None)))?;
             let mut builder = Builder {
                 locations: &locations,
                 diagnostics: &mut diagnostics,
                 warn_yaml11: true,
             };
-            builder.node_from_yaml(&value, &KeyPath::root(), None)?
+            builder
+                .node_from_yaml(&value, &KeyPath::root(), None)
+                .map_err(fail)?
         }
         Format::Json => {
             let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
@@ -122,7 +140,7 @@ pub fn parse(text: &str, format: Format) -> Result<(Node, Diagnostics), Diagnost
                     line: e.line(),
                     column: e.column(),
                 });
-                syntax_error(&e.to_string(), position)
+                fail(syntax_error(&e.to_string(), position))
             })?;
             let builder = Builder {
                 locations: &locations,
@@ -132,6 +150,10 @@ pub fn parse(text: &str, format: Format) -> Result<(Node, Diagnostics), Diagnost
             builder.node_from_json(&value, &KeyPath::root(), None)
         }
     };
+    Ok((root, diagnostics))
+}
+
+fn duplicate_keys(locations: &Locations, diagnostics: &mut Diagnostics) {
     for (path, position) in &locations.duplicates {
         diagnostics.push(Diagnostic {
             severity: Severity::Error,
@@ -141,7 +163,6 @@ pub fn parse(text: &str, format: Format) -> Result<(Node, Diagnostics), Diagnost
             help: Some("keep one: W&B silently keeps the last, which hides mistakes".into()),
         });
     }
-    Ok((root, diagnostics))
 }
 
 fn yaml_position(location: serde_yaml::Location) -> Position {
@@ -400,14 +421,14 @@ mod tests {
 
     #[test]
     fn syntax_errors_carry_a_position() {
-        let error = parse("a: [1, 2\nb: 3\n", Format::Yaml).unwrap_err();
+        let error = first(parse("a: [1, 2\nb: 3\n", Format::Yaml).unwrap_err());
         assert!(error.position.is_some());
         assert!(
             error.message.starts_with("cannot read the file"),
             "{}",
             error.message
         );
-        let error = parse("{\"a\": }", Format::Json).unwrap_err();
+        let error = first(parse("{\"a\": }", Format::Json).unwrap_err());
         assert_eq!(error.position, Some(Position { line: 1, column: 7 }));
     }
 
@@ -419,9 +440,25 @@ mod tests {
         assert_eq!(x.get("distribution").unwrap().as_str(), Some("uniform"));
     }
 
+    fn first(diagnostics: Diagnostics) -> Diagnostic {
+        diagnostics.into_iter().next().expect("a diagnostic")
+    }
+
     #[test]
-    fn duplicate_keys_are_errors() {
+    fn duplicate_keys_are_errors_at_the_second_key() {
         let (_, diagnostics) = parse("{\"a\": 1, \"a\": 2}", Format::Json).unwrap();
         assert!(diagnostics.has_errors());
+        // serde_yaml refuses duplicates outright; every one is still reported, each where it is.
+        let errors = parse("a: 1\nb:\n  c: 1\n  c: 2\na: 3\n", Format::Yaml).unwrap_err();
+        let found: Vec<(String, usize)> = errors
+            .iter()
+            .map(|d| (d.path.to_string(), d.position.unwrap().line))
+            .collect();
+        assert_eq!(found, [("b.c".to_owned(), 4), ("a".to_owned(), 5)]);
+        assert!(
+            errors
+                .iter()
+                .all(|d| d.message == "this key is written twice in the same mapping")
+        );
     }
 }

@@ -54,9 +54,7 @@ impl Validation {
 pub fn check(text: &str, format: Format) -> Validation {
     let (root, mut diagnostics) = match document::parse(text, format) {
         Ok(parsed) => parsed,
-        Err(error) => {
-            let mut diagnostics = Diagnostics::default();
-            diagnostics.push(error);
+        Err(diagnostics) => {
             return Validation {
                 spec: None,
                 diagnostics,
