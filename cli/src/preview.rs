@@ -126,10 +126,11 @@ fn preview_bayes(out: &mut impl Write, name: &str, spec: &SweepSpec, json: bool)
     )
 }
 
+/// A fresh seed that can also be written as `sweepd.seed` (YAML integers stop at 2^63 - 1).
 fn rand_seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     // A fresh RandomState is seeded from the OS: enough for a preview seed.
-    RandomState::new().hash_one(std::time::SystemTime::now())
+    RandomState::new().hash_one(std::time::SystemTime::now()) >> 1
 }
 
 fn write_json(out: &mut impl Write, runs: impl Iterator<Item = ParamSet>) -> Result<()> {
@@ -139,6 +140,9 @@ fn write_json(out: &mut impl Write, runs: impl Iterator<Item = ParamSet>) -> Res
     Ok(())
 }
 
+/// Rows whose widths set the columns; later rows are streamed, not held.
+const WIDTH_SAMPLE: usize = 1000;
+
 fn write_table(
     out: &mut impl Write,
     space: &Space,
@@ -146,41 +150,58 @@ fn write_table(
 ) -> Result<()> {
     let mut header = vec!["run".to_owned()];
     header.extend(space.leaves.iter().map(Leaf::name));
-    let rows: Vec<Vec<String>> = runs
-        .enumerate()
-        .map(|(i, run)| {
-            let mut row = vec![(i + 1).to_string()];
-            row.extend(
-                space
-                    .leaves
-                    .iter()
-                    .map(|leaf| match Space::lookup(&run, &leaf.path) {
-                        Some(Value::String(s)) => s.clone(),
-                        Some(v) => v.to_string(),
-                        None => String::new(),
-                    }),
-            );
-            row
-        })
-        .collect();
-    write_rows(out, &header, &rows)
+    let mut rows = runs.enumerate().map(|(i, run)| {
+        let mut row = vec![(i + 1).to_string()];
+        row.extend(
+            space
+                .leaves
+                .iter()
+                .map(|leaf| match Space::lookup(&run, &leaf.path) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => String::new(),
+                }),
+        );
+        row
+    });
+    let first: Vec<Vec<String>> = rows.by_ref().take(WIDTH_SAMPLE).collect();
+    let widths = column_widths(&header, &first);
+    write_row(out, &header, &widths)?;
+    for row in first.iter().map(Vec::as_slice) {
+        write_row(out, row, &widths)?;
+    }
+    for row in rows {
+        write_row(out, &row, &widths)?;
+    }
+    Ok(())
 }
 
 /// Columns padded to their widest cell, two spaces apart.
 fn write_rows(out: &mut impl Write, header: &[String], rows: &[Vec<String>]) -> Result<()> {
+    let widths = column_widths(header, rows);
+    write_row(out, header, &widths)?;
+    for row in rows {
+        write_row(out, row, &widths)?;
+    }
+    Ok(())
+}
+
+fn column_widths(header: &[String], rows: &[Vec<String>]) -> Vec<usize> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    for row in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, &w)| format!("{c:<w$}"))
-            .collect();
-        writeln!(out, "{}", cells.join("  ").trim_end())?;
-    }
+    widths
+}
+
+fn write_row(out: &mut impl Write, row: &[String], widths: &[usize]) -> Result<()> {
+    let cells: Vec<String> = row
+        .iter()
+        .zip(widths)
+        .map(|(c, &w)| format!("{c:<w$}"))
+        .collect();
+    writeln!(out, "{}", cells.join("  ").trim_end())?;
     Ok(())
 }

@@ -5,3 +5,4 @@
 
 pub mod search;
 pub mod spec;
+pub mod value;

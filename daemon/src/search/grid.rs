@@ -5,14 +5,16 @@
 //! (numpy's `arange`). A point already run, in any state, is not proposed
 //! again; the grid ends when every point has been run.
 //!
-//! Axes are not materialised: `int_uniform: {min: 0, max: 10^12}` costs nothing
-//! until its points are asked for.
+//! Integer axes are not materialised: `int_uniform: {min: 0, max: 10^12}`
+//! costs nothing until its points are asked for. Listed values and float
+//! steps (at most [`crate::spec::MAX_FLOAT_STEPS`]) are held, deduplicated.
 
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::spec::{Distribution, Num, Parameters};
+use crate::spec::{GridAxis, Parameters};
+use crate::value::{identity, whole_number};
 
 use super::{History, ParamSet, Search, SearchError, SearchSize, Space};
 
@@ -34,39 +36,36 @@ enum Column {
 
 #[derive(Debug, Clone)]
 enum Axis {
-    /// Listed values, duplicates collapsed.
+    /// Values, equal ones collapsed: categorical values, float steps.
     List {
         values: Vec<Value>,
         positions: HashMap<String, usize>,
     },
-    /// `start, start + step, ...`: int_uniform, and q_uniform with integer bounds and step.
-    Ints { start: i64, step: i64, len: u64 },
-    /// numpy's `arange` on floats: `start + i * delta` with `delta = (start + q) - start`.
-    Floats { start: f64, delta: f64, len: u64 },
+    /// `start, start + step, ...`, `len` of them.
+    Ints { start: i64, step: i64, len: u128 },
 }
 
 impl Grid {
+    /// The grid of `parameters`; every parameter must be one a grid can list
+    /// (a checked grid sweep's always are).
     pub fn new(parameters: &Parameters) -> Result<Self, SearchError> {
         let space = Space::new(parameters);
         let mut columns = Vec::with_capacity(space.leaves.len());
         let mut refused = Vec::new();
         for leaf in &space.leaves {
-            columns.push(match &leaf.distribution {
-                Distribution::Constant { value } => Column::Constant(value.clone()),
-                Distribution::Categorical { values } => Column::Axis(Axis::list(values)),
-                Distribution::IntUniform { min, max } => Column::Axis(Axis::Ints {
-                    start: *min,
-                    step: 1,
-                    len: (i128::from(*max) - i128::from(*min) + 1) as u64,
-                }),
-                Distribution::QUniform { min, max, q } => {
-                    Column::Axis(Axis::arange(*min, *max, *q))
+            match leaf.distribution.grid_axis() {
+                Ok(GridAxis::Constant(value)) => columns.push(Column::Constant(value.clone())),
+                Ok(GridAxis::Values(values)) => {
+                    columns.push(Column::Axis(Axis::list(values.iter().cloned())))
                 }
-                _ => {
-                    refused.push(leaf.name());
-                    continue;
+                Ok(GridAxis::Ints { start, step, len }) => {
+                    columns.push(Column::Axis(Axis::Ints { start, step, len }))
                 }
-            });
+                Ok(GridAxis::Floats { start, delta, len }) => columns.push(Column::Axis(
+                    Axis::list((0..len).map(|i| Value::from(start + i as f64 * delta))),
+                )),
+                Err(_) => refused.push(leaf.name()),
+            }
         }
         if !refused.is_empty() {
             return Err(SearchError::NotEnumerable(refused));
@@ -74,9 +73,8 @@ impl Grid {
         let axes: Vec<usize> = (0..columns.len())
             .filter(|&i| matches!(columns[i], Column::Axis(_)))
             .collect();
-        let size = axes.iter().fold(1u128, |size, &i| match &columns[i] {
-            Column::Axis(axis) => size.saturating_mul(u128::from(axis.len())),
-            Column::Constant(_) => size,
+        let size = axes.iter().fold(1u128, |size, &i| {
+            size.saturating_mul(axis(&columns, i).len())
         });
         Ok(Self {
             space,
@@ -86,7 +84,7 @@ impl Grid {
         })
     }
 
-    /// The number of distinct points.
+    /// The number of distinct points (saturating at u128::MAX).
     pub fn len(&self) -> u128 {
         self.size
     }
@@ -97,11 +95,11 @@ impl Grid {
 
     /// Point number `index` in grid order.
     pub fn point(&self, index: u128) -> ParamSet {
-        let mut chosen = vec![0u64; self.columns.len()];
+        let mut chosen = vec![0u128; self.columns.len()];
         let mut rest = index;
         for &column in self.axes.iter().rev() {
-            let len = u128::from(self.axis(column).len());
-            chosen[column] = (rest % len) as u64;
+            let len = axis(&self.columns, column).len();
+            chosen[column] = rest % len;
             rest /= len;
         }
         let values = self
@@ -125,18 +123,20 @@ impl Grid {
     pub fn index_of(&self, params: &ParamSet) -> Option<u128> {
         let mut index = 0u128;
         for &column in &self.axes {
-            let axis = self.axis(column);
+            let axis = axis(&self.columns, column);
             let value = Space::lookup(params, &self.space.leaves[column].path)?;
-            index = index * u128::from(axis.len()) + u128::from(axis.position(value)?);
+            index = index
+                .checked_mul(axis.len())?
+                .checked_add(axis.position(value)?)?;
         }
         Some(index)
     }
+}
 
-    fn axis(&self, column: usize) -> &Axis {
-        match &self.columns[column] {
-            Column::Axis(axis) => axis,
-            Column::Constant(_) => unreachable!("axes index only axis columns"),
-        }
+fn axis(columns: &[Column], column: usize) -> &Axis {
+    match &columns[column] {
+        Column::Axis(axis) => axis,
+        Column::Constant(_) => unreachable!("axes index only axis columns"),
     }
 }
 
@@ -159,17 +159,18 @@ impl Search for Grid {
 }
 
 impl Axis {
-    /// Listed values with duplicates collapsed as W&B does: the first
-    /// occurrence keeps its place, and the last occurrence's value is used.
-    fn list(values: &[Value]) -> Self {
-        let mut distinct: Vec<Value> = Vec::with_capacity(values.len());
-        let mut positions = HashMap::with_capacity(values.len());
+    /// Values with equal ones collapsed as W&B does: the first occurrence
+    /// keeps its place, and the last occurrence's value is used.
+    fn list(values: impl Iterator<Item = Value>) -> Self {
+        let mut distinct: Vec<Value> = Vec::new();
+        let mut positions = HashMap::new();
         for value in values {
-            match positions.get(&grid_key(value)) {
-                Some(&at) => distinct[at] = value.clone(),
+            let key = identity(&value);
+            match positions.get(&key) {
+                Some(&at) => distinct[at] = value,
                 None => {
-                    positions.insert(grid_key(value), distinct.len());
-                    distinct.push(value.clone());
+                    positions.insert(key, distinct.len());
+                    distinct.push(value);
                 }
             }
         }
@@ -179,105 +180,34 @@ impl Axis {
         }
     }
 
-    /// numpy's `arange(min, max, q)`: integers when all three are integers.
-    fn arange(min: Num, max: Num, q: Num) -> Self {
-        match (min, max, q) {
-            (Num::Int(start), Num::Int(stop), Num::Int(step)) => {
-                let span = i128::from(stop) - i128::from(start);
-                let step128 = i128::from(step);
-                Axis::Ints {
-                    start,
-                    step,
-                    len: ((span + step128 - 1) / step128) as u64,
-                }
-            }
-            _ => {
-                let (start, stop, step) = (min.as_f64(), max.as_f64(), q.as_f64());
-                Axis::Floats {
-                    start,
-                    delta: (start + step) - start,
-                    len: ((stop - start) / step).ceil() as u64,
-                }
-            }
-        }
-    }
-
-    fn len(&self) -> u64 {
+    fn len(&self) -> u128 {
         match self {
-            Axis::List { values, .. } => values.len() as u64,
-            Axis::Ints { len, .. } | Axis::Floats { len, .. } => *len,
+            Axis::List { values, .. } => values.len() as u128,
+            Axis::Ints { len, .. } => *len,
         }
     }
 
-    fn value(&self, i: u64) -> Value {
+    fn value(&self, i: u128) -> Value {
         match self {
             Axis::List { values, .. } => values[i as usize].clone(),
-            Axis::Ints { start, step, .. } => Value::from(start + step * i as i64),
-            Axis::Floats { start, delta, .. } => Value::from(start + i as f64 * delta),
+            Axis::Ints { start, step, .. } => {
+                // Below `len`, so between min and max: it fits an i64.
+                Value::from((i128::from(*start) + i128::from(*step) * i as i128) as i64)
+            }
         }
     }
 
     /// Where `value` sits on this axis, comparing as W&B does.
-    fn position(&self, value: &Value) -> Option<u64> {
+    fn position(&self, value: &Value) -> Option<u128> {
         match self {
-            Axis::List { positions, .. } => positions.get(&grid_key(value)).map(|&i| i as u64),
+            Axis::List { positions, .. } => positions.get(&identity(value)).map(|&i| i as u128),
             Axis::Ints { start, step, len } => {
-                let v = whole_number(value)?;
-                let offset = i128::from(v) - i128::from(*start);
+                let offset = i128::from(whole_number(value)?) - i128::from(*start);
                 let step = i128::from(*step);
-                (offset >= 0 && offset % step == 0 && offset / step < i128::from(*len))
-                    .then(|| (offset / step) as u64)
-            }
-            Axis::Floats { start, delta, len } => {
-                let v = value.as_f64()?;
-                let i = ((v - start) / delta).round();
-                if !(0.0..*len as f64).contains(&i) {
-                    return None;
-                }
-                let i = i as u64;
-                (grid_key(&self.value(i)) == grid_key(value)).then_some(i)
+                (offset >= 0 && offset % step == 0 && ((offset / step) as u128) < *len)
+                    .then(|| (offset / step) as u128)
             }
         }
-    }
-}
-
-/// An integer, or a float with no fractional part, as an i64.
-fn whole_number(value: &Value) -> Option<i64> {
-    if let Some(i) = value.as_i64() {
-        return Some(i);
-    }
-    let x = value.as_f64()?;
-    (x.fract() == 0.0 && x.abs() < 9.0e18).then_some(x as i64)
-}
-
-/// The identity of a grid value: canonical JSON (object keys sorted), with a
-/// whole-number float written as the integer, so `3.0` and `3` are one point
-/// (W&B hashes values the same way, and so does its server's run config).
-pub(crate) fn grid_key(value: &Value) -> String {
-    if value.is_f64()
-        && let Some(i) = whole_number(value)
-    {
-        return i.to_string();
-    }
-    canonical(value)
-}
-
-fn canonical(value: &Value) -> String {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            let body: Vec<String> = entries
-                .into_iter()
-                .map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), canonical(v)))
-                .collect();
-            format!("{{{}}}", body.join(","))
-        }
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(canonical).collect::<Vec<_>>().join(",")
-        ),
-        scalar => scalar.to_string(),
     }
 }
 
@@ -358,6 +288,41 @@ mod tests {
         let g = grid("  i: {min: 0, max: 1000000000000}\n  j: {values: [a, b]}\n");
         assert_eq!(g.len(), 2_000_000_000_002);
         assert_eq!(Value::Object(g.point(3)), json!({"i": 1, "j": "b"}));
+    }
+
+    #[test]
+    fn float_steps_that_round_to_one_value_are_one_point() {
+        // (1e17 + 1) - 1e17 == 0 in floats: numpy lists 992 copies of 1e17, W&B runs one.
+        let g = grid(
+            "  x: {distribution: q_uniform, min: 1.0e17, max: 100000000000001000.0, q: 1.0}\n",
+        );
+        assert_eq!(all(&g), [json!({"x": 1e17})]);
+        let mut g = g;
+        assert_eq!(g.propose(&History::of_params(g.points())).unwrap(), None);
+    }
+
+    #[test]
+    fn extreme_integer_axes_do_not_overflow() {
+        let g = grid("  i: {min: -9223372036854775808, max: 9223372036854775807}\n");
+        assert_eq!(g.len(), 1u128 << 64);
+        assert_eq!(
+            Value::Object(g.point((1u128 << 64) - 1)),
+            json!({"i": i64::MAX})
+        );
+        let g = grid(
+            "  q: {distribution: q_uniform, min: -9223372036854775808, max: 9223372036854775807, q: 4611686018427387904}\n",
+        );
+        assert_eq!(
+            all(&g),
+            [
+                json!({"q": i64::MIN}),
+                json!({"q": -4611686018427387904i64}),
+                json!({"q": 0}),
+                json!({"q": 4611686018427387904i64})
+            ]
+        );
+        let last = g.point(3);
+        assert_eq!(g.index_of(&last), Some(3));
     }
 
     #[test]

@@ -38,8 +38,11 @@ pub(crate) fn sample<R: Rng + ?Sized>(distribution: &Distribution, rng: &mut R) 
     }
 }
 
-/// The first index whose cumulative probability exceeds `u` (W&B's inverse
-/// CDF); values of probability 0 are never picked.
+/// The first index whose cumulative probability exceeds `u`: W&B's inverse
+/// CDF, except that a draw above the probabilities' sum (they may sum to
+/// 1 - 1e-5) goes to the last value that can be drawn, where W&B takes the
+/// first value even if its probability is 0. So a value of probability 0 is
+/// never picked.
 pub(crate) fn weighted_index(probabilities: &[f64], u: f64) -> usize {
     let mut cumulative = 0.0;
     let mut last_possible = 0;

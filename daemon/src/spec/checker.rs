@@ -6,6 +6,7 @@ use super::diagnostic::{Diagnostic, Diagnostics, KeyPath, Position, Severity};
 use super::document::{Entry, Node, Value};
 use super::number::Num;
 use super::suggest;
+use crate::value::whole_f64;
 
 #[derive(Default)]
 pub(crate) struct Checker {
@@ -253,7 +254,15 @@ impl Checker {
     pub fn integer(&mut self, node: &Node, path: &KeyPath) -> Option<i64> {
         match node.value {
             Value::Int(i) => Some(i),
-            Value::Float(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Some(x as i64),
+            Value::Float(x) if whole_f64(x).is_some() => whole_f64(x),
+            Value::Float(x) if x.fract() == 0.0 => {
+                self.error(
+                    node.position,
+                    path,
+                    format!("{x:e} is too large: integers here go up to {}", i64::MAX),
+                );
+                None
+            }
             _ => {
                 self.error(
                     node.position,
@@ -305,11 +314,12 @@ impl Checker {
                 let mut out = serde_json::Map::new();
                 let mut ok = true;
                 for (key, item) in entries {
-                    // Runs receive JSON, whose keys are strings (as Python's json writes them).
+                    // Runs receive JSON, whose keys are strings: `1: a` becomes "1", `1.0: a` "1.0",
+                    // as Python's json writes them.
                     let name = match &key.value {
                         Value::Str(s) => s.clone(),
                         Value::Int(i) => i.to_string(),
-                        Value::Float(x) => x.to_string(),
+                        Value::Float(x) => format!("{x:?}"),
                         Value::Bool(b) => b.to_string(),
                         Value::Null => "null".to_owned(),
                         Value::Seq(_) | Value::Map(_) => {
@@ -341,4 +351,40 @@ pub(crate) fn is_env_var_name(name: &str) -> bool {
         && name
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+/// One of a fixed set of words; otherwise an error naming the closest.
+pub(crate) fn choice<T: Copy>(
+    c: &mut Checker,
+    node: &Node,
+    path: &KeyPath,
+    choices: &[(&str, T)],
+) -> Option<T> {
+    let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
+    match &node.value {
+        Value::Str(s) => match choices.iter().find(|(w, _)| w == s) {
+            Some((_, value)) => Some(*value),
+            None => {
+                c.error_help(
+                    node.position,
+                    path,
+                    format!("`{s}` is not one of {}", words.join(", ")),
+                    suggest::help(s, &words),
+                );
+                None
+            }
+        },
+        _ => {
+            c.error(
+                node.position,
+                path,
+                format!(
+                    "expected one of {}, found {}",
+                    words.join(", "),
+                    node.describe()
+                ),
+            );
+            None
+        }
+    }
 }

@@ -88,7 +88,7 @@ impl fmt::Display for Describe<'_> {
             Value::Null => f.write_str("nothing (null)"),
             Value::Bool(b) => write!(f, "the boolean {b}"),
             Value::Int(i) => write!(f, "the integer {i}"),
-            Value::Float(x) => write!(f, "the number {x}"),
+            Value::Float(x) => write!(f, "the number {x:?}"),
             Value::Str(s) if s.chars().count() <= 40 => write!(f, "the string {s:?}"),
             Value::Str(_) => f.write_str("a string"),
             Value::Seq(_) => f.write_str("a list"),
@@ -107,10 +107,10 @@ pub fn parse(text: &str, format: Format) -> Result<(Node, Diagnostics), Diagnost
     duplicate_keys(&locations, &mut diagnostics);
     let fail = |error: Diagnostic| {
         let mut reasons = Diagnostics::default();
-        if locations.duplicates.is_empty() {
+        duplicate_keys(&locations, &mut reasons);
+        // serde_yaml refuses duplicate keys with a message of its own: ours say more.
+        if reasons.is_empty() || !error.message.contains("duplicate entry") {
             reasons.push(error);
-        } else {
-            duplicate_keys(&locations, &mut reasons);
         }
         reasons
     };
@@ -138,7 +138,7 @@ pub fn parse(text: &str, format: Format) -> Result<(Node, Diagnostics), Diagnost
             let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
                 let position = (e.line() > 0).then(|| Position {
                     line: e.line(),
-                    column: e.column(),
+                    column: char_column(text, e.line(), e.column()),
                 });
                 fail(syntax_error(&e.to_string(), position))
             })?;
@@ -151,6 +151,16 @@ pub fn parse(text: &str, format: Format) -> Result<(Node, Diagnostics), Diagnost
         }
     };
     Ok((root, diagnostics))
+}
+
+/// serde_json counts columns in bytes; positions here count characters.
+fn char_column(text: &str, line: usize, byte_column: usize) -> usize {
+    let Some(line_text) = text.lines().nth(line.saturating_sub(1)) else {
+        return byte_column;
+    };
+    let end = byte_column.saturating_sub(1).min(line_text.len());
+    let prefix = line_text.get(..end).unwrap_or(line_text);
+    prefix.chars().count() + 1
 }
 
 fn duplicate_keys(locations: &Locations, diagnostics: &mut Diagnostics) {
@@ -340,7 +350,11 @@ impl Builder<'_> {
             ),
             Yaml11::Int(i) => (
                 format!("the integer {i}"),
-                "quote it, or write it without a leading 0",
+                if text.trim_start_matches(['-', '+']).starts_with('0') && text.len() > 1 {
+                    "PyYAML reads a leading 0 as octal: drop the 0, or quote it"
+                } else {
+                    "quote it if you mean a string"
+                },
             ),
             Yaml11::Float => ("a number".to_owned(), "quote it if you mean a string"),
             Yaml11::Null => ("null".to_owned(), "quote it if you mean a string"),

@@ -1,10 +1,9 @@
 //! `early_terminate:`: W&B's hyperband-style stopping rule (its settings only;
 //! the rule itself lives with the search).
 
-use super::checker::Checker;
+use super::checker::{Checker, choice};
 use super::diagnostic::KeyPath;
 use super::document::Node;
-use super::metric::choice;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hyperband {
@@ -79,7 +78,18 @@ pub(crate) fn check_early_terminate(
         }
     };
     let max_iter = integer(c, "max_iter");
-    let min_iter = integer(c, "min_iter");
+    // W&B's schema: min_iter >= 1, whether or not it is used.
+    let min_iter = integer(c, "min_iter").and_then(|m| match m {
+        Some(m) if m < 1 => {
+            c.error(
+                fields.get("min_iter").and_then(|n| n.position),
+                &fields.child("min_iter"),
+                format!("`min_iter` must be at least 1, found {m}"),
+            );
+            None
+        }
+        m => Some(m),
+    });
     // W&B's schema says "number" for s, but its engine loops `range(s)`, which
     // fails on 2.5: an integer it is.
     let s = integer(c, "s");
@@ -125,17 +135,7 @@ pub(crate) fn check_early_terminate(
             );
             return None;
         }
-        (None, _, Some(min_iter)) => {
-            if min_iter < 1 {
-                c.error(
-                    fields.get("min_iter").and_then(|n| n.position),
-                    &fields.child("min_iter"),
-                    format!("`min_iter` must be at least 1, found {min_iter}"),
-                );
-                return None;
-            }
-            BandSpec::FromMin { min_iter }
-        }
+        (None, _, Some(min_iter)) => BandSpec::FromMin { min_iter },
         (None, _, None) => {
             c.error_help(
                 node.position,

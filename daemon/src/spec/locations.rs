@@ -81,6 +81,25 @@ enum Frame {
 struct Recorder {
     stack: Vec<Frame>,
     locations: Locations,
+    /// Aliases used as keys so far.
+    aliases: usize,
+}
+
+/// What makes two keys the same key: a quoted `"1"` and a plain `1` differ
+/// (a string and a number), a plain `a` and a quoted `"a"` do not.
+fn key_identity(text: &str, style: TScalarStyle) -> String {
+    if style != TScalarStyle::Plain {
+        return format!("string {text}");
+    }
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => "null".to_owned(),
+        "true" | "True" | "TRUE" => "bool true".to_owned(),
+        "false" | "False" | "FALSE" => "bool false".to_owned(),
+        _ => match text.parse::<f64>() {
+            Ok(x) => format!("number {x:?}"),
+            Err(_) => format!("string {text}"),
+        },
+    }
 }
 
 /// What a node event means to its parent.
@@ -128,7 +147,9 @@ impl Recorder {
         );
     }
 
-    fn take_key(&mut self, key: String, pos: Position) {
+    /// A key of the enclosing mapping: `key` is its text (the path segment),
+    /// `identity` what tells it apart from the other keys.
+    fn take_key(&mut self, key: String, identity: String, pos: Position) {
         if let Some(Frame::Map {
             path,
             pending_key,
@@ -143,7 +164,7 @@ impl Recorder {
                     location.value = location.value.min(Some(pos)).or(Some(pos));
                 }
             }
-            if !seen.insert(key.clone()) {
+            if !seen.insert(identity) {
                 self.locations.duplicates.push((path.key(&key), pos));
             }
             *pending_key = Some((key, pos));
@@ -184,7 +205,7 @@ impl Recorder {
                 if let Some(Frame::Map { complex_keys, .. }) = self.stack.last_mut() {
                     *complex_keys += 1;
                     let name = format!("<complex key {complex_keys}>");
-                    self.take_key(name, position(mark));
+                    self.take_key(name.clone(), name, position(mark));
                 }
             }
             _ => {
@@ -201,7 +222,10 @@ impl MarkedEventReceiver for Recorder {
                 let pos = position(mark);
                 match self.slot() {
                     Slot::Ignored => {}
-                    Slot::Key => self.take_key(text, pos),
+                    Slot::Key => {
+                        let identity = key_identity(&text, style);
+                        self.take_key(text, identity, pos);
+                    }
                     Slot::Value(path, key) => {
                         let plain = (style == TScalarStyle::Plain).then_some(text);
                         self.record(&path, key, pos, plain);
@@ -212,7 +236,12 @@ impl MarkedEventReceiver for Recorder {
                 let pos = position(mark);
                 match self.slot() {
                     Slot::Ignored => {}
-                    Slot::Key => self.take_key("<alias>".to_owned(), pos),
+                    Slot::Key => {
+                        // Two aliases may name different anchors: never "the same key".
+                        self.aliases += 1;
+                        let name = format!("<alias {}>", self.aliases);
+                        self.take_key(name.clone(), name, pos);
+                    }
                     Slot::Value(path, key) => self.record(&path, key, pos, None),
                 }
             }
@@ -322,6 +351,21 @@ mod tests {
                 KeyPath::root().key("parameters").key("a"),
                 Position { line: 4, column: 3 }
             )]
+        );
+    }
+
+    #[test]
+    fn keys_that_only_look_alike_are_not_duplicates() {
+        let text = "1: a\n\"1\": b\nx: &k c\n*k : d\n? *k\n: e\nq: 1\n'q': 2\n";
+        let dup: Vec<String> = Locations::index(text)
+            .duplicates
+            .iter()
+            .map(|(p, _)| p.to_string())
+            .collect();
+        assert_eq!(
+            dup,
+            ["q"],
+            "a number and a string differ; so may two aliases"
         );
     }
 

@@ -1,9 +1,8 @@
 //! `metric:`: what the sweep optimizes.
 
-use super::checker::Checker;
+use super::checker::{Checker, choice};
 use super::diagnostic::KeyPath;
 use super::document::{Node, Value};
-use super::suggest;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
@@ -96,40 +95,4 @@ pub(crate) fn check_metric(c: &mut Checker, node: &Node, path: &KeyPath) -> Opti
         impute: impute?,
         impute_while_running: impute_while_running?,
     })
-}
-
-/// One of a fixed set of words; otherwise an error naming the closest.
-pub(crate) fn choice<T: Copy>(
-    c: &mut Checker,
-    node: &Node,
-    path: &KeyPath,
-    choices: &[(&str, T)],
-) -> Option<T> {
-    let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
-    match &node.value {
-        Value::Str(s) => match choices.iter().find(|(w, _)| w == s) {
-            Some((_, value)) => Some(*value),
-            None => {
-                c.error_help(
-                    node.position,
-                    path,
-                    format!("`{s}` is not one of {}", words.join(", ")),
-                    suggest::help(s, &words),
-                );
-                None
-            }
-        },
-        _ => {
-            c.error(
-                node.position,
-                path,
-                format!(
-                    "expected one of {}, found {}",
-                    words.join(", "),
-                    node.describe()
-                ),
-            );
-            None
-        }
-    }
 }

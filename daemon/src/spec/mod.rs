@@ -33,7 +33,9 @@ pub use early_terminate::{BandSpec, Hyperband};
 pub use metric::{Goal, Impute, Metric};
 pub use number::Num;
 pub use options::SweepdOptions;
-pub use parameter::{Distribution, Kind, Parameter, Parameters};
+pub use parameter::{
+    Distribution, GridAxis, Kind, MAX_FLOAT_STEPS, NotListable, Parameter, Parameters,
+};
 pub use sweep::{Method, SweepSpec, TOP_LEVEL_KEYS};
 
 /// The outcome of checking one sweep file: the spec when there is no error,
@@ -78,7 +80,10 @@ pub fn check_bytes(bytes: &[u8], format: Format) -> Validation {
         Err(e) => {
             let valid = &bytes[..e.valid_up_to()];
             let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-            let column = valid.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+            // The valid prefix is UTF-8: count the characters of its last line.
+            let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let column =
+                std::str::from_utf8(&valid[line_start..]).map_or(1, |t| t.chars().count() + 1);
             let mut diagnostics = Diagnostics::default();
             diagnostics.push(Diagnostic {
                 severity: Severity::Error,

@@ -1,14 +1,14 @@
 //! The sweep as a whole: W&B's top-level keys, our `sweepd:` block, and the
 //! checks that span several keys.
 
-use super::checker::Checker;
+use super::checker::{Checker, choice};
 use super::command::{Command, check_command};
 use super::diagnostic::KeyPath;
 use super::document::Node;
 use super::early_terminate::{Hyperband, check_early_terminate};
-use super::metric::{Metric, check_metric, choice};
+use super::metric::{Metric, check_metric};
 use super::options::{SweepdOptions, check_options};
-use super::parameter::{Parameters, check_parameters};
+use super::parameter::{MAX_FLOAT_STEPS, NotListable, Parameters, check_parameters};
 
 /// A sweep that passed every check: only this reaches the search and the daemon.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,15 +104,10 @@ pub(crate) fn check_sweep(c: &mut Checker, root: &Node) -> Option<SweepSpec> {
     }
     let fields = c.mapping(root, &path, "a sweep file")?;
     c.only_keys(&fields, TOP_LEVEL_KEYS, "a sweep");
-    for (key, message, help) in UNSUPPORTED {
-        if let Some(node) = fields.get(key) {
-            let position = fields
-                .entries
-                .iter()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .and_then(|(k, _)| k.position)
-                .or(node.position);
-            c.error_help(position, &fields.child(key), *message, *help);
+    for (key, _) in fields.entries {
+        let name = key.as_str().unwrap_or_default();
+        if let Some((_, message, help)) = UNSUPPORTED.iter().find(|(k, ..)| *k == name) {
+            c.error_help(key.position, &fields.child(name), *message, *help);
         }
     }
 
@@ -169,6 +164,7 @@ pub(crate) fn check_sweep(c: &mut Checker, root: &Node) -> Option<SweepSpec> {
         (metric?, early_terminate?, program?, command?, run_cap?);
     let (name, description, project, entity, sweepd) =
         (name?, description?, project?, entity?, sweepd?);
+    // Checked, but with no effect on a local sweep: not kept.
     let (_, _, _) = (api_version?, kind?, controller?);
 
     let spec = SweepSpec {
@@ -262,25 +258,37 @@ fn check_across_keys(
     }
     if spec.method == Method::Grid {
         for (names, distribution) in spec.parameters.leaves() {
-            if distribution.is_grid_enumerable() {
+            let Err(why) = distribution.grid_axis() else {
                 continue;
-            }
+            };
             let (node, path) = parameter_node(fields.node, &names);
             let kind = distribution.kind();
-            let why = if kind == super::parameter::Kind::CategoricalWithProbabilities {
-                "a grid runs every value once, so probabilities mean nothing there"
-            } else {
-                "a grid can only list values, and this range has infinitely many"
-            };
-            c.error_help(
-                node.and_then(|n| n.position),
-                &path,
-                format!(
-                    "grid search cannot take `{}`, a {kind} parameter: {why}",
-                    names.join(".")
+            let name = names.join(".");
+            let (message, help) = match why {
+                NotListable::Weighted => (
+                    format!(
+                        "grid search cannot take `{name}`, a {kind} parameter: \
+                         a grid runs every value once, so probabilities mean nothing there"
+                    ),
+                    "drop `probabilities`, or use `method: random` or `bayes`".to_owned(),
                 ),
-                "use `values: [...]`, int_uniform or q_uniform, or `method: random` or `bayes`",
-            );
+                NotListable::Continuous => (
+                    format!(
+                        "grid search cannot take `{name}`, a {kind} parameter: \
+                         a grid can only list values, and this range has infinitely many"
+                    ),
+                    "use `values: [...]`, int_uniform or q_uniform, or `method: random` or `bayes`"
+                        .to_owned(),
+                ),
+                NotListable::TooManySteps => (
+                    format!(
+                        "`{name}` steps from min to max in more than {MAX_FLOAT_STEPS} steps of q: \
+                         too many to list in a grid"
+                    ),
+                    "raise q, or narrow min and max".to_owned(),
+                ),
+            };
+            c.error_help(node.and_then(|n| n.position), &path, message, help);
             ok = false;
         }
     }

@@ -157,10 +157,10 @@ fn every_distribution_reads_with_wandb_defaults() {
             },
         ),
         (
-            "{distribution: log_normal, sigma: 0}",
+            "{distribution: log_normal, sigma: 0.5}",
             D::LogNormal {
                 mu: 0.0,
-                sigma: 0.0,
+                sigma: 0.5,
             },
         ),
         (
@@ -242,6 +242,12 @@ fn distributions_that_cannot_be_inferred_are_refused_with_the_fix() {
         "parameters.x.min",
         "expected a number",
     );
+    // With `values`, a stray `q` is simply not a key of categorical.
+    assert_error(
+        &sweep("random", "  x: {values: [1, 2], q: 1}\n"),
+        "parameters.x.q",
+        "does not belong to a categorical",
+    );
 }
 
 #[test]
@@ -266,6 +272,29 @@ fn wandb_value_checks() {
         &s("{distribution: normal, mu: 0.1, sigma: -0.1}"),
         "parameters.x.sigma",
         "cannot be negative",
+    );
+    assert_error(
+        &s("{distribution: normal, sigma: 0}"),
+        "parameters.x.sigma",
+        "samples NaN",
+    );
+    assert_error(
+        &s("{distribution: log_normal, mu: 600, sigma: 20}"),
+        "parameters.x",
+        "e^(mu + 8.5 sigma)",
+    );
+    // Integers compare exactly, as in Python: 2^53 and 2^53 + 1 are different.
+    param("random", "{min: 9007199254740992, max: 9007199254740993}");
+    assert_error(
+        &s("{min: 0, max: 1.0e19, distribution: int_uniform}"),
+        "parameters.x.max",
+        "must be integers",
+    );
+    assert_error(
+        &s("{values: [1, 2], probabilities: [0.3, 0.3]}")
+            .replace("  x: ", "  g:\n    parameters:\n      x: "),
+        "parameters.g.parameters.x.probabilities",
+        "add up to 0.6",
     );
     assert_error(
         &s("{distribution: q_uniform, min: 0, max: 1, q: 0}"),
@@ -602,6 +631,35 @@ fn hyperband_settings() {
         "early_terminate.min_iter",
         "at least 1",
     );
+    assert_error(
+        &s("{type: hyperband, max_iter: 27, s: 2, min_iter: 0}"),
+        "early_terminate.min_iter",
+        "at least 1",
+    );
+}
+
+#[test]
+fn grid_refuses_a_float_axis_too_long_to_list() {
+    assert_error(
+        &sweep(
+            "grid",
+            "  x: {distribution: q_uniform, min: 0, max: 1, q: 1.0e-7}\n",
+        ),
+        "parameters.x",
+        "more than 1000000 steps of q",
+    );
+    assert_error(
+        &sweep(
+            "grid",
+            "  x: {distribution: q_uniform, min: -1.0e308, max: 1.0e308, q: 1.0}\n",
+        ),
+        "parameters.x",
+        "too many to list",
+    );
+    valid(&sweep(
+        "grid",
+        "  x: {distribution: q_uniform, min: 0, max: 1, q: 1.0e-6}\n",
+    ));
 }
 
 #[test]
@@ -667,6 +725,11 @@ fn sweepd_block() {
     assert_eq!(o.env.get("OMP_NUM_THREADS").map(String::as_str), Some("1"));
     let s = |block: &str| format!("{}sweepd: {block}\n", sweep("random", "  a: {value: 1}\n"));
     assert_error(&s("{seed: -1}"), "sweepd.seed", "cannot be negative");
+    assert_error(
+        &s("{seed: 18446744073709551615}"),
+        "sweepd.seed",
+        "too large: integers here go up to 9223372036854775807",
+    );
     assert_error(&s("{max_parallel: 0}"), "sweepd.max_parallel", "at least 1");
     assert_error(
         &s("{timeout: soon}"),

@@ -1,8 +1,11 @@
 //! Warnings for parameters that are legal but probably not what was meant.
 
+use std::collections::HashSet;
+
 use super::{Distribution, Kind};
 use crate::spec::checker::{Checker, Fields};
 use crate::spec::document::Value;
+use crate::value::identity;
 
 /// Legal but probably not what was meant.
 pub(super) fn warn_about(
@@ -61,16 +64,19 @@ pub(super) fn warn_about(
     }
     if let D::Categorical { values } | D::CategoricalWithProbabilities { values, .. } = distribution
     {
+        let nodes = match fields.get("values").map(|n| &n.value) {
+            Some(Value::Seq(items)) => items.as_slice(),
+            _ => &[],
+        };
+        let mut seen = HashSet::new();
         for (i, value) in values.iter().enumerate() {
-            if values[..i].contains(value) {
-                let node = fields.get("values").and_then(|n| match &n.value {
-                    Value::Seq(items) => items.get(i),
-                    _ => None,
-                });
+            if !seen.insert(identity(value)) {
                 c.warn(
-                    node.and_then(|n| n.position),
+                    nodes.get(i).and_then(|n| n.position),
                     &fields.child("values").index(i),
-                    format!("the value {value} is listed twice"),
+                    format!(
+                        "the value {value} is listed twice (W&B counts 3.0 and 3 as one value)"
+                    ),
                     Some("random search picks it twice as often; a grid runs it once".into()),
                 );
             }

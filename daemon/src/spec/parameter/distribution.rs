@@ -113,14 +113,77 @@ impl Distribution {
         }
     }
 
-    /// Whether a grid can list this parameter's values (W&B: categorical,
-    /// constant, int_uniform, q_uniform).
-    pub fn is_grid_enumerable(&self) -> bool {
-        matches!(
-            self.kind(),
-            Kind::Constant | Kind::Categorical | Kind::IntUniform | Kind::QUniform
-        )
+    /// The values a grid takes for this parameter, in W&B's order, or why a
+    /// grid cannot take it.
+    pub fn grid_axis(&self) -> Result<GridAxis<'_>, NotListable> {
+        match self {
+            Distribution::Constant { value } => Ok(GridAxis::Constant(value)),
+            Distribution::Categorical { values } => Ok(GridAxis::Values(values)),
+            Distribution::IntUniform { min, max } => Ok(GridAxis::Ints {
+                start: *min,
+                step: 1,
+                len: (i128::from(*max) - i128::from(*min) + 1) as u128,
+            }),
+            Distribution::QUniform { min, max, q } => arange(*min, *max, *q),
+            Distribution::CategoricalWithProbabilities { .. } => Err(NotListable::Weighted),
+            _ => Err(NotListable::Continuous),
+        }
     }
+}
+
+/// What a grid runs for one parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GridAxis<'a> {
+    /// The same value in every run.
+    Constant(&'a serde_json::Value),
+    /// The listed values, in order (equal ones not yet collapsed).
+    Values(&'a [serde_json::Value]),
+    /// `start, start + step, ...`, `len` of them: int_uniform, and q_uniform
+    /// with integer bounds and step.
+    Ints { start: i64, step: i64, len: u128 },
+    /// numpy's `arange` on floats: `start + i * delta` for i below `len`, with
+    /// `delta = (start + q) - start` (as numpy computes it).
+    Floats { start: f64, delta: f64, len: u64 },
+}
+
+/// Why a grid cannot take a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotListable {
+    /// A continuous distribution: infinitely many values.
+    Continuous,
+    /// categorical_w_probabilities: a grid runs each value once.
+    Weighted,
+    /// A float q_uniform with more steps than [`MAX_FLOAT_STEPS`] (or more
+    /// than numpy could hold).
+    TooManySteps,
+}
+
+/// A float q_uniform axis is listed value by value, as numpy does; a grid
+/// axis of more than a million floats is refused rather than listed.
+pub const MAX_FLOAT_STEPS: u64 = 1_000_000;
+
+/// numpy's `arange(min, max, q)`: integers when all three are integers
+/// (computed exactly), floats otherwise.
+fn arange<'a>(min: Num, max: Num, q: Num) -> Result<GridAxis<'a>, NotListable> {
+    if let (Num::Int(start), Num::Int(stop), Num::Int(step)) = (min, max, q) {
+        let span = i128::from(stop) - i128::from(start);
+        let step128 = i128::from(step);
+        return Ok(GridAxis::Ints {
+            start,
+            step,
+            len: ((span + step128 - 1) / step128) as u128,
+        });
+    }
+    let (start, stop, step) = (min.as_f64(), max.as_f64(), q.as_f64());
+    let steps = ((stop - start) / step).ceil();
+    if !steps.is_finite() || steps > MAX_FLOAT_STEPS as f64 {
+        return Err(NotListable::TooManySteps);
+    }
+    Ok(GridAxis::Floats {
+        start,
+        delta: (start + step) - start,
+        len: steps.max(0.0) as u64,
+    })
 }
 
 /// `uniform(min=0, max=0.1)`, `categorical[adam, sgd]`: the distribution as a person reads it.

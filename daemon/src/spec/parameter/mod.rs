@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-pub use distribution::Distribution;
+pub use distribution::{Distribution, GridAxis, MAX_FLOAT_STEPS, NotListable};
 pub use kind::Kind;
 
 use super::checker::{Checker, Fields};
@@ -59,6 +59,18 @@ impl Parameters {
         out
     }
 }
+
+/// Every key some parameter takes.
+static PARAMETER_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut keys: Vec<&str> = Kind::ALL
+        .iter()
+        .flat_map(|k| k.keys().iter().copied())
+        .collect();
+    keys.extend(["distribution", "parameters"]);
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+});
 
 static NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_.-]*$").expect("valid pattern"));
@@ -148,10 +160,6 @@ fn kind_of(c: &mut Checker, fields: &Fields<'_>, name: &str) -> Option<Kind> {
             }
         };
     }
-    if let Some(message) = needs_explicit_distribution(fields, name) {
-        c.error_help(fields.node.position, &fields.path, message.0, message.1);
-        return None;
-    }
     if fields.has("values") {
         return Some(if fields.has("probabilities") {
             Kind::CategoricalWithProbabilities
@@ -161,6 +169,11 @@ fn kind_of(c: &mut Checker, fields: &Fields<'_>, name: &str) -> Option<Kind> {
     }
     if fields.has("value") {
         return Some(Kind::Constant);
+    }
+    // `{min, max, q}` would otherwise read as int_uniform with a stray `q`.
+    if let Some((message, help)) = needs_explicit_distribution(fields, name) {
+        c.error_help(fields.node.position, &fields.path, message, help);
+        return None;
     }
     if let (Some(min), Some(max)) = (fields.get("min"), fields.get("max")) {
         let min = c.number(min, &fields.child("min"));
@@ -219,16 +232,6 @@ fn needs_explicit_distribution(fields: &Fields<'_>, name: &str) -> Option<(Strin
 
 /// Every key must belong to the distribution (W&B: `additionalProperties: false`).
 fn check_keys(c: &mut Checker, fields: &Fields<'_>, kind: Kind, name: &str) {
-    let all_keys: Vec<&str> = {
-        let mut keys: Vec<&str> = Kind::ALL
-            .iter()
-            .flat_map(|k| k.keys().iter().copied())
-            .collect();
-        keys.extend(["distribution", "parameters"]);
-        keys.sort_unstable();
-        keys.dedup();
-        keys
-    };
     for (key, _) in fields.entries {
         let Some(key_name) = key.as_str() else {
             c.error(
@@ -264,7 +267,7 @@ fn check_keys(c: &mut Checker, fields: &Fields<'_>, kind: Kind, name: &str) {
                 format!("unknown key `{key_name}` in parameter `{name}`"),
                 format!("`{key_name}` looks like a parameter of its own: is it indented too far?"),
             );
-        } else if all_keys.contains(&key_name) {
+        } else if PARAMETER_KEYS.contains(&key_name) {
             let with_key: Vec<&str> = Kind::ALL
                 .iter()
                 .filter(|k| k.keys().contains(&key_name))

@@ -28,18 +28,12 @@ pub(super) fn distribution(
     if !ok {
         return None;
     }
-    let number = |c: &mut Checker, key: &str, default: Num| -> Option<Num> {
-        match fields.get(key) {
-            None => Some(default),
-            Some(node) => c.number(node, &fields.child(key)),
-        }
-    };
-    let q = || Num::Float(1.0);
+    use Distribution as D;
     let distribution = match kind {
-        Kind::Constant => Distribution::Constant {
+        Kind::Constant => D::Constant {
             value: c.json_value(fields.get("value")?, &fields.child("value"))?,
         },
-        Kind::Categorical => Distribution::Categorical {
+        Kind::Categorical => D::Categorical {
             values: values(c, fields)?,
         },
         Kind::CategoricalWithProbabilities => {
@@ -47,7 +41,7 @@ pub(super) fn distribution(
             let probabilities = probabilities(c, fields);
             let (values, probabilities) = (values?, probabilities?);
             check_probabilities(c, fields, values.len(), &probabilities)?;
-            Distribution::CategoricalWithProbabilities {
+            D::CategoricalWithProbabilities {
                 values,
                 probabilities,
             }
@@ -55,76 +49,96 @@ pub(super) fn distribution(
         Kind::IntUniform => {
             let min = integer_bound(c, fields, "min");
             let max = integer_bound(c, fields, "max");
-            Distribution::IntUniform {
-                min: min?,
-                max: max?,
+            let (min, max) = (min?, max?);
+            below(c, fields, Num::Int(min), Num::Int(max))?;
+            D::IntUniform { min, max }
+        }
+        Kind::Uniform | Kind::LogUniform | Kind::InvLogUniform => {
+            let (min, max) = bounds(c, fields)?;
+            let (min, max) = (min.as_f64(), max.as_f64());
+            match kind {
+                Kind::Uniform => D::Uniform { min, max },
+                Kind::LogUniform => D::LogUniform { min, max },
+                _ => D::InvLogUniform { min, max },
             }
         }
-        _ if kind.required().contains(&"min") => {
-            let min = number(c, "min", Num::Int(0));
-            let max = number(c, "max", Num::Int(0));
-            let q = if kind.keys().contains(&"q") {
-                number(c, "q", q()).and_then(|q| positive(c, fields, "q", q))
+        Kind::QUniform | Kind::QLogUniform => {
+            let bounds = bounds(c, fields);
+            let q = quantum(c, fields);
+            let ((min, max), q) = (bounds?, q?);
+            if kind == Kind::QUniform {
+                D::QUniform { min, max, q }
             } else {
-                Some(q())
-            };
-            let (min, max, q) = (min?, max?, q?);
-            let (lo, hi) = (min.as_f64(), max.as_f64());
+                D::QLogUniform {
+                    min: min.as_f64(),
+                    max: max.as_f64(),
+                    q,
+                }
+            }
+        }
+        Kind::LogUniformValues | Kind::InvLogUniformValues | Kind::QLogUniformValues => {
+            // The `_values` forms take logarithms of their bounds: min > 0.
+            let min =
+                number(c, fields, "min", Num::Int(0)).and_then(|m| positive(c, fields, "min", m));
+            let bounds = bounds(c, fields);
+            let q = quantum(c, fields);
+            let (_, (min, max), q) = (min?, bounds?, q?);
+            let (min, max) = (min.as_f64(), max.as_f64());
             match kind {
-                Kind::Uniform => Distribution::Uniform { min: lo, max: hi },
-                Kind::QUniform => Distribution::QUniform { min, max, q },
-                Kind::LogUniform => Distribution::LogUniform { min: lo, max: hi },
-                Kind::QLogUniform => Distribution::QLogUniform {
-                    min: lo,
-                    max: hi,
-                    q,
-                },
-                Kind::InvLogUniform => Distribution::InvLogUniform { min: lo, max: hi },
-                Kind::LogUniformValues => Distribution::LogUniformValues {
-                    min: positive(c, fields, "min", min)?.as_f64(),
-                    max: hi,
-                },
-                Kind::QLogUniformValues => Distribution::QLogUniformValues {
-                    min: positive(c, fields, "min", min)?.as_f64(),
-                    max: hi,
-                    q,
-                },
-                Kind::InvLogUniformValues => Distribution::InvLogUniformValues {
-                    min: positive(c, fields, "min", min)?.as_f64(),
-                    max: hi,
-                },
-                _ => unreachable!("every distribution with min and max is listed"),
+                Kind::LogUniformValues => D::LogUniformValues { min, max },
+                Kind::InvLogUniformValues => D::InvLogUniformValues { min, max },
+                _ => D::QLogUniformValues { min, max, q },
             }
         }
         Kind::Normal | Kind::QNormal | Kind::LogNormal | Kind::QLogNormal => {
-            let mu = number(c, "mu", Num::Float(0.0)).map(Num::as_f64);
-            let sigma = number(c, "sigma", Num::Float(1.0))
-                .and_then(|s| not_negative(c, fields, "sigma", s));
-            let q = number(c, "q", q()).and_then(|q| positive(c, fields, "q", q));
+            let mu = number(c, fields, "mu", Num::Float(0.0)).map(Num::as_f64);
+            let sigma =
+                number(c, fields, "sigma", Num::Float(1.0)).and_then(|s| spread(c, fields, s));
+            let q = quantum(c, fields);
             let (mu, sigma, q) = (mu?, sigma?, q?);
             match kind {
-                Kind::Normal => Distribution::Normal { mu, sigma },
-                Kind::QNormal => Distribution::QNormal { mu, sigma, q },
-                Kind::LogNormal => Distribution::LogNormal { mu, sigma },
-                _ => Distribution::QLogNormal { mu, sigma, q },
+                Kind::Normal => D::Normal { mu, sigma },
+                Kind::QNormal => D::QNormal { mu, sigma, q },
+                Kind::LogNormal => D::LogNormal { mu, sigma },
+                _ => D::QLogNormal { mu, sigma, q },
             }
         }
         Kind::Beta | Kind::QBeta => {
-            let a = number(c, "a", Num::Float(1.0)).and_then(|a| shape(c, fields, "a", a));
-            let b = number(c, "b", Num::Float(1.0)).and_then(|b| shape(c, fields, "b", b));
-            let q = number(c, "q", q()).and_then(|q| positive(c, fields, "q", q));
+            let a = number(c, fields, "a", Num::Float(1.0)).and_then(|a| shape(c, fields, "a", a));
+            let b = number(c, fields, "b", Num::Float(1.0)).and_then(|b| shape(c, fields, "b", b));
+            let q = quantum(c, fields);
             let (a, b, q) = (a?, b?, q?);
             if kind == Kind::Beta {
-                Distribution::Beta { a, b }
+                D::Beta { a, b }
             } else {
-                Distribution::QBeta { a, b, q }
+                D::QBeta { a, b, q }
             }
         }
-        _ => unreachable!("every distribution is listed"),
     };
-    check_min_below_max(c, fields, &distribution)?;
     check_exponent_range(c, fields, &distribution)?;
     Some(distribution)
+}
+
+/// The number at `key`, or `default` when the key is absent.
+fn number(c: &mut Checker, fields: &Fields<'_>, key: &str, default: Num) -> Option<Num> {
+    match fields.get(key) {
+        None => Some(default),
+        Some(node) => c.number(node, &fields.child(key)),
+    }
+}
+
+/// `min` and `max` (both present: the required keys were checked), min below max.
+fn bounds(c: &mut Checker, fields: &Fields<'_>) -> Option<(Num, Num)> {
+    let min = number(c, fields, "min", Num::Int(0));
+    let max = number(c, fields, "max", Num::Int(0));
+    let (min, max) = (min?, max?);
+    below(c, fields, min, max)?;
+    Some((min, max))
+}
+
+/// `q`, default 1.0 (a float, as in W&B), greater than 0.
+fn quantum(c: &mut Checker, fields: &Fields<'_>) -> Option<Num> {
+    number(c, fields, "q", Num::Float(1.0)).and_then(|q| positive(c, fields, "q", q))
 }
 
 fn values(c: &mut Checker, fields: &Fields<'_>) -> Option<Vec<serde_json::Value>> {
@@ -262,14 +276,28 @@ fn positive(c: &mut Checker, fields: &Fields<'_>, key: &str, value: Num) -> Opti
     None
 }
 
-fn not_negative(c: &mut Checker, fields: &Fields<'_>, key: &str, value: Num) -> Option<f64> {
-    if value.as_f64() >= 0.0 {
+/// sigma must be positive. W&B's schema allows 0, but its sampler (scipy)
+/// then draws NaN: a deliberate deviation.
+fn spread(c: &mut Checker, fields: &Fields<'_>, value: Num) -> Option<f64> {
+    if value.as_f64() > 0.0 {
         return Some(value.as_f64());
     }
-    c.error(
-        fields.get(key).and_then(|n| n.position),
-        &fields.child(key),
-        format!("`{key}` cannot be negative, found {value}"),
+    let (message, help) = if value.as_f64() == 0.0 {
+        (
+            "`sigma` must be greater than 0, found 0".to_owned(),
+            "for a fixed value write `value: x`; W&B accepts sigma 0 here but then samples NaN",
+        )
+    } else {
+        (
+            format!("`sigma` cannot be negative, found {value}"),
+            "sigma is a standard deviation",
+        )
+    };
+    c.error_help(
+        fields.get("sigma").and_then(|n| n.position),
+        &fields.child("sigma"),
+        message,
+        help,
     );
     None
 }
@@ -289,29 +317,16 @@ fn shape(c: &mut Checker, fields: &Fields<'_>, key: &str, value: Num) -> Option<
     None
 }
 
-/// W&B refuses `min >= max` for every distribution that has both.
-fn check_min_below_max(
-    c: &mut Checker,
-    fields: &Fields<'_>,
-    distribution: &Distribution,
-) -> Option<()> {
-    use Distribution as D;
-    let (min, max) = match *distribution {
-        D::IntUniform { min, max } => (min as f64, max as f64),
-        D::QUniform { min, max, .. } => (min.as_f64(), max.as_f64()),
-        D::Uniform { min, max }
-        | D::LogUniform { min, max }
-        | D::LogUniformValues { min, max }
-        | D::QLogUniform { min, max, .. }
-        | D::QLogUniformValues { min, max, .. }
-        | D::InvLogUniform { min, max }
-        | D::InvLogUniformValues { min, max } => (min, max),
-        _ => return Some(()),
+/// W&B refuses `min >= max` for every distribution that has both, comparing
+/// integers exactly (as Python does) and anything else as floats.
+fn below(c: &mut Checker, fields: &Fields<'_>, min: Num, max: Num) -> Option<()> {
+    let less = match (min, max) {
+        (Num::Int(a), Num::Int(b)) => a < b,
+        _ => min.as_f64() < max.as_f64(),
     };
-    if min < max {
+    if less {
         return Some(());
     }
-    let node = fields.get("min");
     let shown = |key: &str| {
         fields
             .get(key)
@@ -319,7 +334,7 @@ fn check_min_below_max(
             .unwrap_or_default()
     };
     c.error_help(
-        node.and_then(|n| n.position),
+        fields.get("min").and_then(|n| n.position),
         &fields.child("min"),
         format!(
             "`min` must be less than `max` (min is {}, max is {})",
@@ -340,23 +355,27 @@ fn check_exponent_range(
 ) -> Option<()> {
     use Distribution as D;
     const LIMIT: f64 = 709.0;
-    let (key, exponent) = match *distribution {
-        D::LogUniform { max, .. } | D::QLogUniform { max, .. } => ("max", max),
-        D::InvLogUniform { min, .. } => ("min", -min),
-        D::LogNormal { mu, sigma } | D::QLogNormal { mu, sigma, .. } => ("mu", mu + 8.5 * sigma),
+    // (where to point, the largest exponent, what it is made of)
+    let (key, exponent, what) = match *distribution {
+        D::LogUniform { max, .. } | D::QLogUniform { max, .. } => (Some("max"), max, "max"),
+        D::InvLogUniform { min, .. } => (Some("min"), -min, "-min"),
+        D::LogNormal { mu, sigma } | D::QLogNormal { mu, sigma, .. } => {
+            (None, mu + 8.5 * sigma, "mu + 8.5 sigma")
+        }
         _ => return Some(()),
     };
     if exponent <= LIMIT {
         return Some(());
     }
+    let (position, path) = match key {
+        Some(key) => (fields.get(key).and_then(|n| n.position), fields.child(key)),
+        None => (fields.node.position, fields.path.clone()),
+    };
     c.error_help(
-        fields
-            .get(key)
-            .and_then(|n| n.position)
-            .or(fields.node.position),
-        &fields.child(key),
-        format!("values would reach e^{exponent}, beyond the largest number there is"),
-        "the bounds of the log forms are natural-log exponents: e^709 is about 8e307",
+        position,
+        &path,
+        format!("values would reach e^({what}) = e^{exponent}, beyond the largest number there is"),
+        "exponents above 709 overflow (e^709 is about 8e307)",
     );
     None
 }
