@@ -159,6 +159,11 @@ pub(crate) fn check_sweep(c: &mut Checker, root: &Node) -> Option<SweepSpec> {
         check_options(c, n, &fields.child("sweepd"))
     });
 
+    // Checks across keys run on whatever was read, so that their problems
+    // are reported along with every other.
+    let command_read = command.as_ref().and_then(Option::as_ref);
+    check_across_keys(c, &fields, method, parameters.as_ref(), command_read);
+
     let (method, parameters) = (method?, parameters?);
     let (metric, early_terminate, program, command, run_cap) =
         (metric?, early_terminate?, program?, command?, run_cap?);
@@ -181,7 +186,6 @@ pub(crate) fn check_sweep(c: &mut Checker, root: &Node) -> Option<SweepSpec> {
         entity,
         sweepd: sweepd.unwrap_or_default(),
     };
-    check_across_keys(c, &fields, &spec)?;
     (!c.diagnostics.has_errors()).then_some(spec)
 }
 
@@ -232,32 +236,31 @@ fn controller(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<()> {
 fn check_across_keys(
     c: &mut Checker,
     fields: &super::checker::Fields<'_>,
-    spec: &SweepSpec,
-) -> Option<()> {
-    let mut ok = true;
+    method: Option<Method>,
+    parameters: Option<&Parameters>,
+    command: Option<&Command>,
+) {
     let method_position = fields.get("method").and_then(|n| n.position);
-    if spec.metric.is_none() {
-        if spec.method == Method::Bayes {
+    if !fields.has("metric") {
+        if method == Some(Method::Bayes) {
             c.error_help(
                 method_position,
                 &fields.child("method"),
                 "bayes search needs a `metric` to optimize",
                 "add `metric: {name: loss, goal: minimize}` with the name your program logs",
             );
-            ok = false;
         }
-        if spec.early_terminate.is_some() {
+        if fields.has("early_terminate") {
             c.error_help(
                 fields.get("early_terminate").and_then(|n| n.position),
                 &fields.child("early_terminate"),
                 "early termination needs a `metric` to compare runs by",
                 "add `metric: {name: loss, goal: minimize}` with the name your program logs",
             );
-            ok = false;
         }
     }
-    if spec.method == Method::Grid {
-        for (names, distribution) in spec.parameters.leaves() {
+    if let (Some(Method::Grid), Some(parameters)) = (method, parameters) {
+        for (names, distribution) in parameters.leaves() {
             let Err(why) = distribution.grid_axis() else {
                 continue;
             };
@@ -289,17 +292,16 @@ fn check_across_keys(
                 ),
             };
             c.error_help(node.and_then(|n| n.position), &path, message, help);
-            ok = false;
         }
     }
-    match (&spec.program, &spec.command) {
-        (None, None) => c.warn(
+    match (fields.has("program"), fields.has("command")) {
+        (false, false) => c.warn(
             fields.node.position,
             &KeyPath::root(),
             "the sweep has neither `program` nor `command`, so sweepd has nothing to run",
             Some("add `program: train.py`, or a `command` list".into()),
         ),
-        (Some(_), Some(command)) if !command.uses("program") => c.warn(
+        (true, true) if command.is_some_and(|command| !command.uses("program")) => c.warn(
             fields.get("command").and_then(|n| n.position),
             &fields.child("command"),
             "`program` is set but `command` does not use `${program}`",
@@ -307,7 +309,6 @@ fn check_across_keys(
         ),
         _ => {}
     }
-    ok.then_some(())
 }
 
 /// The document node of a (possibly nested) parameter, and its key path.

@@ -459,6 +459,18 @@ fn every_problem_is_reported_at_once_in_file_order() {
 }
 
 #[test]
+fn checks_across_keys_are_reported_along_with_the_rest() {
+    let text = "method: grid\nprogram: p\nmetric: {name: loss, goal: best}\nparameters:\n  lr: {min: 0.0, max: 1.0}\n";
+    let all = errors(text);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(all[0].starts_with("metric.goal: "), "{all:?}");
+    assert!(
+        all[1].starts_with("parameters.lr: grid search cannot take `lr`"),
+        "{all:?}"
+    );
+}
+
+#[test]
 fn top_level_rules() {
     assert_error(
         "program: p\nparameters: {a: {value: 1}}\n",
