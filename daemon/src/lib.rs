@@ -3,9 +3,11 @@
 //! - [`spec`]: sweep files checked into a [`spec::SweepSpec`] (pure).
 //! - [`search`]: grid and random search behind one trait (pure, seeded).
 //! - [`launch`]: a run's argv, with W&B's macros and Python's formatting of values.
+//! - [`protocol`]: the trainer protocol's messages (versioned, golden files).
 //! - [`value`]: parameter values and when two are the same.
 
 pub mod launch;
+pub mod protocol;
 pub mod search;
 pub mod spec;
 pub mod value;

@@ -1,0 +1,3 @@
+//! Wire formats, versioned: the trainer protocol (sweepd and its runs).
+
+pub mod trainer;
