@@ -4,10 +4,12 @@
 //! - [`search`]: grid and random search behind one trait (pure, seeded).
 //! - [`launch`]: a run's argv, with W&B's macros and Python's formatting of values.
 //! - [`protocol`]: the trainer protocol's messages (versioned, golden files).
+//! - [`store`]: the sweeps home and per-sweep folders (atomic files, whole-line logs).
 //! - [`value`]: parameter values and when two are the same.
 
 pub mod launch;
 pub mod protocol;
 pub mod search;
 pub mod spec;
+pub mod store;
 pub mod value;

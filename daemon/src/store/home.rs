@@ -1,0 +1,182 @@
+//! A sweeps home (`~/.sweeps` by default, `SWEEPS_HOME` to choose another):
+//! its folders, and the lock that lets one daemon own it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::atomic;
+use super::ids::SweepId;
+use super::sweep_dir::SweepDir;
+
+/// The environment variable that overrides the home.
+pub const HOME_VAR: &str = "SWEEPS_HOME";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// `$SWEEPS_HOME`, else `~/.sweeps` (the home directory as the
+    /// `directories` crate finds it: `$HOME`, else the password database).
+    pub fn from_env() -> io::Result<Self> {
+        if let Some(root) = std::env::var_os(HOME_VAR).filter(|v| !v.is_empty()) {
+            return Ok(Self::new(root));
+        }
+        let base = directories::BaseDirs::new().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "no home directory: set SWEEPS_HOME",
+            )
+        })?;
+        Ok(Self::new(base.home_dir().join(".sweeps")))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where users drop sweep files.
+    pub fn inbox(&self) -> PathBuf {
+        self.root.join("inbox")
+    }
+
+    /// Files claimed from the inbox, being checked (the daemon's own).
+    pub fn spool(&self) -> PathBuf {
+        self.root.join("spool")
+    }
+
+    /// Refused files, each with a `.error.txt` beside it.
+    pub fn rejected(&self) -> PathBuf {
+        self.root.join("rejected")
+    }
+
+    /// One folder per accepted sweep.
+    pub fn sweeps(&self) -> PathBuf {
+        self.root.join("sweeps")
+    }
+
+    pub fn sweep(&self, id: &SweepId) -> SweepDir {
+        SweepDir::new(self.sweeps().join(id.as_str()))
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("sweepd.lock")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.root.join("sweepd.sock")
+    }
+
+    /// Create the home (mode 0700: only its owner may look in) and its folders.
+    pub fn create(&self) -> io::Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)?;
+        for dir in [self.inbox(), self.spool(), self.rejected(), self.sweeps()] {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Take the home for this process, or say who holds it.
+    pub fn lock(&self) -> Result<HomeLock, LockError> {
+        let path = self.lock_file();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|source| LockError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(LockError::Held {
+                    path,
+                    holder: holder.trim().to_owned(),
+                });
+            }
+            Err(fs::TryLockError::Error(source)) => return Err(LockError::Io { path, source }),
+        }
+        let holder = serde_json::json!({
+            "pid": std::process::id(),
+            "host": hostname(),
+            "started": super::records::now(),
+        });
+        let write = (|| {
+            file.set_len(0)?;
+            file.rewind()?;
+            writeln!(file, "{holder}")?;
+            file.sync_data()?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+        })();
+        write.map_err(|source| LockError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let _ = atomic::sync_dir(&self.root);
+        Ok(HomeLock { _file: file })
+    }
+}
+
+/// Held while the daemon runs; the lock goes with the process, even on kill -9.
+#[derive(Debug)]
+pub struct HomeLock {
+    _file: File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("another sweepd already runs on this home ({}): {holder}", path.display())]
+    Held { path: PathBuf, holder: String },
+    #[error("cannot lock {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_holder_at_a_time_and_the_second_learns_who() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("home"));
+        home.create().unwrap();
+        let mode = fs::metadata(home.root()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let held = home.lock().unwrap();
+        match home.lock() {
+            Err(LockError::Held { holder, .. }) => {
+                assert!(
+                    holder.contains(&format!("\"pid\":{}", std::process::id())),
+                    "{holder}"
+                )
+            }
+            other => panic!("expected Held, got {other:?}"),
+        }
+        drop(held);
+        home.lock().expect("free again once dropped");
+    }
+}

@@ -1,0 +1,20 @@
+//! Disk is the truth: the sweeps home and the per-sweep folders, written so
+//! that a crash at any moment leaves whole files (temp file + fsync + rename
+//! for state; whole lines appended for logs), and read back after a restart.
+//! docs/layout.md describes the same for people.
+
+pub mod atomic;
+mod home;
+mod ids;
+mod records;
+mod run_dir;
+mod sweep_dir;
+
+pub use home::{HOME_VAR, Home, HomeLock, LockError};
+pub use ids::{BadId, RunId, SweepId};
+pub use records::{
+    Event, EventKind, MetricSummary, RECORD_VERSION, RunState, RunSummary, Source, SweepRecord,
+    SweepState, Via, now,
+};
+pub use run_dir::RunDir;
+pub use sweep_dir::SweepDir;

@@ -1,0 +1,240 @@
+//! What the per-sweep folders hold, as types: the sweep's state, where its
+//! file came from, each run's summary, and the sweep's event log.
+//! docs/layout.md describes the same files for people.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a record's meaning changes; readers refuse what they do not know.
+pub const RECORD_VERSION: u32 = 1;
+
+/// A sweep's state, with W&B's meanings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepState {
+    /// Starting runs as its limits allow.
+    Running,
+    /// No new runs; running ones go on.
+    Paused,
+    /// No new runs: the grid is done, `run_cap` reached, the target met, or
+    /// stopped by a person (running runs finish first).
+    Finished,
+    /// Stopped by a person; running runs were killed.
+    Canceled,
+    /// Cannot go on (the reason says why: too many failures in a row, ...).
+    Failed,
+}
+
+impl SweepState {
+    /// Whether runs may still be running or started.
+    pub fn is_active(self) -> bool {
+        matches!(self, SweepState::Running | SweepState::Paused)
+    }
+}
+
+/// `state.json`: the sweep's own state; everything else is in its runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepRecord {
+    pub version: u32,
+    pub id: String,
+    pub state: SweepState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The seed of the search (the file's `sweepd.seed`, or one chosen at acceptance).
+    pub seed: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// How a sweep file arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    Inbox,
+    Submit,
+}
+
+/// `source.json`: where the sweep file came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub version: u32,
+    /// The file's name as dropped or submitted.
+    pub original_name: String,
+    pub via: Via,
+    /// The directory `sweepctl submit` was run in: the default working
+    /// directory of runs. None for files dropped into the inbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_from: Option<PathBuf>,
+    pub received_at: String,
+    pub bytes: u64,
+}
+
+/// A run's state: W&B's, plus what a restart needs (`queued`, `interrupted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Parameters chosen, not started.
+    Queued,
+    Running,
+    /// Exited 0.
+    Finished,
+    /// Exited non-zero.
+    Failed,
+    /// Stopped by sweepd: a person, early termination, or its timeout.
+    Killed,
+    /// Lost without an exit status (it vanished, or could not start), and not run again.
+    Crashed,
+    /// The daemon stopped or died while it ran; run again per `sweepd.retry`.
+    Interrupted,
+}
+
+impl RunState {
+    /// Whether the run is over.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, RunState::Queued | RunState::Running)
+    }
+
+    /// Whether the run counts toward `run_cap`: every ending but an
+    /// interruption that is run again.
+    pub fn counts(self) -> bool {
+        matches!(
+            self,
+            RunState::Finished | RunState::Failed | RunState::Killed | RunState::Crashed
+        )
+    }
+}
+
+/// The sweep metric as a run logged it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSummary {
+    pub name: String,
+    /// How many values were logged (the iteration count of early termination).
+    pub count: u64,
+    pub last: Option<f64>,
+    /// The best value by the metric's goal: a run's value, as in W&B.
+    pub best: Option<f64>,
+}
+
+/// `summary.json`: one run (one execution) of the sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub version: u32,
+    /// The run's number in the sweep (its folder name).
+    pub run: u32,
+    /// Which proposal of the search it runs; a retry runs the same one.
+    pub proposal: u32,
+    /// 1 for the first execution of a proposal, 2 for its first retry, ...
+    pub attempt: u32,
+    pub state: RunState,
+    /// Why it was killed (`early_terminate`, `user`, `timeout`, `shutdown`) or
+    /// crashed or was interrupted, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// Process id, also the process group id (each run leads its own group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    pub queued_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<MetricSummary>,
+    /// The run that runs this one's proposal again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried_by: Option<u32>,
+}
+
+/// One line of `events.jsonl`, the sweep's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub time: String,
+    #[serde(flatten)]
+    pub what: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    Accepted {
+        original_name: String,
+        via: Via,
+    },
+    State {
+        from: SweepState,
+        to: SweepState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    RunQueued {
+        run: u32,
+        proposal: u32,
+        attempt: u32,
+    },
+    RunStarted {
+        run: u32,
+        pid: u32,
+    },
+    RunEnded {
+        run: u32,
+        state: RunState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The daemon found this sweep after a restart.
+    Recovered {
+        interrupted: Vec<u32>,
+    },
+}
+
+/// Now, as RFC 3339 with milliseconds (UTC).
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_flat_json_objects() {
+        let e = Event {
+            time: "2026-11-28T15:30:12.000Z".into(),
+            what: EventKind::RunEnded {
+                run: 3,
+                state: RunState::Killed,
+                reason: Some("early_terminate".into()),
+            },
+        };
+        let line = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            line,
+            r#"{"time":"2026-11-28T15:30:12.000Z","event":"run_ended","run":3,"state":"killed","reason":"early_terminate"}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), e);
+    }
+
+    #[test]
+    fn what_counts_toward_run_cap() {
+        use RunState::*;
+        let counted: Vec<RunState> = [
+            Queued,
+            Running,
+            Finished,
+            Failed,
+            Killed,
+            Crashed,
+            Interrupted,
+        ]
+        .into_iter()
+        .filter(|s| s.counts())
+        .collect();
+        assert_eq!(counted, [Finished, Failed, Killed, Crashed]);
+        assert!(!Interrupted.counts() && Interrupted.is_terminal());
+    }
+}
