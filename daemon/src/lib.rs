@@ -3,10 +3,13 @@
 //! - [`spec`]: sweep files checked into a [`spec::SweepSpec`] (pure).
 //! - [`search`]: grid and random search behind one trait (pure, seeded).
 //! - [`launch`]: a run's argv, with W&B's macros and Python's formatting of values.
+//! - [`executor`]: a run as a process group: output to its folder, metrics read live,
+//!   the stop sequence.
 //! - [`protocol`]: the trainer protocol's messages (versioned, golden files).
 //! - [`store`]: the sweeps home and per-sweep folders (atomic files, whole-line logs).
 //! - [`value`]: parameter values and when two are the same.
 
+pub mod executor;
 pub mod launch;
 pub mod protocol;
 pub mod search;

@@ -1,0 +1,236 @@
+//! A run on this machine: its own process group, stdout and stderr straight
+//! into its folder, the protocol on stdin, and the stop sequence (stop
+//! message, SIGTERM to the group, SIGKILL to the group). One task owns the
+//! child; the scheduler holds a [`RunHandle`] to ask it to stop, and hears
+//! from it through [`RunEvent`]s.
+
+use std::fs::OpenOptions;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::time::Instant;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+use tokio::time::{Instant as Deadline, sleep_until};
+
+use super::ingest::Ingest;
+use super::tail::Tails;
+use super::{Ending, Exit, Launch, RunEvent, RunEventKind};
+use crate::protocol::trainer::{StopReason, ToTrainer};
+
+/// Ask a run to stop; dropping the handle does not stop it.
+#[derive(Debug, Clone)]
+pub struct RunHandle {
+    stop: mpsc::UnboundedSender<StopReason>,
+}
+
+impl RunHandle {
+    /// Start the stop sequence (a second request changes nothing).
+    pub fn stop(&self, reason: StopReason) {
+        let _ = self.stop.send(reason);
+    }
+}
+
+/// Start a run; its events go to `events`.
+pub fn start(launch: Launch, tails: Tails, events: mpsc::UnboundedSender<RunEvent>) -> RunHandle {
+    let (stop, stop_rx) = mpsc::unbounded_channel();
+    tokio::spawn(supervise(launch, tails, events, stop_rx));
+    RunHandle { stop }
+}
+
+async fn supervise(
+    launch: Launch,
+    tails: Tails,
+    events: mpsc::UnboundedSender<RunEvent>,
+    mut stop_rx: mpsc::UnboundedReceiver<StopReason>,
+) {
+    let id = launch.id.clone();
+    let send = |kind: RunEventKind| {
+        let _ = events.send(RunEvent {
+            id: id.clone(),
+            kind,
+        });
+    };
+    let (mut child, stdin) = match spawn(&launch) {
+        Ok(spawned) => spawned,
+        Err(error) => {
+            send(RunEventKind::Ended(Ending {
+                exit: None,
+                stopped: None,
+                metric: None,
+                error: Some(format!("cannot start `{}`: {error}", launch.argv.join(" "))),
+            }));
+            return;
+        }
+    };
+    let pid = child.id().expect("a child just spawned has a pid");
+    let started = Instant::now();
+    send(RunEventKind::Started { pid });
+    let mut stdin = write_line(stdin, &launch.start_line).await;
+
+    let stdout_path = launch.run_dir.stdout_file();
+    let wake = tails.watch(&stdout_path).await;
+    let mut ingest = match Ingest::open(&launch.run_dir, launch.metric.as_ref(), started) {
+        Ok(ingest) => Some(ingest),
+        Err(e) => {
+            tracing::error!(run = %id, error = %e, "cannot read the run's output; its metrics are lost");
+            None
+        }
+    };
+    // What the run printed before the watch was in place.
+    if let Some(ingest) = ingest.as_mut() {
+        report_values(ingest.read_new(), ingest, &send, &id);
+    }
+    let mut stopped: Option<StopReason> = None;
+    let mut term_at: Option<Deadline> = None;
+    let mut kill_at: Option<Deadline> = None;
+    let timeout_at = launch.timeout.map(|t| Deadline::now() + t);
+    let status = loop {
+        let next_signal = [
+            term_at,
+            kill_at,
+            if stopped.is_none() { timeout_at } else { None },
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        tokio::select! {
+            status = child.wait() => break status,
+            () = wake.wait() => {
+                if let Some(ingest) = ingest.as_mut() {
+                    report_values(ingest.read_new(), ingest, &send, &id);
+                }
+            }
+            Some(reason) = stop_rx.recv(), if stopped.is_none() => {
+                stopped = Some(reason);
+                stdin = write_line(stdin, &ToTrainer::Stop { reason }.to_line()).await;
+                let now = Deadline::now();
+                term_at = Some(now + launch.stop.term_after);
+                kill_at = Some(now + launch.stop.kill_after);
+            }
+            () = async { sleep_until(next_signal.expect("guarded")).await }, if next_signal.is_some() => {
+                let now = Deadline::now();
+                if stopped.is_none() && timeout_at.is_some_and(|t| t <= now) {
+                    stopped = Some(StopReason::Timeout);
+                    stdin = write_line(stdin, &ToTrainer::Stop { reason: StopReason::Timeout }.to_line()).await;
+                    term_at = Some(now + launch.stop.term_after);
+                    kill_at = Some(now + launch.stop.kill_after);
+                } else if kill_at.is_some_and(|t| t <= now) {
+                    signal_group(pid, Signal::SIGKILL);
+                    kill_at = None;
+                    term_at = None;
+                } else if term_at.is_some_and(|t| t <= now) {
+                    signal_group(pid, Signal::SIGTERM);
+                    term_at = None;
+                }
+            }
+        }
+    };
+    // Whatever the leader left behind in its group dies with it.
+    signal_group(pid, Signal::SIGKILL);
+    drop(stdin);
+    tails.unwatch(&stdout_path);
+    let exit = match status {
+        Ok(status) => status
+            .code()
+            .map(Exit::Code)
+            .or_else(|| status.signal().map(Exit::Signal)),
+        Err(e) => {
+            tracing::error!(run = %id, error = %e, "lost the run's exit status");
+            None
+        }
+    };
+    let metric = match ingest.map(Ingest::finish) {
+        Some(Ok((values, summary))) => {
+            report(values, summary.as_ref(), &send);
+            summary
+        }
+        Some(Err(e)) => {
+            tracing::error!(run = %id, error = %e, "cannot read the run's output");
+            None
+        }
+        None => None,
+    };
+    send(RunEventKind::Ended(Ending {
+        exit,
+        stopped,
+        metric,
+        error: None,
+    }));
+}
+
+fn report_values(
+    result: std::io::Result<Vec<f64>>,
+    ingest: &Ingest,
+    send: &impl Fn(RunEventKind),
+    id: &crate::store::RunId,
+) {
+    match result {
+        Ok(values) => report(values, ingest.summary(), send),
+        Err(e) => tracing::warn!(run = %id, error = %e, "cannot read the run's output"),
+    }
+}
+
+/// One event per new value of the sweep metric, with its iteration number.
+fn report(
+    values: Vec<f64>,
+    summary: Option<&crate::store::MetricSummary>,
+    send: &impl Fn(RunEventKind),
+) {
+    let Some(count) = summary.map(|s| s.count) else {
+        return;
+    };
+    let first = count - values.len() as u64 + 1;
+    for (i, value) in values.into_iter().enumerate() {
+        send(RunEventKind::Metric {
+            value,
+            iteration: first + i as u64,
+        });
+    }
+}
+
+fn spawn(launch: &Launch) -> std::io::Result<(Child, Option<ChildStdin>)> {
+    let (program, args) = launch
+        .argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "an empty command"))?;
+    let append = |path| OpenOptions::new().create(true).append(true).open(path);
+    let stdout = append(launch.run_dir.stdout_file())?;
+    let stderr = append(launch.run_dir.stderr_file())?;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .current_dir(&launch.cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr))
+        .process_group(0);
+    for name in &launch.env_remove {
+        command.env_remove(name);
+    }
+    command.envs(launch.env.iter().map(|(k, v)| (k, v)));
+    let mut child = command.spawn()?;
+    let stdin = child.stdin.take();
+    Ok((child, stdin))
+}
+
+/// Write a protocol line; a run that closed its stdin (or never reads it) is
+/// not an error: it simply will not hear us.
+async fn write_line(stdin: Option<ChildStdin>, line: &str) -> Option<ChildStdin> {
+    let mut stdin = stdin?;
+    match stdin.write_all(line.as_bytes()).await {
+        Ok(()) => {
+            let _ = stdin.flush().await;
+            Some(stdin)
+        }
+        Err(_) => None,
+    }
+}
+
+fn signal_group(pid: u32, signal: Signal) {
+    // ESRCH: the group is gone already.
+    let _ = killpg(Pid::from_raw(pid as i32), signal);
+}
