@@ -4,6 +4,7 @@
 
 mod ingest;
 mod local;
+pub mod orphans;
 mod tail;
 
 #[cfg(test)]
