@@ -3,7 +3,6 @@
 //! Exit codes: 0 success; 1 a sweep file is invalid; 2 usage or I/O error.
 
 mod preview;
-mod render;
 mod validate;
 
 use std::path::PathBuf;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sweepd::search::{Grid, Leaf, ParamSet, Random, Space};
 use sweepd::spec::{self, Format, Method, SweepSpec};
 
-use crate::{Outcome, render};
+use crate::Outcome;
 
 /// Random runs shown when `-n` is not given.
 const DEFAULT_RANDOM_RUNS: u64 = 10;
@@ -20,7 +20,7 @@ pub fn run(path: &Path, n: Option<u64>, seed: Option<u64>, json: bool) -> Result
     let validation = spec::check_bytes(&bytes, Format::from_path(path));
     // Problems go to stderr, so that stdout holds only the runs.
     for d in validation.diagnostics.iter() {
-        eprintln!("{}", render::diagnostic(&name, &text, d));
+        eprintln!("{}", sweepd::spec::render(&name, &text, d));
     }
     let Some(spec) = validation.spec else {
         eprintln!("{name}: invalid, nothing to preview");

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 use sweepd::spec::{self, Format, Validation};
 
-use crate::{Outcome, render};
+use crate::Outcome;
 
 pub fn run(files: &[PathBuf], json: bool) -> Result<Outcome> {
     let stdout = std::io::stdout();
@@ -70,7 +70,7 @@ fn json_report(name: &str, validation: &Validation) -> serde_json::Value {
 fn human_report(name: &str, text: &str, validation: &Validation) -> String {
     let mut out = String::new();
     for d in validation.diagnostics.iter() {
-        out.push_str(&render::diagnostic(name, text, d));
+        out.push_str(&sweepd::spec::render(name, text, d));
         out.push('\n');
     }
     let errors = validation.diagnostics.errors().count();

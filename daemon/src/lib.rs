@@ -7,11 +7,15 @@
 //!   the stop sequence.
 //! - [`protocol`]: the trainer protocol's messages (versioned, golden files).
 //! - [`store`]: the sweeps home and per-sweep folders (atomic files, whole-line logs).
+//! - [`intake`]: a submitted file checked and filed as a sweep folder, or rejected with reasons.
+//! - [`scheduler`]: the one owner of sweep state; starts, records and recovers runs.
 //! - [`value`]: parameter values and when two are the same.
 
 pub mod executor;
+pub mod intake;
 pub mod launch;
 pub mod protocol;
+pub mod scheduler;
 pub mod search;
 pub mod spec;
 pub mod store;

@@ -20,7 +20,11 @@ pub fn find(home: &Path) -> HashMap<PathBuf, Vec<i32>> {
     };
     let needle = format!("{RUN_DIR_VAR}=");
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
             continue;
         };
         if pid == std::process::id() as i32 {
@@ -73,6 +77,9 @@ mod tests {
         assert!(find(&home.path().join("other")).is_empty());
         kill_all(&found[&run_dir]);
         let status = child.wait().unwrap();
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
     }
 }

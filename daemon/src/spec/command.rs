@@ -132,6 +132,22 @@ fn check_token(
             }
             continue;
         }
+        // `${HOME}` in `sh -c '...'` is the shell's business: an upper-case
+        // name reads as an environment variable and is passed on as written.
+        let shell_variable = !name.is_empty()
+            && !name.starts_with(|ch: char| ch.is_ascii_digit())
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_');
+        if shell_variable {
+            c.warn(
+                item.position,
+                path,
+                format!("`${{{name}}}` is passed to the run as written; sweepd expands only its own macros"),
+                Some(format!("a shell running this argument expands it; for sweepd to, write `${{envvar:{name}}}`")),
+            );
+            continue;
+        }
         c.error_help(
             item.position,
             path,

@@ -14,6 +14,7 @@ mod metric;
 mod number;
 mod options;
 mod parameter;
+mod render;
 mod suggest;
 mod sweep;
 mod yaml11;
@@ -36,6 +37,7 @@ pub use options::SweepdOptions;
 pub use parameter::{
     Distribution, GridAxis, Kind, MAX_FLOAT_STEPS, NotListable, Parameter, Parameters,
 };
+pub use render::render;
 pub use sweep::{Method, SweepSpec, TOP_LEVEL_KEYS};
 
 /// The outcome of checking one sweep file: the spec when there is no error,

@@ -714,6 +714,19 @@ fn command_macros() {
         "must be a whole argument",
     );
     assert_error(&s("[python, \"${argz}\"]"), "command[1]", "unknown macro");
+    let v = yaml(&s("[sh, -c, \"echo ${HOME}\"]"));
+    assert!(
+        v.is_valid(),
+        "an upper-case name is the shell's: {:?}",
+        v.diagnostics
+    );
+    assert_eq!(
+        v.diagnostics
+            .warnings()
+            .filter(|d| d.message.contains("${HOME}"))
+            .count(),
+        1
+    );
     assert_error(&s("python"), "command", "must be a list");
     assert_error(
         &s("[\"${envvar:1X}\"]"),

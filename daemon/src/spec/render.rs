@@ -3,10 +3,11 @@
 
 use std::fmt::Write as _;
 
-use sweepd::spec::Diagnostic;
+use super::Diagnostic;
 
-/// Render one diagnostic against the text it is about.
-pub fn diagnostic(file: &str, text: &str, d: &Diagnostic) -> String {
+/// Render one diagnostic against the text it is about: what `sweepctl validate`
+/// prints, and what a rejected file's `.error.txt` holds.
+pub fn render(file: &str, text: &str, d: &Diagnostic) -> String {
     let mut out = d.headline_in(file).to_string();
     if let Some(position) = d.position
         && let Some(line) = text.lines().nth(position.line.saturating_sub(1))
@@ -30,7 +31,7 @@ pub fn diagnostic(file: &str, text: &str, d: &Diagnostic) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sweepd::spec::{KeyPath, Position, Severity};
+    use crate::spec::{KeyPath, Position, Severity};
 
     #[test]
     fn caret_points_at_the_column() {
@@ -43,7 +44,7 @@ mod tests {
         };
         let text = "program: x\nmethod: grd\n";
         assert_eq!(
-            diagnostic("s.yaml", text, &d),
+            render("s.yaml", text, &d),
             "s.yaml:2:9: error: method: `grd` is not one of grid, random, bayes\n \
              2 | method: grd\n   |         ^\n  help: did you mean `grid`?"
         );

@@ -1,0 +1,172 @@
+//! What a run is started with: its argv, working directory and environment.
+
+use std::path::{Path, PathBuf};
+
+use crate::executor::orphans::RUN_DIR_VAR;
+use crate::executor::{Launch, StopTimes};
+use crate::launch::{CommandError, Macros, argv};
+use crate::protocol::trainer::{PROTOCOL_VERSION, ToTrainer};
+use crate::search::ParamSet;
+use crate::spec::SweepSpec;
+use crate::store::{RunDir, RunId, Source};
+
+/// Variables of the daemon's own that runs must not inherit (systemd's).
+pub const NOT_INHERITED: &[&str] = &[
+    "NOTIFY_SOCKET",
+    "WATCHDOG_PID",
+    "WATCHDOG_USEC",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+    "INVOCATION_ID",
+];
+
+/// `python` if it is on PATH, else `python3` (Debian has no `python`).
+pub fn interpreter() -> String {
+    let on_path = |name: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+    };
+    if on_path("python") {
+        "python"
+    } else {
+        "python3"
+    }
+    .to_owned()
+}
+
+/// The working directory of a sweep's runs: `sweepd.workdir` (absolute,
+/// `~/...`, or relative to where the sweep was submitted from), else the
+/// directory it was submitted from, else the user's home.
+pub fn workdir(spec: &SweepSpec, source: &Source, user_home: &Path) -> PathBuf {
+    let base = source
+        .submitted_from
+        .clone()
+        .unwrap_or_else(|| user_home.to_owned());
+    match spec.sweepd.workdir.as_deref() {
+        None => base,
+        Some("~") => user_home.to_owned(),
+        Some(dir) => match dir.strip_prefix("~/") {
+            Some(rest) => user_home.join(rest),
+            None => base.join(dir),
+        },
+    }
+}
+
+pub struct RunContext<'a> {
+    pub spec: &'a SweepSpec,
+    pub id: &'a RunId,
+    pub run_dir: &'a RunDir,
+    pub params: &'a ParamSet,
+    pub cwd: PathBuf,
+    pub interpreter: &'a str,
+    pub stop: StopTimes,
+}
+
+/// Everything the executor needs to start the run.
+pub fn launch(ctx: RunContext<'_>) -> Result<Launch, CommandError> {
+    let env_lookup = |name: &str| std::env::var(name).ok();
+    let argv = argv(
+        ctx.spec.command.as_ref().map(|c| c.0.as_slice()),
+        &Macros {
+            program: ctx.spec.program.as_deref(),
+            interpreter: ctx.interpreter,
+            params: ctx.params,
+            params_json_file: &ctx.run_dir.params_file(),
+            env: &env_lookup,
+        },
+    )?;
+    let sweep_id = ctx.id.sweep.to_string();
+    let run_id = ctx.id.to_string();
+    let run_dir = ctx.run_dir.root().display().to_string();
+    let wandb_params = ctx.run_dir.wandb_params_file().display().to_string();
+    let mut env = vec![
+        // Python buffers a file-bound stdout; metrics should arrive as they are logged.
+        ("PYTHONUNBUFFERED".to_owned(), "1".to_owned()),
+        ("SWEEP_ID".to_owned(), sweep_id.clone()),
+        ("SWEEP_RUN_ID".to_owned(), run_id.clone()),
+        (RUN_DIR_VAR.to_owned(), run_dir),
+        ("SWEEP_PARAM_PATH".to_owned(), wandb_params.clone()),
+        ("WANDB_SWEEP_ID".to_owned(), sweep_id.clone()),
+        ("WANDB_RUN_ID".to_owned(), run_id.clone()),
+        ("WANDB_SWEEP_PARAM_PATH".to_owned(), wandb_params),
+    ];
+    env.extend(
+        ctx.spec
+            .sweepd
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    let start_line = ToTrainer::Start {
+        protocol: PROTOCOL_VERSION,
+        sweep_id,
+        run_id,
+        params: ctx.params.clone(),
+    }
+    .to_line();
+    Ok(Launch {
+        id: ctx.id.clone(),
+        argv,
+        cwd: ctx.cwd,
+        env,
+        env_remove: NOT_INHERITED.iter().map(|v| (*v).to_owned()).collect(),
+        start_line,
+        run_dir: ctx.run_dir.clone(),
+        metric: ctx.spec.metric.clone(),
+        timeout: ctx.spec.sweepd.timeout,
+        stop: ctx.stop,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{RECORD_VERSION, Via};
+
+    fn source(from: Option<&str>) -> Source {
+        Source {
+            version: RECORD_VERSION,
+            original_name: "s.yaml".into(),
+            via: Via::Submit,
+            submitted_from: from.map(PathBuf::from),
+            received_at: String::new(),
+            bytes: 0,
+        }
+    }
+
+    fn spec(workdir: Option<&str>) -> SweepSpec {
+        let extra = workdir
+            .map(|w| format!("sweepd: {{workdir: \"{w}\"}}\n"))
+            .unwrap_or_default();
+        let text = format!("method: grid\nprogram: p\nparameters: {{a: {{value: 1}}}}\n{extra}");
+        crate::spec::check(&text, crate::spec::Format::Yaml)
+            .spec
+            .unwrap()
+    }
+
+    #[test]
+    fn workdir_rules() {
+        let home = Path::new("/home/u");
+        assert_eq!(
+            workdir(&spec(None), &source(Some("/proj")), home),
+            Path::new("/proj")
+        );
+        assert_eq!(
+            workdir(&spec(None), &source(None), home),
+            Path::new("/home/u")
+        );
+        assert_eq!(
+            workdir(&spec(Some("/abs")), &source(Some("/proj")), home),
+            Path::new("/abs")
+        );
+        assert_eq!(
+            workdir(&spec(Some("~/runs")), &source(Some("/proj")), home),
+            Path::new("/home/u/runs")
+        );
+        assert_eq!(
+            workdir(&spec(Some("out")), &source(Some("/proj")), home),
+            Path::new("/proj/out")
+        );
+    }
+}

@@ -1,0 +1,342 @@
+//! The one owner of sweep state. The inbox watcher, the control socket and
+//! the runs send it messages; it alone decides what runs, and writes every
+//! change to the sweeps' folders before acting on it.
+
+mod launching;
+mod sweep;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use launching::{NOT_INHERITED, interpreter, workdir};
+
+use crate::executor::{self, RunEvent, RunEventKind, StopTimes, Tails};
+use crate::protocol::trainer::StopReason;
+use crate::store::{Home, SweepDir, SweepId, SweepState};
+use launching::RunContext;
+use sweep::Sweep;
+
+/// The daemon's own settings for scheduling.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Runs at once over all sweeps (default: the number of CPU cores).
+    pub max_running: usize,
+    /// Runs at once per sweep when the sweep does not say (`sweepd.max_parallel`).
+    pub default_max_parallel: u32,
+    pub stop: StopTimes,
+    /// `${interpreter}`.
+    pub interpreter: String,
+    /// The user's home, the working directory of runs by default.
+    pub user_home: PathBuf,
+}
+
+impl Config {
+    pub fn new(user_home: PathBuf) -> Self {
+        Self {
+            max_running: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            default_max_parallel: 1,
+            stop: StopTimes::default(),
+            interpreter: interpreter(),
+            user_home,
+        }
+    }
+}
+
+/// What others ask of the scheduler.
+#[derive(Debug)]
+pub enum Msg {
+    /// A newly accepted sweep's folder is complete on disk.
+    Added(SweepId),
+    /// A person's command for a sweep; the reply says what happened.
+    Control(Control, SweepId, oneshot::Sender<Result<String, String>>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Pause,
+    Resume,
+    /// No new runs; running ones finish (W&B's `--stop`).
+    Stop,
+    /// Running runs are stopped too (W&B's `--cancel`).
+    Cancel,
+}
+
+/// How the scheduler is reached.
+#[derive(Debug, Clone)]
+pub struct SchedulerHandle {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl SchedulerHandle {
+    pub fn send(&self, msg: Msg) -> bool {
+        self.tx.send(msg).is_ok()
+    }
+
+    pub async fn control(&self, control: Control, sweep: SweepId) -> Result<String, String> {
+        let (reply, answer) = oneshot::channel();
+        if !self.send(Msg::Control(control, sweep, reply)) {
+            return Err("sweepd is shutting down".into());
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err("sweepd is shutting down".into()))
+    }
+}
+
+pub fn channel() -> (SchedulerHandle, mpsc::UnboundedReceiver<Msg>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (SchedulerHandle { tx }, rx)
+}
+
+struct Scheduler {
+    home: Home,
+    config: Config,
+    tails: Tails,
+    sweeps: BTreeMap<SweepId, Sweep>,
+    run_tx: mpsc::UnboundedSender<RunEvent>,
+}
+
+/// Run the scheduler until `shutdown`; then stop every run (they are
+/// recorded as interrupted, to run again) and return.
+pub async fn run(
+    home: Home,
+    config: Config,
+    mut msgs: mpsc::UnboundedReceiver<Msg>,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let (run_tx, mut run_rx) = mpsc::unbounded_channel();
+    let mut s = Scheduler {
+        home,
+        config,
+        tails: Tails::start(),
+        sweeps: BTreeMap::new(),
+        run_tx,
+    };
+    s.load_all()?;
+    s.fill();
+    loop {
+        tokio::select! {
+            Some(msg) = msgs.recv() => s.handle(msg),
+            Some(event) = run_rx.recv() => s.on_run_event(event),
+            () = shutdown.cancelled() => break,
+        }
+        s.fill();
+    }
+    s.shut_down(&mut run_rx).await;
+    Ok(())
+}
+
+impl Scheduler {
+    /// Take up every sweep in the home (after a restart: recovering runs a
+    /// dead daemon left behind).
+    fn load_all(&mut self) -> io::Result<()> {
+        let leftovers = executor::orphans::find(self.home.root());
+        let mut ids: Vec<SweepId> = Vec::new();
+        for entry in std::fs::read_dir(self.home.sweeps())? {
+            let entry = entry?;
+            if let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<SweepId>().ok())
+            {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        for id in ids {
+            self.load(id, &leftovers);
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, id: SweepId, leftovers: &std::collections::HashMap<PathBuf, Vec<i32>>) {
+        let dir: SweepDir = self.home.sweep(&id);
+        match Sweep::load(dir, leftovers) {
+            Ok(sweep) => {
+                tracing::info!(sweep = %id, state = ?sweep.record.state, runs = sweep.runs.len(), "sweep loaded");
+                self.sweeps.insert(id, sweep);
+            }
+            Err(e) => {
+                tracing::error!(sweep = %id, error = %e, "cannot take up this sweep; it is left as it is")
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Added(id) => self.load(id, &Default::default()),
+            Msg::Control(control, id, reply) => {
+                let _ = reply.send(self.control(control, &id));
+            }
+        }
+    }
+
+    fn control(&mut self, control: Control, id: &SweepId) -> Result<String, String> {
+        let sweep = self
+            .sweeps
+            .get_mut(id)
+            .ok_or_else(|| format!("no sweep {id}"))?;
+        let state = sweep.record.state;
+        let result = match (control, state) {
+            (Control::Pause, SweepState::Running) => {
+                sweep.set_state(SweepState::Paused, Some("paused by user".into()))
+            }
+            (Control::Resume, SweepState::Paused) => sweep.set_state(SweepState::Running, None),
+            (Control::Stop, SweepState::Running | SweepState::Paused) => {
+                sweep.set_state(SweepState::Finished, Some("stopped by user".into()))
+            }
+            (Control::Cancel, SweepState::Running | SweepState::Paused) => sweep.cancel(),
+            // A stopped sweep whose runs are still finishing can be canceled too.
+            (Control::Cancel, SweepState::Finished) if sweep.active() > 0 => sweep.cancel(),
+            (control, state) => {
+                return Err(format!(
+                    "sweep {id} is {}: cannot {}",
+                    state_word(state),
+                    control_word(control)
+                ));
+            }
+        };
+        result.map_err(|e| format!("cannot record it: {e}"))?;
+        Ok(format!("sweep {id} is {}", state_word(sweep.record.state)))
+    }
+
+    fn on_run_event(&mut self, event: RunEvent) {
+        let Some(sweep) = self.sweeps.get_mut(&event.id.sweep) else {
+            return;
+        };
+        let n = event.id.run;
+        let result = match event.kind {
+            RunEventKind::Started { pid } => sweep.started(n, pid),
+            RunEventKind::Metric { value, .. } => {
+                sweep.metric(n, value);
+                Ok(())
+            }
+            RunEventKind::Ended(ending) => {
+                sweep.ended(n, ending).and_then(|()| sweep.finish_if_done())
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(run = %event.id, error = %e, "cannot record the run's progress");
+        }
+    }
+
+    /// Runs with a live process, over all sweeps.
+    fn supervised(&self) -> usize {
+        self.sweeps.values().map(Sweep::supervised).sum()
+    }
+
+    /// Start runs while the limits allow: one per sweep in turn, oldest sweep first.
+    fn fill(&mut self) {
+        loop {
+            let mut started = false;
+            let ids: Vec<SweepId> = self.sweeps.keys().cloned().collect();
+            for id in ids {
+                if self.supervised() >= self.config.max_running {
+                    return;
+                }
+                let sweep = self.sweeps.get_mut(&id).expect("listed");
+                if sweep.supervised() >= sweep.max_parallel(self.config.default_max_parallel) {
+                    continue;
+                }
+                match sweep.next_run() {
+                    Ok(Some(n)) => {
+                        self.start(&id, n);
+                        started = true;
+                    }
+                    Ok(None) => {
+                        if let Err(e) = sweep.finish_if_done() {
+                            tracing::error!(sweep = %id, error = %e, "cannot record the sweep's end");
+                        }
+                    }
+                    Err(e) => tracing::error!(sweep = %id, error = %e, "cannot queue a run"),
+                }
+            }
+            if !started {
+                return;
+            }
+        }
+    }
+
+    fn start(&mut self, id: &SweepId, n: u32) {
+        let sweep = self.sweeps.get_mut(id).expect("present");
+        let run_dir = sweep.run_dir(n);
+        let run_id = sweep.run_id(n);
+        let params = sweep.runs[&n].params.clone();
+        let launch = launching::launch(RunContext {
+            spec: &sweep.spec,
+            id: &run_id,
+            run_dir: &run_dir,
+            params: &params,
+            cwd: workdir(&sweep.spec, &sweep.source, &self.config.user_home),
+            interpreter: &self.config.interpreter,
+            stop: self.config.stop,
+        });
+        match launch {
+            Ok(launch) => {
+                let handle = executor::start(launch, self.tails.clone(), self.run_tx.clone());
+                sweep.attach(n, handle);
+            }
+            Err(e) => {
+                let ending = executor::Ending {
+                    exit: None,
+                    stopped: None,
+                    metric: None,
+                    error: Some(e.to_string()),
+                };
+                if let Err(e) = sweep.ended(n, ending) {
+                    tracing::error!(run = %run_id, error = %e, "cannot record the run's end");
+                }
+            }
+        }
+    }
+
+    /// Ask every run to stop (reason: shutdown), wait for them within the stop
+    /// sequence's bound, and record them.
+    async fn shut_down(&mut self, run_rx: &mut mpsc::UnboundedReceiver<RunEvent>) {
+        for sweep in self.sweeps.values() {
+            for handle in sweep.handles() {
+                handle.stop(StopReason::Shutdown);
+            }
+        }
+        let bound = self.config.stop.kill_after + Duration::from_secs(5);
+        let deadline = tokio::time::Instant::now() + bound;
+        while self.supervised() > 0 {
+            match tokio::time::timeout_at(deadline, run_rx.recv()).await {
+                Ok(Some(event)) => self.on_run_event(event),
+                _ => {
+                    tracing::warn!(
+                        "runs did not end in time; they are recorded as interrupted at the next start"
+                    );
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn state_word(state: SweepState) -> &'static str {
+    match state {
+        SweepState::Running => "running",
+        SweepState::Paused => "paused",
+        SweepState::Finished => "finished",
+        SweepState::Canceled => "canceled",
+        SweepState::Failed => "failed",
+    }
+}
+
+fn control_word(control: Control) -> &'static str {
+    match control {
+        Control::Pause => "pause it",
+        Control::Resume => "resume it",
+        Control::Stop => "stop it",
+        Control::Cancel => "cancel it",
+    }
+}

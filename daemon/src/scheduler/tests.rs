@@ -1,0 +1,317 @@
+//! The scheduler in-process, in a temp home, running real (tiny) trainers.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::intake::{self, Submission, Verdict};
+use crate::store::{RunState, Via};
+
+const BOUND: Duration = Duration::from_secs(30);
+
+struct World {
+    _dir: tempfile::TempDir,
+    home: Home,
+    config: Config,
+}
+
+impl World {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("home"));
+        home.create().unwrap();
+        let mut config = Config::new(dir.path().to_owned());
+        config.max_running = 4;
+        config.stop = StopTimes {
+            term_after: Duration::from_millis(200),
+            kill_after: Duration::from_millis(500),
+        };
+        Self {
+            _dir: dir,
+            home,
+            config,
+        }
+    }
+
+    /// File a sweep as the inbox would.
+    fn add(&self, text: &str) -> SweepId {
+        let claimed = self.home.spool().join("claimed.yaml");
+        std::fs::write(&claimed, text).unwrap();
+        let submission = Submission {
+            name: "t.yaml".into(),
+            via: Via::Inbox,
+            submitted_from: None,
+        };
+        match intake::file(&self.home, &claimed, &submission).unwrap() {
+            Verdict::Accepted { id, .. } => id,
+            Verdict::Rejected { reasons } => panic!("rejected: {reasons}"),
+        }
+    }
+
+    fn start(
+        &self,
+    ) -> (
+        SchedulerHandle,
+        CancellationToken,
+        tokio::task::JoinHandle<io::Result<()>>,
+    ) {
+        let (handle, rx) = channel();
+        let token = CancellationToken::new();
+        let task = tokio::spawn(run(
+            self.home.clone(),
+            self.config.clone(),
+            rx,
+            token.clone(),
+        ));
+        (handle, token, task)
+    }
+
+    /// Wait (bounded) until the sweep's state on disk is `state`.
+    async fn wait_for(&self, id: &SweepId, state: SweepState) {
+        let dir = self.home.sweep(id);
+        tokio::time::timeout(BOUND, async {
+            while dir.read_state().map(|r| r.state).ok() != Some(state) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("sweep never became {state:?}; events: {:?}", dir.events()));
+    }
+
+    fn runs(&self, id: &SweepId) -> Vec<crate::store::RunSummary> {
+        let dir = self.home.sweep(id);
+        dir.run_numbers()
+            .unwrap()
+            .into_iter()
+            .map(|n| dir.run(n).read_summary().unwrap())
+            .collect()
+    }
+}
+
+fn counted(runs: &[crate::store::RunSummary]) -> usize {
+    runs.iter()
+        .filter(|r| r.state.counts() && r.retried_by.is_none())
+        .count()
+}
+
+const METRIC: &str =
+    r#"command: [sh, -c, 'echo "{\"loss\": 1}"; echo "{\"loss\": 0.5}"', "${args}"]"#;
+
+#[tokio::test]
+async fn a_random_sweep_runs_to_its_run_cap() {
+    let w = World::new();
+    let id = w.add(&format!(
+        "method: random\nmetric: {{name: loss}}\nrun_cap: 5\n{METRIC}\nparameters: {{x: {{min: 0.0, max: 1.0}}}}\nsweepd: {{max_parallel: 2}}\n"
+    ));
+    let (_handle, token, task) = w.start();
+    w.wait_for(&id, SweepState::Finished).await;
+    let runs = w.runs(&id);
+    assert_eq!(runs.len(), 5);
+    assert!(
+        runs.iter().all(|r| r.state == RunState::Finished),
+        "{runs:?}"
+    );
+    assert!(
+        runs.iter()
+            .all(|r| r.metric.as_ref().map(|m| (m.count, m.best)) == Some((2, Some(0.5))))
+    );
+    assert_eq!(
+        w.home.sweep(&id).read_state().unwrap().reason.as_deref(),
+        Some("run_cap reached")
+    );
+    let params: Vec<_> = (1..=5)
+        .map(|n| w.home.sweep(&id).run(n).read_params().unwrap())
+        .collect();
+    assert!(params.windows(2).all(|p| p[0] != p[1]), "distinct draws");
+    token.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_grid_ends_when_every_point_has_run() {
+    let w = World::new();
+    let id = w.add(&format!(
+        "method: grid\n{METRIC}\nparameters: {{a: {{values: [1, 2, 3]}}, b: {{values: [x, y]}}}}\n"
+    ));
+    let (_handle, token, task) = w.start();
+    w.wait_for(&id, SweepState::Finished).await;
+    let dir = w.home.sweep(&id);
+    let params: Vec<serde_json::Value> = (1..=6)
+        .map(|n| serde_json::Value::Object(dir.run(n).read_params().unwrap()))
+        .collect();
+    assert_eq!(params[0], serde_json::json!({"a": 1, "b": "x"}));
+    assert_eq!(params[5], serde_json::json!({"a": 3, "b": "y"}));
+    assert_eq!(dir.run_numbers().unwrap().len(), 6);
+    assert_eq!(
+        dir.read_state().unwrap().reason.as_deref(),
+        Some("every point of the grid has run")
+    );
+    token.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_crashed_run_is_run_again_and_the_count_stays_exact() {
+    let w = World::new();
+    // The first run of each proposal kills itself (a crash); its retry succeeds.
+    let id = w.add(
+        "method: random\nrun_cap: 3\ncommand: [sh, -c, 'if [ \"$SWEEP_RUN_ID\" = \"${SWEEP_ID}/1\" ]; then kill -9 $$; fi; echo ok']\n\
+         parameters: {x: {min: 0.0, max: 1.0}}\nsweepd: {retry: 1}\n",
+    );
+    let (_handle, token, task) = w.start();
+    w.wait_for(&id, SweepState::Finished).await;
+    let runs = w.runs(&id);
+    assert_eq!(runs[0].state, RunState::Crashed);
+    assert_eq!(runs[0].signal, Some(9));
+    let retry = runs[0].retried_by.expect("retried");
+    let again = &runs[retry as usize - 1];
+    assert_eq!(
+        (again.proposal, again.attempt, again.state),
+        (1, 2, RunState::Finished)
+    );
+    assert_eq!(counted(&runs), 3);
+    token.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn runs_a_dead_daemon_left_behind_are_recovered() {
+    let w = World::new();
+    let id = w.add("method: random\nrun_cap: 2\ncommand: [sh, -c, 'echo \"{\\\"loss\\\": 2}\"']\nmetric: {name: loss}\nparameters: {x: {min: 0.0, max: 1.0}}\nsweepd: {retry: 1}\n");
+    // As a daemon killed mid-run leaves it: a run marked running, its process
+    // still alive with the run's folder in its environment, a line printed.
+    let dir = w.home.sweep(&id);
+    let params: crate::search::ParamSet =
+        serde_json::json!({"x": 0.5}).as_object().unwrap().clone();
+    let summary = crate::store::RunSummary {
+        version: crate::store::RECORD_VERSION,
+        run: 1,
+        proposal: 1,
+        attempt: 1,
+        state: RunState::Running,
+        reason: None,
+        exit_code: None,
+        signal: None,
+        pid: None,
+        queued_at: crate::store::now(),
+        started_at: Some(crate::store::now()),
+        ended_at: None,
+        metric: None,
+        retried_by: None,
+    };
+    dir.run(1).create(&params, &summary).unwrap();
+    std::fs::write(dir.run(1).stdout_file(), "{\"loss\": 7}\n").unwrap();
+    let mut orphan = std::process::Command::new("sleep")
+        .arg("1000")
+        .env("SWEEP_RUN_DIR", dir.run(1).root())
+        .spawn()
+        .unwrap();
+
+    let (_handle, token, task) = w.start();
+    w.wait_for(&id, SweepState::Finished).await;
+    let status = orphan.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "the orphan was killed"
+    );
+    let runs = w.runs(&id);
+    assert_eq!(runs[0].state, RunState::Interrupted);
+    assert_eq!(
+        runs[0].metric.as_ref().map(|m| m.last),
+        Some(Some(7.0)),
+        "what it printed is kept"
+    );
+    assert_eq!(counted(&runs), 2);
+    assert_eq!(
+        runs.iter().filter(|r| r.proposal == 1).count(),
+        2,
+        "proposal 1 ran again"
+    );
+    let records: Vec<serde_json::Value> =
+        crate::store::atomic::read_json_lines(&dir.run(1).metrics_file()).unwrap();
+    assert_eq!(records.len(), 1);
+    token.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn pause_resume_and_cancel() {
+    let w = World::new();
+    let id = w.add("method: random\nrun_cap: 50\ncommand: [sh, -c, 'echo started; exec sleep 1000']\nparameters: {x: {min: 0.0, max: 1.0}}\n");
+    let (handle, token, task) = w.start();
+    let dir = w.home.sweep(&id);
+    tokio::time::timeout(BOUND, async {
+        while !w.runs(&id).iter().any(|r| r.state == RunState::Running) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        handle.control(Control::Pause, id.clone()).await.unwrap(),
+        format!("sweep {id} is paused")
+    );
+    assert!(
+        handle
+            .control(Control::Pause, id.clone())
+            .await
+            .unwrap_err()
+            .contains("is paused: cannot pause it")
+    );
+    assert_eq!(
+        handle.control(Control::Resume, id.clone()).await.unwrap(),
+        format!("sweep {id} is running")
+    );
+    handle.control(Control::Cancel, id.clone()).await.unwrap();
+    w.wait_for(&id, SweepState::Canceled).await;
+    tokio::time::timeout(BOUND, async {
+        while w.runs(&id).iter().any(|r| !r.state.is_terminal()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let runs = w.runs(&id);
+    assert_eq!(runs.len(), 1, "max_parallel 1: one run started");
+    assert_eq!(
+        (runs[0].state, runs[0].reason.as_deref()),
+        (RunState::Killed, Some("user"))
+    );
+    let unknown: SweepId = "20000101-000000-nope-aaaa".parse().unwrap();
+    assert!(
+        handle
+            .control(Control::Stop, unknown)
+            .await
+            .unwrap_err()
+            .starts_with("no sweep")
+    );
+    drop(dir);
+    token.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_interrupts_running_runs_and_a_restart_runs_them_again() {
+    let w = World::new();
+    let id = w.add("method: random\nrun_cap: 1\ncommand: [sh, -c, 'if [ ! -e \"$SWEEP_RUN_DIR/../../done\" ]; then touch \"$SWEEP_RUN_DIR/../../done\"; exec sleep 1000; fi; echo ok']\nparameters: {x: {min: 0.0, max: 1.0}}\nsweepd: {retry: 1}\n");
+    let (_handle, token, task) = w.start();
+    tokio::time::timeout(BOUND, async {
+        while !w.home.sweep(&id).root().join("done").exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    token.cancel();
+    task.await.unwrap().unwrap();
+    let runs = w.runs(&id);
+    assert_eq!(runs[0].state, RunState::Interrupted, "{runs:?}");
+    assert_eq!(runs.len(), 2, "its retry is queued");
+    let (_handle, token, task) = w.start();
+    w.wait_for(&id, SweepState::Finished).await;
+    assert_eq!(counted(&w.runs(&id)), 1);
+    token.cancel();
+    task.await.unwrap().unwrap();
+}
