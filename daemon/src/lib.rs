@@ -9,14 +9,19 @@
 //! - [`store`]: the sweeps home and per-sweep folders (atomic files, whole-line logs).
 //! - [`intake`]: a submitted file checked and filed as a sweep folder, or rejected with reasons.
 //! - [`scheduler`]: the one owner of sweep state; starts, records and recovers runs.
+//! - [`watcher`]: the inbox, where files become sweeps; [`server`]: the control socket.
+//! - [`daemon`]: all of it as one library function, `run(config, shutdown)`.
 //! - [`value`]: parameter values and when two are the same.
 
+pub mod daemon;
 pub mod executor;
 pub mod intake;
 pub mod launch;
 pub mod protocol;
 pub mod scheduler;
 pub mod search;
+pub mod server;
 pub mod spec;
 pub mod store;
 pub mod value;
+pub mod watcher;

@@ -1,0 +1,112 @@
+//! sweepd: runs W&B-style sweeps from `~/.sweeps/inbox` in the foreground
+//! until SIGTERM or SIGINT (a service manager puts it in the background).
+//! A second SIGINT/SIGTERM ends it at once.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use sweepd::daemon::{DaemonConfig, run};
+use sweepd::scheduler;
+use sweepd::store::Home;
+use sweepd::watcher::InboxConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "sweepd",
+    version,
+    about = "Run W&B-style sweeps dropped into ~/.sweeps/inbox"
+)]
+struct Args {
+    /// The sweeps home (default: $SWEEPS_HOME, else ~/.sweeps).
+    #[arg(long)]
+    home: Option<PathBuf>,
+    /// Runs at once over all sweeps (default: the number of CPU cores).
+    #[arg(long)]
+    max_running: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // Logs go to stderr, never into runs' output. Under systemd the journal
+    // stamps each line, so no timestamps of our own there.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    if journal {
+        builder.without_time().with_ansi(false).init();
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
+    let home = match args
+        .home
+        .map(Home::new)
+        .map(Ok)
+        .unwrap_or_else(Home::from_env)
+    {
+        Ok(home) => home,
+        Err(e) => {
+            eprintln!("sweepd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let user_home = directories::BaseDirs::new()
+        .map_or_else(|| PathBuf::from("/"), |b| b.home_dir().to_owned());
+    let mut scheduler = scheduler::Config::new(user_home);
+    if let Some(n) = args.max_running {
+        scheduler.max_running = n.max(1);
+    }
+    let config = DaemonConfig {
+        home,
+        scheduler,
+        inbox: InboxConfig::default(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sweepd: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(watch_signals(shutdown.clone()));
+        match run(config, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sweepd: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// First SIGINT/SIGTERM: shut down gracefully. Second: exit now.
+async fn watch_signals(shutdown: CancellationToken) {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for signals");
+        return;
+    };
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    tracing::info!("shutting down: stopping runs (signal again to exit at once)");
+    shutdown.cancel();
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    tracing::warn!("exiting at once");
+    std::process::exit(130);
+}
