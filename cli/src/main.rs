@@ -1,9 +1,18 @@
 //! sweepctl: the command-line side of sweepd.
 //!
-//! Exit codes: 0 success; 1 a sweep file is invalid; 2 usage or I/O error.
+//! Exit codes: 0 success; 1 a sweep file is invalid (or rejected); 2 usage,
+//! I/O or daemon errors.
 
+mod client;
+mod control;
+mod logs;
 mod preview;
+mod status;
+mod submit;
+mod table;
 mod validate;
+mod view;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,9 +23,12 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "sweepctl",
     version,
-    about = "Check, preview and (soon) run W&B-style sweeps with sweepd"
+    about = "Check, preview, submit, watch and steer W&B-style sweeps run by sweepd"
 )]
 struct Cli {
+    /// The sweeps home (default: $SWEEPS_HOME, else ~/.sweeps).
+    #[arg(long, global = true)]
+    home: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,6 +61,43 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a sweep file and hand it to sweepd; prints the sweep's id.
+    ///
+    /// Exit status 1 when the file is invalid (here, or by sweepd's verdict).
+    Submit { file: PathBuf },
+    /// Every sweep, or one sweep's runs.
+    Status {
+        /// A sweep id, or any unique part of one.
+        sweep: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run: state, parameters, metric, times.
+    Show {
+        /// SWEEP/N, e.g. 20261128-153012-mnist-7k3q/3 (any unique part of the sweep id will do).
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What a run printed on stdout (or stderr).
+    Logs {
+        run: String,
+        /// Keep printing until the run ends.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        #[arg(long)]
+        stderr: bool,
+    },
+    /// No new runs until resumed; running runs go on.
+    Pause { sweep: String },
+    /// Start runs again.
+    Resume { sweep: String },
+    /// No new runs; running runs finish (W&B's --stop).
+    Stop { sweep: String },
+    /// Stop the sweep and its running runs (W&B's --cancel).
+    Cancel { sweep: String },
+    /// Follow a sweep's progress until it ends.
+    Watch { sweep: String },
 }
 
 /// How a command ended, mapped to the documented exit codes.
@@ -59,6 +108,7 @@ pub enum Outcome {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let home = || view::home_from(cli.home.clone());
     let result = match cli.command {
         Command::Validate { files, json } => validate::run(&files, json),
         Command::Preview {
@@ -67,6 +117,21 @@ fn main() -> ExitCode {
             seed,
             json,
         } => preview::run(&file, n, seed, json),
+        Command::Submit { file } => home().and_then(|h| submit::run(&h, &file)),
+        Command::Status { sweep, json } => {
+            home().and_then(|h| status::status(&h, sweep.as_deref(), json))
+        }
+        Command::Show { run, json } => home().and_then(|h| status::show(&h, &run, json)),
+        Command::Logs {
+            run,
+            follow,
+            stderr,
+        } => home().and_then(|h| logs::run(&h, &run, follow, stderr)),
+        Command::Pause { sweep } => home().and_then(|h| control::run(&h, "pause", &sweep)),
+        Command::Resume { sweep } => home().and_then(|h| control::run(&h, "resume", &sweep)),
+        Command::Stop { sweep } => home().and_then(|h| control::run(&h, "stop", &sweep)),
+        Command::Cancel { sweep } => home().and_then(|h| control::run(&h, "cancel", &sweep)),
+        Command::Watch { sweep } => home().and_then(|h| watch::run(&h, &sweep)),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use sweepd::search::{Grid, Leaf, ParamSet, Random, Space};
 use sweepd::spec::{self, Format, Method, SweepSpec};
 
 use crate::Outcome;
+use crate::table::{column_widths, write_row, write_rows};
 
 /// Random runs shown when `-n` is not given.
 const DEFAULT_RANDOM_RUNS: u64 = 10;
@@ -173,35 +174,5 @@ fn write_table(
     for row in rows {
         write_row(out, &row, &widths)?;
     }
-    Ok(())
-}
-
-/// Columns padded to their widest cell, two spaces apart.
-fn write_rows(out: &mut impl Write, header: &[String], rows: &[Vec<String>]) -> Result<()> {
-    let widths = column_widths(header, rows);
-    write_row(out, header, &widths)?;
-    for row in rows {
-        write_row(out, row, &widths)?;
-    }
-    Ok(())
-}
-
-fn column_widths(header: &[String], rows: &[Vec<String>]) -> Vec<usize> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    widths
-}
-
-fn write_row(out: &mut impl Write, row: &[String], widths: &[usize]) -> Result<()> {
-    let cells: Vec<String> = row
-        .iter()
-        .zip(widths)
-        .map(|(c, &w)| format!("{c:<w$}"))
-        .collect();
-    writeln!(out, "{}", cells.join("  ").trim_end())?;
     Ok(())
 }

@@ -1,0 +1,66 @@
+//! Talking to a running sweepd over its control socket.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use sweepd::protocol::control::{CONTROL_VERSION, Request, Response};
+use sweepd::store::Home;
+
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Client {
+    /// Connect and greet; `None` when no daemon listens on this home.
+    pub fn connect(home: &Home) -> Result<Option<Client>> {
+        let stream = match UnixStream::connect(home.socket()) {
+            Ok(stream) => stream,
+            Err(_) => return Ok(None),
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let writer = stream.try_clone()?;
+        let mut client = Client {
+            reader: BufReader::new(stream),
+            writer,
+        };
+        match client.request(&Request::Hello {
+            version: CONTROL_VERSION,
+        })? {
+            Response::Hello { version, .. } if version == CONTROL_VERSION => Ok(Some(client)),
+            Response::Hello { version, .. } => {
+                bail!(
+                    "sweepd speaks control protocol {version}, this sweepctl {CONTROL_VERSION}: restart sweepd"
+                )
+            }
+            other => bail!("unexpected answer from sweepd: {other:?}"),
+        }
+    }
+
+    pub fn request(&mut self, request: &Request) -> Result<Response> {
+        self.writer
+            .write_all(request.to_line().as_bytes())
+            .context("cannot talk to sweepd")?;
+        self.read()
+    }
+
+    /// The next response, waiting at most `timeout` (None: as long as it takes).
+    pub fn read_within(&mut self, timeout: Option<Duration>) -> Result<Response> {
+        self.reader.get_ref().set_read_timeout(timeout)?;
+        self.read()
+    }
+
+    fn read(&mut self) -> Result<Response> {
+        let mut line = String::new();
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .context("no answer from sweepd")?;
+        if n == 0 {
+            bail!("sweepd closed the connection");
+        }
+        serde_json::from_str(&line).with_context(|| format!("cannot read sweepd's answer {line:?}"))
+    }
+}

@@ -1,0 +1,231 @@
+//! `sweepctl status [SWEEP]` and `sweepctl show RUN`, read from the folders:
+//! they work whether or not the daemon runs (and say which).
+
+use std::io::Write;
+
+use anyhow::Result;
+use serde_json::json;
+use sweepd::store::{Home, RunId};
+
+use crate::Outcome;
+use crate::client::Client;
+use crate::table::write_rows;
+use crate::view::{
+    SweepView, flat_params, resolve_run, resolve_sweep, run_state_word, show_value, sweep_ids,
+};
+
+pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
+    let daemon = Client::connect(home).ok().flatten().is_some();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match sweep {
+        None => {
+            let views: Vec<SweepView> = sweep_ids(home)?
+                .iter()
+                .filter_map(|id| SweepView::load(home, id).ok())
+                .collect();
+            if json {
+                let lines: Vec<_> = views.iter().map(SweepView::line).collect();
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"daemon_running": daemon, "sweeps": lines})
+                )?;
+                return Ok(Outcome::Ok);
+            }
+            if !daemon {
+                writeln!(
+                    out,
+                    "sweepd is not running on {} (read from its folders)",
+                    home.root().display()
+                )?;
+            }
+            if views.is_empty() {
+                writeln!(
+                    out,
+                    "no sweeps yet: drop a sweep file into {}",
+                    home.inbox().display()
+                )?;
+                return Ok(Outcome::Ok);
+            }
+            let header: Vec<String> = [
+                "sweep", "name", "method", "state", "runs", "best", "best run",
+            ]
+            .map(str::to_owned)
+            .to_vec();
+            let rows: Vec<Vec<String>> = views
+                .iter()
+                .map(|v| {
+                    let l = v.line();
+                    let cap = l.run_cap.map_or(String::new(), |c| format!(" of {c}"));
+                    let runs = format!(
+                        "{} done{cap}, {} running, {} failed",
+                        l.counted,
+                        l.running,
+                        l.failed + l.crashed
+                    );
+                    let best = match (&l.metric, l.best) {
+                        (Some(m), Some(b)) => format!("{m} {b}"),
+                        _ => String::new(),
+                    };
+                    vec![
+                        l.id,
+                        l.name,
+                        l.method,
+                        l.state,
+                        runs,
+                        best,
+                        l.best_run.map(|r| short_run(&r)).unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            write_rows(&mut out, &header, &rows)?;
+        }
+        Some(wanted) => {
+            let id = resolve_sweep(home, wanted)?;
+            let view = SweepView::load(home, &id)?;
+            let goal = view.goal();
+            if json {
+                let runs: Vec<_> = view
+                    .runs
+                    .iter()
+                    .map(|r| json!({"summary": r.summary, "params": r.params, "best": r.best(goal), "values": r.values.len()}))
+                    .collect();
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"daemon_running": daemon, "sweep": view.line(), "runs": runs})
+                )?;
+                return Ok(Outcome::Ok);
+            }
+            let line = view.line();
+            writeln!(
+                out,
+                "{} ({}, {}): {}{}{}",
+                line.id,
+                line.name,
+                line.method,
+                line.state,
+                line.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default(),
+                if daemon {
+                    ""
+                } else {
+                    "  [sweepd is not running]"
+                }
+            )?;
+            let names: Vec<String> = view
+                .runs
+                .first()
+                .map(|r| flat_params(&r.params).into_iter().map(|(k, _)| k).collect())
+                .unwrap_or_default();
+            let mut header: Vec<String> = vec!["run".into(), "state".into()];
+            header.extend(names.iter().cloned());
+            header.push(line.metric.clone().unwrap_or_else(|| "metric".into()));
+            let rows: Vec<Vec<String>> = view
+                .runs
+                .iter()
+                .map(|r| {
+                    let mut row = vec![r.summary.run.to_string(), run_state_word(r.summary.state)];
+                    let flat = flat_params(&r.params);
+                    row.extend(names.iter().map(|n| {
+                        flat.iter()
+                            .find(|(k, _)| k == n)
+                            .map(|(_, v)| show_value(v))
+                            .unwrap_or_default()
+                    }));
+                    row.push(r.best(goal).map(|b| b.to_string()).unwrap_or_default());
+                    row
+                })
+                .collect();
+            write_rows(&mut out, &header, &rows)?;
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn short_run(run: &str) -> String {
+    run.rsplit_once('/')
+        .map_or(run.to_owned(), |(_, n)| format!("#{n}"))
+}
+
+pub fn show(home: &Home, wanted: &str, json: bool) -> Result<Outcome> {
+    let (id, n) = resolve_run(home, wanted)?;
+    let view = SweepView::load(home, &id)?;
+    let run = view
+        .runs
+        .iter()
+        .find(|r| r.summary.run == n)
+        .ok_or_else(|| anyhow::anyhow!("run {n} has no summary yet"))?;
+    let run_id = RunId {
+        sweep: id.clone(),
+        run: n,
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        let value = json!({
+            "run": run_id.to_string(),
+            "summary": run.summary,
+            "params": run.params,
+            "best": run.best(view.goal()),
+            "folder": run.dir.root(),
+        });
+        writeln!(out, "{value}")?;
+        return Ok(Outcome::Ok);
+    }
+    let s = &run.summary;
+    writeln!(out, "run       {run_id}")?;
+    writeln!(
+        out,
+        "state     {}{}",
+        run_state_word(s.state),
+        s.reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    )?;
+    if let Some(code) = s.exit_code {
+        writeln!(out, "exit      {code}")?;
+    }
+    if let Some(signal) = s.signal {
+        writeln!(out, "signal    {signal}")?;
+    }
+    writeln!(
+        out,
+        "attempt   {} of proposal {}{}",
+        s.attempt,
+        s.proposal,
+        s.retried_by
+            .map(|r| format!(", run again as #{r}"))
+            .unwrap_or_default()
+    )?;
+    writeln!(out, "queued    {}", s.queued_at)?;
+    if let Some(t) = &s.started_at {
+        writeln!(out, "started   {t}")?;
+    }
+    if let Some(t) = &s.ended_at {
+        writeln!(out, "ended     {t}")?;
+    }
+    if let Some(m) = &s.metric {
+        writeln!(
+            out,
+            "metric    {}: {} values, last {:?}, best {:?}",
+            m.name, m.count, m.last, m.best
+        )?;
+    } else if !run.values.is_empty() {
+        writeln!(
+            out,
+            "metric    {} values so far, best {:?}",
+            run.values.len(),
+            run.best(view.goal())
+        )?;
+    }
+    writeln!(out, "folder    {}", run.dir.root().display())?;
+    writeln!(out, "params")?;
+    for (k, v) in flat_params(&run.params) {
+        writeln!(out, "  {k} = {}", show_value(&v))?;
+    }
+    Ok(Outcome::Ok)
+}

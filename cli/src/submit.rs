@@ -1,0 +1,103 @@
+//! `sweepctl submit FILE`: check it here, put it in the inbox atomically,
+//! and wait for the daemon's verdict.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use sweepd::protocol::control::{Request, Response};
+use sweepd::spec::{self, Format, Method};
+use sweepd::store::{Home, atomic};
+use sweepd::watcher::sidecar_name;
+
+use crate::Outcome;
+use crate::client::Client;
+
+/// How long to wait for the verdict before saying so and leaving it to the daemon.
+const VERDICT_WAIT: Duration = Duration::from_secs(60);
+
+pub fn run(home: &Home, path: &Path) -> Result<Outcome> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("the file needs a name")?
+        .to_owned();
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let validation = spec::check_bytes(&bytes, Format::from_path(path));
+    for d in validation.diagnostics.iter() {
+        eprintln!("{}", spec::render(&path.display().to_string(), &text, d));
+    }
+    let Some(spec) = validation.spec else {
+        eprintln!("{}: invalid, not submitted", path.display());
+        return Ok(Outcome::Invalid);
+    };
+    if spec.run_cap.is_none() && spec.method != Method::Grid {
+        eprintln!(
+            "{}: warning: a {} sweep without `run_cap` runs until it is stopped (as in W&B)",
+            path.display(),
+            spec.method.name()
+        );
+    }
+    home.create()
+        .with_context(|| format!("cannot create the sweeps home {}", home.root().display()))?;
+    let stamp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let inbox_name = format!("submit-{stamp}-{name}");
+    let mut client = Client::connect(home)?;
+    if let Some(c) = client.as_mut() {
+        // Ask first, so the verdict cannot come before we listen.
+        match c.request(&Request::AwaitVerdict {
+            name: inbox_name.clone(),
+        })? {
+            Response::Waiting => {}
+            other => anyhow::bail!("unexpected answer from sweepd: {other:?}"),
+        }
+    }
+    let submitted_from = std::env::current_dir().ok();
+    let sidecar = serde_json::json!({"original_name": name, "submitted_from": submitted_from});
+    let inbox = home.inbox();
+    atomic::write(
+        &inbox.join(sidecar_name(&inbox_name)),
+        sidecar.to_string().as_bytes(),
+    )?;
+    // Written under a dot name (ignored by the daemon), then renamed: the
+    // daemon only ever sees the whole file.
+    let staging = inbox.join(format!(".{inbox_name}.part"));
+    {
+        let mut file = fs::File::create(&staging)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+    }
+    fs::rename(&staging, inbox.join(&inbox_name))?;
+    atomic::sync_dir(&inbox)?;
+    let Some(mut client) = client else {
+        println!(
+            "sweepd is not running on {}: the sweep waits in its inbox and starts when sweepd does",
+            home.root().display()
+        );
+        return Ok(Outcome::Ok);
+    };
+    match client.read_within(Some(VERDICT_WAIT)) {
+        Ok(Response::Accepted { sweep, warnings }) => {
+            eprint!("{warnings}");
+            println!("{sweep}");
+            Ok(Outcome::Ok)
+        }
+        Ok(Response::Rejected { reasons }) => {
+            eprint!("{reasons}");
+            eprintln!("{}: rejected by sweepd", path.display());
+            Ok(Outcome::Invalid)
+        }
+        Ok(other) => anyhow::bail!("unexpected answer from sweepd: {other:?}"),
+        Err(e) => {
+            println!(
+                "no verdict from sweepd yet ({e:#}); `sweepctl status` will show the sweep once it is taken"
+            );
+            Ok(Outcome::Ok)
+        }
+    }
+}

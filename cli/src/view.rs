@@ -1,0 +1,304 @@
+//! Sweeps and runs as their folders describe them: what `status`, `show`,
+//! `logs` and `watch` print, with or without a daemon running.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde_json::Value;
+use sweepd::search::ParamSet;
+use sweepd::spec::{self, Format, Goal, SweepSpec};
+use sweepd::store::{
+    Home, RunDir, RunId, RunState, RunSummary, Source, SweepId, SweepRecord, atomic,
+};
+
+/// One sweep, read from its folder.
+pub struct SweepView {
+    pub id: SweepId,
+    pub record: SweepRecord,
+    pub source: Source,
+    pub spec: Option<SweepSpec>,
+    pub runs: Vec<RunView>,
+}
+
+pub struct RunView {
+    pub summary: RunSummary,
+    pub params: ParamSet,
+    pub dir: RunDir,
+    /// The sweep metric's values so far (from metrics.jsonl).
+    pub values: Vec<f64>,
+}
+
+/// The machine-readable form of a sweep's headline.
+#[derive(Serialize)]
+pub struct SweepLine {
+    pub id: String,
+    pub name: String,
+    pub method: String,
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub run_cap: Option<u64>,
+    pub finished: usize,
+    pub running: usize,
+    pub queued: usize,
+    pub failed: usize,
+    pub killed: usize,
+    pub crashed: usize,
+    pub interrupted: usize,
+    pub counted: usize,
+    pub metric: Option<String>,
+    pub best: Option<f64>,
+    pub best_run: Option<String>,
+}
+
+impl SweepView {
+    pub fn load(home: &Home, id: &SweepId) -> Result<Self> {
+        let dir = home.sweep(id);
+        let record = dir
+            .read_state()
+            .with_context(|| format!("cannot read sweep {id}"))?;
+        let source = dir
+            .read_source()
+            .with_context(|| format!("cannot read sweep {id}"))?;
+        let file = dir.sweep_file();
+        let spec = std::fs::read(&file)
+            .ok()
+            .and_then(|b| spec::check_bytes(&b, Format::from_path(&file)).spec);
+        let metric = spec.as_ref().and_then(|s| s.metric.clone());
+        let mut runs = Vec::new();
+        for n in dir.run_numbers()? {
+            let run_dir = dir.run(n);
+            let (Ok(summary), Ok(params)) = (run_dir.read_summary(), run_dir.read_params()) else {
+                continue;
+            };
+            let values = match &metric {
+                Some(m) => metric_values(&run_dir, &m.name),
+                None => Vec::new(),
+            };
+            runs.push(RunView {
+                summary,
+                params,
+                dir: run_dir,
+                values,
+            });
+        }
+        Ok(Self {
+            id: id.clone(),
+            record,
+            source,
+            spec,
+            runs,
+        })
+    }
+
+    pub fn goal(&self) -> Goal {
+        self.spec
+            .as_ref()
+            .and_then(|s| s.metric.as_ref())
+            .map_or(Goal::Minimize, |m| m.goal)
+    }
+
+    /// The sweep's `name`, else its file's name without the extension.
+    pub fn name(&self) -> String {
+        self.spec
+            .as_ref()
+            .and_then(|s| s.name.clone())
+            .unwrap_or_else(|| {
+                let stem = std::path::Path::new(&self.source.original_name).file_stem();
+                stem.and_then(|s| s.to_str())
+                    .unwrap_or(&self.source.original_name)
+                    .to_owned()
+            })
+    }
+
+    /// The best run by the sweep metric, and its value.
+    pub fn best(&self) -> Option<(&RunView, f64)> {
+        let goal = self.goal();
+        self.runs
+            .iter()
+            .filter_map(|r| r.best(goal).map(|v| (r, v)))
+            .min_by(|a, b| match goal {
+                Goal::Minimize => a.1.total_cmp(&b.1),
+                Goal::Maximize => b.1.total_cmp(&a.1),
+            })
+    }
+
+    pub fn line(&self) -> SweepLine {
+        let count = |state: RunState| {
+            self.runs
+                .iter()
+                .filter(|r| r.summary.state == state)
+                .count()
+        };
+        let best = self.best();
+        SweepLine {
+            id: self.id.to_string(),
+            name: self.name(),
+            method: self
+                .spec
+                .as_ref()
+                .map_or("?".into(), |s| s.method.name().to_owned()),
+            state: state_word(&self.record),
+            reason: self.record.reason.clone(),
+            run_cap: self.spec.as_ref().and_then(|s| s.run_cap),
+            finished: count(RunState::Finished),
+            running: count(RunState::Running),
+            queued: count(RunState::Queued),
+            failed: count(RunState::Failed),
+            killed: count(RunState::Killed),
+            crashed: count(RunState::Crashed),
+            interrupted: count(RunState::Interrupted),
+            counted: self
+                .runs
+                .iter()
+                .filter(|r| r.summary.state.counts() && r.summary.retried_by.is_none())
+                .count(),
+            metric: self
+                .spec
+                .as_ref()
+                .and_then(|s| s.metric.as_ref())
+                .map(|m| m.name.clone()),
+            best: best.map(|(_, v)| v),
+            best_run: best.map(|(r, _)| {
+                RunId {
+                    sweep: self.id.clone(),
+                    run: r.summary.run,
+                }
+                .to_string()
+            }),
+        }
+    }
+}
+
+impl RunView {
+    pub fn best(&self, goal: Goal) -> Option<f64> {
+        let values = self.values.iter().copied();
+        match goal {
+            Goal::Minimize => values.reduce(f64::min),
+            Goal::Maximize => values.reduce(f64::max),
+        }
+    }
+}
+
+pub fn state_word(record: &SweepRecord) -> String {
+    serde_json::to_value(record.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+pub fn run_state_word(state: RunState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn metric_values(run: &RunDir, name: &str) -> Vec<f64> {
+    atomic::read_json_lines::<serde_json::Map<String, Value>>(&run.metrics_file())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r.get(name).and_then(Value::as_f64))
+        .filter(|v| v.is_finite())
+        .collect()
+}
+
+/// Every sweep id in the home, oldest first.
+pub fn sweep_ids(home: &Home) -> Result<Vec<SweepId>> {
+    let mut ids: Vec<SweepId> = match std::fs::read_dir(home.sweeps()) {
+        Ok(entries) => entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read {}", home.sweeps().display()));
+        }
+    };
+    ids.sort();
+    Ok(ids)
+}
+
+/// A sweep named by its id or any unique part of it (`macd`, `tut-macd`).
+pub fn resolve_sweep(home: &Home, wanted: &str) -> Result<SweepId> {
+    let ids = sweep_ids(home)?;
+    if let Some(id) = ids.iter().find(|id| id.as_str() == wanted) {
+        return Ok(id.clone());
+    }
+    let matching: Vec<&SweepId> = ids
+        .iter()
+        .filter(|id| id.as_str().contains(wanted))
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => bail!("no sweep matches {wanted:?} in {}", home.root().display()),
+        many => bail!(
+            "{wanted:?} matches {} sweeps: {}",
+            many.len(),
+            many.iter()
+                .map(|id| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A run named `SWEEP/N` (the sweep part may be any unique part of its id).
+pub fn resolve_run(home: &Home, wanted: &str) -> Result<(SweepId, u32)> {
+    let Some((sweep, run)) = wanted.rsplit_once('/') else {
+        bail!(
+            "{wanted:?} is not a run: write SWEEP/N, e.g. {}/1",
+            sweep_ids(home)?.last().map_or("SWEEP", |s| s.as_str())
+        );
+    };
+    let run: u32 = run
+        .parse()
+        .with_context(|| format!("{run:?} is not a run number"))?;
+    let id = resolve_sweep(home, sweep)?;
+    if !home.sweep(&id).run(run).root().exists() {
+        bail!("sweep {id} has no run {run}");
+    }
+    Ok((id, run))
+}
+
+/// Parameters flattened to `a.b` names, for one line of a table.
+pub fn flat_params(params: &ParamSet) -> Vec<(String, Value)> {
+    fn walk(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
+        match value {
+            Value::Object(map) if !map.is_empty() => {
+                for (k, v) in map {
+                    walk(
+                        &if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        },
+                        v,
+                        out,
+                    );
+                }
+            }
+            other => out.push((prefix.to_owned(), other.clone())),
+        }
+    }
+    let mut out = Vec::new();
+    for (k, v) in params {
+        walk(k, v, &mut out);
+    }
+    out
+}
+
+pub fn show_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn home_from(arg: Option<PathBuf>) -> Result<Home> {
+    match arg {
+        Some(path) => Ok(Home::new(path)),
+        None => Home::from_env().context("cannot find the sweeps home"),
+    }
+}
