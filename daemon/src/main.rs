@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
@@ -11,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use sweepd::daemon::{DaemonConfig, run};
+use sweepd::executor::StopTimes;
 use sweepd::scheduler;
 use sweepd::store::Home;
 use sweepd::watcher::InboxConfig;
@@ -28,6 +30,18 @@ struct Args {
     /// Runs at once over all sweeps (default: the number of CPU cores).
     #[arg(long)]
     max_running: Option<usize>,
+    /// An inbox file is taken once unchanged this long.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
+    settle: Duration,
+    /// An empty inbox file is rejected once it has stayed empty this long.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    empty_after: Duration,
+    /// From a stop request to SIGTERM of the run's process group.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    term_after: Duration,
+    /// From a stop request to SIGKILL of the run's process group.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    kill_after: Duration,
 }
 
 fn main() -> ExitCode {
@@ -66,10 +80,19 @@ fn main() -> ExitCode {
     if let Some(n) = args.max_running {
         scheduler.max_running = n.max(1);
     }
+    scheduler.stop = StopTimes {
+        term_after: args.term_after,
+        kill_after: args.kill_after.max(args.term_after),
+    };
+    let inbox = InboxConfig {
+        settle: args.settle,
+        empty_after: args.empty_after,
+        ..InboxConfig::default()
+    };
     let config = DaemonConfig {
         home,
         scheduler,
-        inbox: InboxConfig::default(),
+        inbox,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

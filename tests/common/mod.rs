@@ -10,8 +10,32 @@ use std::process::{Command, Output};
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("cli/ has a parent")
+        .expect("a package folder has a parent")
         .to_owned()
+}
+
+/// A binary of the workspace. Cargo names the binaries of the package a test
+/// belongs to; the other package's binary sits beside them in the same
+/// target folder (a workspace `cargo test` builds both before running tests).
+pub fn bin(name: &str) -> PathBuf {
+    let known = match name {
+        "sweepctl" => option_env!("CARGO_BIN_EXE_sweepctl"),
+        "sweepd" => option_env!("CARGO_BIN_EXE_sweepd"),
+        _ => None,
+    };
+    if let Some(path) = known {
+        return PathBuf::from(path);
+    }
+    let ours = option_env!("CARGO_BIN_EXE_sweepctl")
+        .or(option_env!("CARGO_BIN_EXE_sweepd"))
+        .expect("tests belong to a package with a binary");
+    let path = Path::new(ours).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run the whole `cargo test` (or `cargo build`) first",
+        path.display()
+    );
+    path
 }
 
 /// A temp dir for one test, removed when dropped.
@@ -43,16 +67,26 @@ impl World {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let output = Command::new(env!("CARGO_BIN_EXE_sweepctl"))
+        let output = self
+            .command("sweepctl")
             .args(args)
+            .output()
+            .expect("sweepctl runs");
+        Run(output)
+    }
+
+    /// A command for one of our binaries, run in the world with only PATH,
+    /// HOME, LANG and SWEEPS_HOME (the world's `home/`) set.
+    pub fn command(&self, binary: &str) -> Command {
+        let mut command = Command::new(bin(binary));
+        command
             .current_dir(self.dir.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
             .env("LANG", "C")
-            .output()
-            .expect("sweepctl runs");
-        Run(output)
+            .env("SWEEPS_HOME", self.path("home"));
+        command
     }
 }
 

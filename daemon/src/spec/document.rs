@@ -175,6 +175,16 @@ fn duplicate_keys(locations: &Locations, diagnostics: &mut Diagnostics) {
     }
 }
 
+fn tag_error(tag: &str, path: &KeyPath, position: Option<Position>) -> Diagnostic {
+    Diagnostic {
+        severity: Severity::Error,
+        path: path.clone(),
+        position,
+        message: format!("YAML tags such as `{tag}` are not supported"),
+        help: Some("remove the tag: W&B's reader (PyYAML's safe loader) refuses it too".into()),
+    }
+}
+
 fn yaml_position(location: serde_yaml::Location) -> Position {
     Position {
         line: location.line(),
@@ -223,6 +233,13 @@ impl Builder<'_> {
     ) -> Result<Node, Diagnostic> {
         use serde_yaml::Value as Y;
         let position = self.position(path, fallback);
+        if let Some(tag) = self
+            .locations
+            .get(path)
+            .and_then(|l| l.foreign_tag.as_ref())
+        {
+            return Err(tag_error(tag, path, position));
+        }
         let value = match value {
             Y::Null => Value::Null,
             Y::Bool(b) => Value::Bool(*b),
@@ -251,15 +268,7 @@ impl Builder<'_> {
                 }
                 Value::Map(entries)
             }
-            Y::Tagged(tagged) => {
-                return Err(Diagnostic {
-                    severity: Severity::Error,
-                    path: path.clone(),
-                    position,
-                    message: format!("YAML tags such as `{}` are not supported", tagged.tag),
-                    help: Some("remove the tag: W&B's reader rejects it too".into()),
-                });
-            }
+            Y::Tagged(tagged) => return Err(tag_error(&tagged.tag.to_string(), path, position)),
         };
         let node = Node { value, position };
         if self.warn_yaml11 {

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use super::diagnostic::{KeyPath, Position};
@@ -23,6 +23,8 @@ pub(crate) struct Location {
     pub value: Option<Position>,
     /// The text of a plain (unquoted) scalar, as written.
     pub plain_scalar: Option<String>,
+    /// A YAML tag on the node other than the core schema's (`!!python/...`, `!foo`).
+    pub foreign_tag: Option<String>,
 }
 
 /// Locations by key path, and keys written twice.
@@ -75,6 +77,21 @@ enum Frame {
     ComplexKey {
         depth: usize,
     },
+}
+
+/// A tag outside YAML's core schema, written as in the file (`!!python/name:x`).
+fn foreign(tag: &Tag) -> Option<String> {
+    const CORE: &[&str] = &["str", "int", "float", "bool", "null", "map", "seq"];
+    let core = tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!";
+    if core && CORE.contains(&tag.suffix.as_str()) {
+        return None;
+    }
+    let handle = if tag.handle == "tag:yaml.org,2002:" {
+        "!!"
+    } else {
+        tag.handle.as_str()
+    };
+    Some(format!("{handle}{}", tag.suffix))
 }
 
 #[derive(Default)]
@@ -136,6 +153,7 @@ impl Recorder {
         key: Option<Position>,
         value: Position,
         plain: Option<String>,
+        tag: Option<&Tag>,
     ) {
         self.locations.by_path.insert(
             path.clone(),
@@ -143,6 +161,7 @@ impl Recorder {
                 key,
                 value: Some(value),
                 plain_scalar: plain,
+                foreign_tag: tag.and_then(foreign),
             },
         );
     }
@@ -171,7 +190,7 @@ impl Recorder {
         }
     }
 
-    fn open(&mut self, mapping: bool, mark: Marker) {
+    fn open(&mut self, mapping: bool, mark: Marker, tag: Option<&Tag>) {
         let pos = position(mark);
         if let Some(Frame::ComplexKey { depth }) = self.stack.last_mut() {
             *depth += 1;
@@ -181,7 +200,7 @@ impl Recorder {
             Slot::Ignored => {}
             Slot::Key => self.stack.push(Frame::ComplexKey { depth: 1 }),
             Slot::Value(path, key) => {
-                self.record(&path, key, pos, None);
+                self.record(&path, key, pos, None, tag);
                 self.stack.push(if mapping {
                     Frame::Map {
                         path,
@@ -218,7 +237,7 @@ impl Recorder {
 impl MarkedEventReceiver for Recorder {
     fn on_event(&mut self, event: Event, mark: Marker) {
         match event {
-            Event::Scalar(text, style, _, _) => {
+            Event::Scalar(text, style, _, tag) => {
                 let pos = position(mark);
                 match self.slot() {
                     Slot::Ignored => {}
@@ -228,7 +247,7 @@ impl MarkedEventReceiver for Recorder {
                     }
                     Slot::Value(path, key) => {
                         let plain = (style == TScalarStyle::Plain).then_some(text);
-                        self.record(&path, key, pos, plain);
+                        self.record(&path, key, pos, plain, tag.as_ref());
                     }
                 }
             }
@@ -242,11 +261,11 @@ impl MarkedEventReceiver for Recorder {
                         let name = format!("<alias {}>", self.aliases);
                         self.take_key(name.clone(), name, pos);
                     }
-                    Slot::Value(path, key) => self.record(&path, key, pos, None),
+                    Slot::Value(path, key) => self.record(&path, key, pos, None, None),
                 }
             }
-            Event::MappingStart(..) => self.open(true, mark),
-            Event::SequenceStart(..) => self.open(false, mark),
+            Event::MappingStart(_, tag) => self.open(true, mark, tag.as_ref()),
+            Event::SequenceStart(_, tag) => self.open(false, mark, tag.as_ref()),
             Event::MappingEnd | Event::SequenceEnd => self.close(mark),
             Event::Nothing
             | Event::StreamStart

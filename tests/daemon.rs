@@ -1,0 +1,483 @@
+//! The daemon end to end: the real `sweepd` and `sweepctl` in a temp home,
+//! with trainers that behave and trainers that misbehave.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{World, repo_root};
+use serde_json::Value;
+
+/// A bound on every wait; far above what the machine needs when idle.
+const BOUND: Duration = Duration::from_secs(60);
+
+/// Wait until `ready` holds, polling the folders (bounded).
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < BOUND, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn start(w: &World) -> Daemon {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(w.path("sweepd.log"))
+            .unwrap();
+        let child = w
+            .command("sweepd")
+            .args([
+                "--settle",
+                "100ms",
+                "--empty-after",
+                "1s",
+                "--term-after",
+                "300ms",
+                "--kill-after",
+                "1s",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("sweepd starts");
+        let socket = w.path("home/sweepd.sock");
+        wait_until("the control socket", || socket.exists());
+        Daemon { child }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, and the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn home(w: &World) -> PathBuf {
+    w.path("home")
+}
+
+fn sweeps(w: &World) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(home(w).join("sweeps"))
+        .map(|e| {
+            e.flatten()
+                .map(|e| e.path())
+                .filter(|p| !p.file_name().unwrap().to_str().unwrap().starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+fn state(sweep: &Path) -> String {
+    let text = fs::read_to_string(sweep.join("state.json")).unwrap_or_default();
+    serde_json::from_str::<Value>(&text)
+        .map(|v| v["state"].as_str().unwrap_or("").to_owned())
+        .unwrap_or_default()
+}
+
+fn summaries(sweep: &Path) -> Vec<Value> {
+    let mut runs: Vec<PathBuf> = fs::read_dir(sweep.join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    runs.sort();
+    runs.iter()
+        .filter_map(|r| fs::read_to_string(r.join("summary.json")).ok())
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .collect()
+}
+
+fn counted(summaries: &[Value]) -> usize {
+    summaries
+        .iter()
+        .filter(|s| {
+            ["finished", "failed", "killed", "crashed"].contains(&s["state"].as_str().unwrap())
+                && s.get("retried_by").is_none()
+        })
+        .count()
+}
+
+/// Drop a file into the inbox the safe way: written elsewhere, renamed in.
+fn drop_file(w: &World, name: &str, bytes: &[u8]) {
+    let staging = w.path(&format!("staging-{name}"));
+    fs::write(&staging, bytes).unwrap();
+    fs::rename(&staging, home(w).join("inbox").join(name)).unwrap();
+}
+
+fn python_trainer() -> String {
+    repo_root()
+        .join("trainers/examples/mnist_standin.py")
+        .display()
+        .to_string()
+}
+
+/// The MNIST tutorial sweep, with the stand-in trainer for the real one.
+fn tutorial_with_standin() -> String {
+    let text = fs::read_to_string(repo_root().join("examples/mnist-tutorial.yaml")).unwrap();
+    text.replace(
+        "program: sweepd-mnist",
+        &format!("program: {}", python_trainer()),
+    )
+    .replace("  - ${program}\n", "  - python3\n  - ${program}\n")
+}
+
+#[test]
+fn the_tutorial_sweep_runs_end_to_end_from_the_inbox() {
+    let w = World::new();
+    let daemon = Daemon::start(&w);
+    drop_file(
+        &w,
+        "mnist-tutorial.yaml",
+        tutorial_with_standin().as_bytes(),
+    );
+    wait_until("the sweep to finish", || {
+        sweeps(&w).first().is_some_and(|s| state(s) == "finished")
+    });
+    let sweep = &sweeps(&w)[0];
+    let runs = summaries(sweep);
+    assert_eq!(runs.len(), 5, "run_cap 5");
+    assert!(runs.iter().all(|r| r["state"] == "finished"), "{runs:?}");
+    assert!(
+        runs.iter().all(|r| r["metric"]["count"] == 1),
+        "one epoch: one loss each"
+    );
+    // The file, byte for byte, and every run's record.
+    assert_eq!(
+        fs::read_to_string(sweep.join("sweep.yaml")).unwrap(),
+        tutorial_with_standin()
+    );
+    for n in 1..=5 {
+        let run = sweep.join(format!("runs/{n:04}"));
+        let params: Value =
+            serde_json::from_str(&fs::read_to_string(run.join("params.json")).unwrap()).unwrap();
+        assert!(["adam", "sgd"].contains(&params["optimizer"].as_str().unwrap()));
+        let records = fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        assert!(
+            records
+                .lines()
+                .all(|l| serde_json::from_str::<Value>(l).is_ok())
+        );
+        assert!(records.contains("\"val_accuracy\""));
+    }
+    // sweepctl sees it, with and without the daemon.
+    let status = w.sweepctl(["status"]).expect_code(0).stdout();
+    assert!(
+        status.contains("mnist-tutorial") && status.contains("5 done of 5"),
+        "{status}"
+    );
+    let json = w.sweepctl(["status", "--json"]).expect_code(0).json_lines();
+    assert_eq!(json[0]["daemon_running"], true);
+    assert_eq!(json[0]["sweeps"][0]["counted"], 5);
+    assert!(daemon.terminate().success());
+    let offline = w.sweepctl(["status"]).expect_code(0).stdout();
+    assert!(offline.starts_with("sweepd is not running"), "{offline}");
+    let id = json[0]["sweeps"][0]["id"].as_str().unwrap().to_owned();
+    let show = w
+        .sweepctl(["show", &format!("{id}/2")])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        show.contains("state     finished") && show.contains("optimizer = "),
+        "{show}"
+    );
+    let logs = w
+        .sweepctl(["logs", &format!("{}/2", &id[id.len() - 4..])])
+        .expect_code(0)
+        .stdout();
+    assert!(logs.contains("\"val_accuracy\""), "{logs}");
+}
+
+#[test]
+fn submit_prints_the_id_or_the_reasons() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    w.file(
+        "grid.yaml",
+        "method: grid\ncommand: [sh, -c, 'echo \"{\\\"loss\\\": 1}\"']\nmetric: {name: loss}\nparameters: {a: {values: [1, 2]}}\n",
+    );
+    let run = w.sweepctl(["submit", "grid.yaml"]).expect_code(0);
+    let id = run.stdout().trim().to_owned();
+    assert!(id.contains("-grid-"), "{id}");
+    let source: Value = serde_json::from_str(
+        &fs::read_to_string(home(&w).join("sweeps").join(&id).join("source.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(source["via"], "submit");
+    assert_eq!(source["original_name"], "grid.yaml");
+    assert_eq!(
+        Path::new(source["submitted_from"].as_str().unwrap()),
+        w.dir.path()
+    );
+    // Invalid here: not even sent.
+    w.file(
+        "bad.yaml",
+        "method: grd\nprogram: p\nparameters: {a: {value: 1}}\n",
+    );
+    let bad = w.sweepctl(["submit", "bad.yaml"]).expect_code(1);
+    assert!(
+        bad.stderr().contains("bad.yaml:1:9: error: method:"),
+        "{}",
+        bad.stderr()
+    );
+    // Valid, but refused by the daemon (bayes is not there yet): its reasons come back.
+    w.file(
+        "b.yaml",
+        "method: bayes\nprogram: p\nmetric: {name: l}\nparameters: {a: {min: 0.0, max: 1.0}}\n",
+    );
+    let refused = w.sweepctl(["submit", "b.yaml"]).expect_code(1);
+    assert!(
+        refused
+            .stderr()
+            .contains("bayes search is not available yet"),
+        "{}",
+        refused.stderr()
+    );
+    let rejected: Vec<String> = fs::read_dir(home(&w).join("rejected"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(rejected.len(), 2, "the file and its reasons: {rejected:?}");
+}
+
+#[test]
+fn a_second_daemon_on_the_same_home_names_the_first_and_exits() {
+    let w = World::new();
+    let first = Daemon::start(&w);
+    let second = w.command("sweepd").output().unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        message.contains("another sweepd already runs on this home"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("\"pid\":{}", first.child.id())),
+        "{message}"
+    );
+}
+
+#[test]
+fn pause_resume_and_cancel_through_the_socket() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    w.file("long.yaml", "method: random\nrun_cap: 100\ncommand: [sh, -c, 'exec sleep 1000']\nparameters: {x: {min: 0.0, max: 1.0}}\n");
+    let id = w
+        .sweepctl(["submit", "long.yaml"])
+        .expect_code(0)
+        .stdout()
+        .trim()
+        .to_owned();
+    let sweep = home(&w).join("sweeps").join(&id);
+    wait_until("a running run", || {
+        summaries(&sweep).iter().any(|s| s["state"] == "running")
+    });
+    let short = &id[id.len() - 4..];
+    assert!(
+        w.sweepctl(["pause", short])
+            .expect_code(0)
+            .stdout()
+            .contains("is paused")
+    );
+    assert_eq!(state(&sweep), "paused");
+    assert!(
+        w.sweepctl(["pause", short])
+            .expect_code(2)
+            .stderr()
+            .contains("cannot pause it")
+    );
+    w.sweepctl(["resume", short]).expect_code(0);
+    w.sweepctl(["cancel", short]).expect_code(0);
+    wait_until("the run to be killed", || {
+        summaries(&sweep).iter().all(|s| s["state"] == "killed")
+    });
+    assert_eq!(state(&sweep), "canceled");
+    assert!(
+        w.sweepctl(["stop", "nothing-like-it"])
+            .expect_code(2)
+            .stderr()
+            .contains("no sweep matches")
+    );
+}
+
+/// A trainer printing numbered metric lines, slowly enough to be killed midway.
+const CHATTY: &str = "method: random\nrun_cap: 12\nmetric: {name: loss}\n\
+    command: [sh, -c, 'i=0; while [ $i -lt 25 ]; do echo \"{\\\"loss\\\": $i, \\\"i\\\": $i}\"; i=$((i+1)); sleep 0.02; done']\n\
+    parameters: {x: {min: 0.0, max: 1.0}}\nsweepd: {max_parallel: 2, retry: 1}\n";
+
+#[test]
+fn kill_9_of_the_daemon_ten_times_loses_nothing_and_counts_exactly() {
+    let w = World::new();
+    let mut daemon = Daemon::start(&w);
+    drop_file(&w, "chatty.yaml", CHATTY.as_bytes());
+    wait_until("the sweep", || !sweeps(&w).is_empty());
+    let sweep = sweeps(&w)[0].clone();
+    // Kill at moments spread over the sweep, from a fixed pseudo-random sequence.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..10 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        std::thread::sleep(Duration::from_millis(50 + x % 400));
+        daemon.kill9();
+        daemon = Daemon::start(&w);
+    }
+    wait_until("the sweep to finish", || state(&sweep) == "finished");
+    let runs = summaries(&sweep);
+    assert_eq!(
+        counted(&runs),
+        12,
+        "exactly run_cap counted runs: {runs:#?}"
+    );
+    for n in 1..=runs.len() {
+        let run = sweep.join(format!("runs/{n:04}"));
+        let stdout = fs::read_to_string(run.join("stdout.log")).unwrap_or_default();
+        let metrics = fs::read_to_string(run.join("metrics.jsonl")).unwrap_or_default();
+        let records: Vec<Value> = metrics
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every metrics line parses"))
+            .collect();
+        // Every whole line the run printed is a record, once, in order.
+        let printed: Vec<i64> = stdout
+            .lines()
+            .filter(|l| stdout.contains(&format!("{l}\n")))
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|v| v["i"].as_i64().unwrap())
+            .collect();
+        let recorded: Vec<i64> = records.iter().map(|r| r["i"].as_i64().unwrap()).collect();
+        assert_eq!(recorded, printed, "run {n}");
+    }
+    drop(daemon);
+}
+
+#[test]
+fn bad_inbox_files_are_rejected_with_a_reason_while_a_good_sweep_runs() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    w.file("good.yaml", "method: random\nrun_cap: 1\ncommand: [sh, -c, 'exec sleep 1000']\nparameters: {x: {min: 0.0, max: 1.0}}\n");
+    let id = w
+        .sweepctl(["submit", "good.yaml"])
+        .expect_code(0)
+        .stdout()
+        .trim()
+        .to_owned();
+    let good = home(&w).join("sweeps").join(&id);
+    wait_until("the good sweep's run", || {
+        summaries(&good).iter().any(|s| s["state"] == "running")
+    });
+
+    let ok = "method: random\nprogram: p\nparameters: {x: {min: 0.0, max: 1.0}}\n";
+    let mut binary = vec![0u8; 4096];
+    let mut x: u32 = 7;
+    for b in binary.iter_mut() {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        *b = (x >> 16) as u8;
+    }
+    let big = format!("{ok}# {}\n", "x".repeat(10 << 20));
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("malformed.yaml", b"method: [grid\nparameters: {\n".to_vec(), "cannot read the file"),
+        ("binary.yaml", binary, "error"),
+        ("empty.yaml", Vec::new(), "is empty"),
+        ("huge.yaml", big.into_bytes(), "at most 1048576 bytes"),
+        ("notes.txt", ok.as_bytes().to_vec(), "not a sweep file"),
+        ("README", ok.as_bytes().to_vec(), "not a sweep file"),
+        ("typo.yaml", b"method: random\nprogram: p\nparameters: {x: {distribution: unifrom, min: 0, max: 1}}\n".to_vec(), "did you mean `uniform`?"),
+        ("macro.yaml", b"method: random\ncommand: [python, \"--lr=${lr}\"]\nparameters: {lr: {min: 0.0, max: 1.0}}\n".to_vec(), "unknown macro `${lr}`"),
+        ("bayes.yaml", b"method: bayes\nprogram: p\nmetric: {name: l}\nparameters: {x: {min: 0.0, max: 1.0}}\n".to_vec(), "not available yet"),
+        ("nothing.yaml", b"method: random\nparameters: {x: {min: 0.0, max: 1.0}}\n".to_vec(), "nothing to run"),
+        ("broken.json", b"{\"method\": \"grid\",, }".to_vec(), "cannot read the file"),
+        ("latin1.yaml", b"method: random\nprogram: caf\xe9\nparameters: {x: {value: 1}}\n".to_vec(), "not UTF-8"),
+        ("list.yaml", b"- method: grid\n".to_vec(), "must be a mapping"),
+        ("two-docs.yaml", format!("{ok}---\n{ok}").into_bytes(), "cannot read the file"),
+        ("dup.yaml", format!("{ok}method: grid\n").into_bytes(), "written twice"),
+        ("tag.yaml", b"method: !!python/name:os.system grid\nprogram: p\nparameters: {x: {value: 1}}\n".to_vec(), "error"),
+        ("grid.yaml", b"method: grid\nprogram: p\nparameters: {x: {min: 0.0, max: 1.0}}\n".to_vec(), "grid search cannot take"),
+        ("launch.yaml", format!("{ok}job: my-job:v0\n").into_bytes(), "Launch jobs are not supported"),
+        ("timeout.yaml", format!("{ok}sweepd: {{timeout: soon}}\n").into_bytes(), "as a duration"),
+        ("cap.yaml", format!("{ok}run_cap: -3\n").into_bytes(), "at least 1"),
+    ];
+    assert_eq!(cases.len(), 20);
+    for (name, bytes, _) in &cases {
+        drop_file(&w, name, bytes);
+    }
+    // Two more kinds that are not plain files.
+    fs::create_dir(home(&w).join("inbox/folder.yaml")).unwrap();
+    std::os::unix::fs::symlink(w.file("target.yaml", ok), home(&w).join("inbox/link.yaml"))
+        .unwrap();
+
+    let rejected = home(&w).join("rejected");
+    let reason_of = |name: &str| -> Option<String> {
+        fs::read_dir(&rejected).ok()?.flatten().find_map(|e| {
+            let file = e.file_name().into_string().ok()?;
+            file.ends_with(&format!("-{name}.error.txt"))
+                .then(|| fs::read_to_string(e.path()).unwrap())
+        })
+    };
+    for (name, _, why) in &cases {
+        wait_until(&format!("{name} to be rejected"), || {
+            reason_of(name).is_some()
+        });
+        let reason = reason_of(name).unwrap();
+        assert!(reason.contains(why), "{name}: {reason}");
+        assert!(
+            fs::read_dir(&rejected).unwrap().flatten().any(|e| e
+                .file_name()
+                .to_str()
+                .unwrap()
+                .ends_with(&format!("-{name}"))),
+            "{name} itself is kept beside its reason"
+        );
+    }
+    wait_until("the folder to be rejected", || {
+        reason_of("folder.yaml").is_some()
+    });
+    assert!(
+        reason_of("folder.yaml")
+            .unwrap()
+            .contains("not a regular file")
+    );
+    wait_until("the link to be rejected", || {
+        reason_of("link.yaml").is_some()
+    });
+    assert!(reason_of("link.yaml").unwrap().contains("symbolic link"));
+    assert!(
+        fs::read_dir(home(&w).join("inbox"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "the inbox is empty again"
+    );
+    // The good sweep ran on through all of it.
+    assert_eq!(state(&good), "running");
+    assert!(summaries(&good).iter().any(|s| s["state"] == "running"));
+    assert_eq!(sweeps(&w).len(), 1, "no bad file became a sweep");
+}
