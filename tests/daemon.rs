@@ -29,6 +29,10 @@ struct Daemon {
 
 impl Daemon {
     fn start(w: &World) -> Daemon {
+        Self::start_with(w, &["--settle", "100ms"])
+    }
+
+    fn start_with(w: &World, args: &[&str]) -> Daemon {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -37,8 +41,6 @@ impl Daemon {
         let child = w
             .command("sweepd")
             .args([
-                "--settle",
-                "100ms",
                 "--empty-after",
                 "1s",
                 "--term-after",
@@ -46,6 +48,7 @@ impl Daemon {
                 "--kill-after",
                 "1s",
             ])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -214,6 +217,29 @@ fn the_tutorial_sweep_runs_end_to_end_from_the_inbox() {
         .expect_code(0)
         .stdout();
     assert!(logs.contains("\"val_accuracy\""), "{logs}");
+}
+
+#[test]
+fn a_file_still_being_written_is_not_taken_half_done() {
+    use std::io::Write;
+    let w = World::new();
+    let _daemon = Daemon::start_with(&w, &["--settle", "2s"]);
+    let text = "method: random\nrun_cap: 1\ncommand: [sh, -c, 'echo ok']\nparameters: {x: {min: 0.0, max: 1.0}}\n";
+    let (first, rest) = text.split_at(30);
+    // Written in place, in two parts, the file kept open between them.
+    let mut file = fs::File::create(home(&w).join("inbox/slow.yaml")).unwrap();
+    file.write_all(first.as_bytes()).unwrap();
+    file.sync_all().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    file.write_all(rest.as_bytes()).unwrap();
+    drop(file);
+    wait_until("the sweep", || {
+        sweeps(&w).first().is_some_and(|s| state(s) == "finished")
+    });
+    assert!(
+        !home(&w).join("rejected").read_dir().unwrap().any(|_| true),
+        "nothing rejected"
+    );
 }
 
 #[test]

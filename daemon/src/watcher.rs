@@ -23,6 +23,9 @@ use crate::store::{Home, Via};
 pub struct InboxConfig {
     /// A file is complete once unchanged this long.
     pub settle: Duration,
+    /// ... or this long after it was closed after writing, or renamed into the
+    /// inbox (the events that say a writer is done).
+    pub settle_closed: Duration,
     /// An empty file is refused once it has stayed empty this long.
     pub empty_after: Duration,
     /// Rescan of the whole inbox, for what events missed.
@@ -36,11 +39,12 @@ pub struct InboxConfig {
 impl Default for InboxConfig {
     fn default() -> Self {
         Self {
-            settle: Duration::from_millis(500),
+            settle: Duration::from_secs(1),
+            settle_closed: Duration::from_millis(30),
             empty_after: Duration::from_secs(30),
             rescan: Duration::from_secs(30),
             poll: Duration::from_secs(2),
-            tick: Duration::from_millis(100),
+            tick: Duration::from_millis(250),
         }
     }
 }
@@ -75,6 +79,17 @@ struct Observed {
     mtime: (i64, i64),
     ino: u64,
     since: Instant,
+    /// Closed after writing, or renamed in, and not changed since.
+    closed: bool,
+}
+
+/// What an event says about a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hint {
+    /// Something happened; look.
+    Changed,
+    /// A writer closed it, or it was renamed in: likely complete.
+    Closed,
 }
 
 pub async fn run(
@@ -85,7 +100,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let inbox = home.inbox();
-    let (hints_tx, mut hints) = mpsc::unbounded_channel::<Option<PathBuf>>();
+    let (hints_tx, mut hints) = mpsc::unbounded_channel::<Option<(PathBuf, Hint)>>();
     let watcher = start_watcher(&inbox, hints_tx);
     let rescan_every = if watcher.is_some() && !on_network_fs(&inbox) {
         config.rescan
@@ -103,17 +118,23 @@ pub async fn run(
     let mut rescan = tokio::time::interval(rescan_every);
     rescan.tick().await;
     loop {
+        // Asleep while nothing waits; else until the first file is due, or
+        // the next tick (to see whether files still being written changed).
+        let due = pending
+            .values()
+            .map(|seen| seen.since + wait(&config, seen))
+            .min()
+            .map(|due| due.min(Instant::now() + config.tick));
         let tick = async {
-            if pending.is_empty() {
-                std::future::pending::<()>().await
-            } else {
-                tokio::time::sleep(config.tick).await
+            match due {
+                None => std::future::pending::<()>().await,
+                Some(due) => tokio::time::sleep_until(due.into()).await,
             }
         };
         tokio::select! {
             () = shutdown.cancelled() => break,
             hint = hints.recv() => match hint {
-                Some(Some(path)) => note(&inbox, &path, &mut pending),
+                Some(Some((path, hint))) => note(&inbox, &path, hint, &mut pending),
                 Some(None) => scan(&inbox, &mut pending),
                 None => {}
             },
@@ -133,16 +154,26 @@ pub async fn run(
 /// there is none to be had (the rescan then polls).
 fn start_watcher(
     inbox: &Path,
-    hints: mpsc::UnboundedSender<Option<PathBuf>>,
+    hints: mpsc::UnboundedSender<Option<(PathBuf, Hint)>>,
 ) -> Option<notify::RecommendedWatcher> {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
     let result =
         notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
             Ok(event) if event.need_rescan() => {
                 let _ = hints.send(None);
             }
             Ok(event) => {
-                for path in event.paths {
-                    let _ = hints.send(Some(path));
+                let hint = match event.kind {
+                    EventKind::Access(AccessKind::Close(AccessMode::Write))
+                    | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => {
+                        Hint::Closed
+                    }
+                    _ => Hint::Changed,
+                };
+                // A rename names (from, to): the file is at the last path.
+                if let Some(path) = event.paths.last() {
+                    let _ = hints.send(Some((path.clone(), hint)));
                 }
             }
             Err(_) => {
@@ -179,31 +210,54 @@ fn scan(inbox: &Path, pending: &mut HashMap<PathBuf, Observed>) {
         return;
     };
     for entry in entries.flatten() {
-        note(inbox, &entry.path(), pending);
+        note(inbox, &entry.path(), Hint::Changed, pending);
     }
 }
 
-/// Start watching a path of the inbox until it settles.
-fn note(inbox: &Path, path: &Path, pending: &mut HashMap<PathBuf, Observed>) {
+/// Start (or go on) watching a path of the inbox until it settles.
+fn note(inbox: &Path, path: &Path, hint: Hint, pending: &mut HashMap<PathBuf, Observed>) {
     if path.parent() != Some(inbox) {
         return;
     }
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return;
     };
-    if is_temporary(name) || pending.contains_key(path) {
+    if is_temporary(name) {
         return;
     }
-    if let Ok(meta) = fs::symlink_metadata(path) {
-        pending.insert(
-            path.to_owned(),
-            Observed {
-                len: meta.len(),
-                mtime: (meta.mtime(), meta.mtime_nsec()),
-                ino: meta.ino(),
-                since: Instant::now(),
-            },
-        );
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return;
+    };
+    let now = (meta.len(), (meta.mtime(), meta.mtime_nsec()), meta.ino());
+    match pending.get_mut(path) {
+        Some(seen) if (seen.len, seen.mtime, seen.ino) == now => {
+            seen.closed |= hint == Hint::Closed
+        }
+        _ => {
+            let (len, mtime, ino) = now;
+            let closed = hint == Hint::Closed;
+            pending.insert(
+                path.to_owned(),
+                Observed {
+                    len,
+                    mtime,
+                    ino,
+                    since: Instant::now(),
+                    closed,
+                },
+            );
+        }
+    }
+}
+
+/// How long a file must stay unchanged before it is taken.
+fn wait(config: &InboxConfig, seen: &Observed) -> Duration {
+    if seen.len == 0 {
+        config.empty_after
+    } else if seen.closed {
+        config.settle_closed
+    } else {
+        config.settle
     }
 }
 
@@ -219,20 +273,17 @@ fn settled(
         };
         let now = (meta.len(), (meta.mtime(), meta.mtime_nsec()), meta.ino());
         if now != (seen.len, seen.mtime, seen.ino) {
+            let (len, mtime, ino) = now;
             *seen = Observed {
-                len: now.0,
-                mtime: now.1,
-                ino: now.2,
+                len,
+                mtime,
+                ino,
                 since: Instant::now(),
+                closed: false,
             };
             return true;
         }
-        let wait = if meta.is_file() && meta.len() == 0 {
-            config.empty_after
-        } else {
-            config.settle
-        };
-        if seen.since.elapsed() < wait {
+        if seen.since.elapsed() < wait(config, seen) {
             return true;
         }
         let name = path
