@@ -217,6 +217,31 @@ fn the_tutorial_sweep_runs_end_to_end_from_the_inbox() {
         .expect_code(0)
         .stdout();
     assert!(logs.contains("\"val_accuracy\""), "{logs}");
+    let lines = w
+        .sweepctl(["logs", "--json", &format!("{id}/2")])
+        .expect_code(0)
+        .json_lines();
+    assert_eq!(lines.len(), logs.lines().count());
+    let last = lines.last().unwrap();
+    assert_eq!(
+        last["record"]["val_accuracy"],
+        serde_json::from_str::<Value>(last["line"].as_str().unwrap()).unwrap()["val_accuracy"]
+    );
+    let watched = w.sweepctl(["watch", "--json", &id]).expect_code(0);
+    assert!(
+        watched.stderr().contains("sweepd is not running"),
+        "{}",
+        watched.stderr()
+    );
+    let progress = watched.json_lines();
+    assert_eq!(
+        (
+            progress.len(),
+            progress[0]["state"].as_str(),
+            progress[0]["counted"].as_u64()
+        ),
+        (1, Some("finished"), Some(5))
+    );
 }
 
 #[test]

@@ -13,8 +13,20 @@ use crate::view::resolve_run;
 /// How often `-f` looks for more output.
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 
-pub fn run(home: &Home, wanted: &str, follow: bool, stderr: bool) -> Result<Outcome> {
+pub struct Options {
+    pub follow: bool,
+    pub stderr: bool,
+    pub json: bool,
+}
+
+pub fn run(home: &Home, wanted: &str, options: Options) -> Result<Outcome> {
+    let Options {
+        follow,
+        stderr,
+        json,
+    } = options;
     let (id, n) = resolve_run(home, wanted)?;
+    crate::status::note_when_offline(home);
     let run = home.sweep(&id).run(n);
     let path = if stderr {
         run.stderr_file()
@@ -28,6 +40,8 @@ pub fn run(home: &Home, wanted: &str, follow: bool, stderr: bool) -> Result<Outc
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
     let mut offset = 0u64;
+    // With --json, lines are written whole: a partial last line waits for its end.
+    let mut partial: Vec<u8> = Vec::new();
     loop {
         if file.is_none() {
             file = File::open(&path).ok();
@@ -37,7 +51,12 @@ pub fn run(home: &Home, wanted: &str, follow: bool, stderr: bool) -> Result<Outc
             let mut buf = Vec::new();
             f.read_to_end(&mut buf)?;
             offset += buf.len() as u64;
-            out.write_all(&buf)?;
+            if json {
+                partial.extend_from_slice(&buf);
+                write_json_lines(&mut out, &mut partial, !follow)?;
+            } else {
+                out.write_all(&buf)?;
+            }
             out.flush()?;
         }
         if !follow {
@@ -53,4 +72,34 @@ pub fn run(home: &Home, wanted: &str, follow: bool, stderr: bool) -> Result<Outc
         }
         std::thread::sleep(FOLLOW_EVERY);
     }
+}
+
+/// Each complete line as `{"line": text, "record": {...} | null}` (the record
+/// when the line is a metric record); with `all`, an unfinished last line too.
+fn write_json_lines(out: &mut impl Write, pending: &mut Vec<u8>, all: bool) -> Result<()> {
+    use sweepd::protocol::trainer::{StdoutLine, classify};
+    let mut start = 0;
+    let mut lines: Vec<&[u8]> = Vec::new();
+    while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
+        lines.push(&pending[start..start + end]);
+        start += end + 1;
+    }
+    if all && start < pending.len() {
+        lines.push(&pending[start..]);
+        start = pending.len();
+    }
+    for line in lines {
+        let record = match classify(line) {
+            StdoutLine::Record(map) => serde_json::Value::Object(map),
+            StdoutLine::Log => serde_json::Value::Null,
+        };
+        let text = String::from_utf8_lossy(line);
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"line": text, "record": record})
+        )?;
+    }
+    pending.drain(..start);
+    Ok(())
 }

@@ -87,6 +87,9 @@ enum Command {
         follow: bool,
         #[arg(long)]
         stderr: bool,
+        /// Each line as a JSON object: {"line": ..., "record": {...} or null}.
+        #[arg(long)]
+        json: bool,
     },
     /// No new runs until resumed; running runs go on.
     Pause { sweep: String },
@@ -97,7 +100,12 @@ enum Command {
     /// Stop the sweep and its running runs (W&B's --cancel).
     Cancel { sweep: String },
     /// Follow a sweep's progress until it ends.
-    Watch { sweep: String },
+    Watch {
+        sweep: String,
+        /// One JSON object per change.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// How a command ended, mapped to the documented exit codes.
@@ -126,12 +134,23 @@ fn main() -> ExitCode {
             run,
             follow,
             stderr,
-        } => home().and_then(|h| logs::run(&h, &run, follow, stderr)),
+            json,
+        } => home().and_then(|h| {
+            logs::run(
+                &h,
+                &run,
+                logs::Options {
+                    follow,
+                    stderr,
+                    json,
+                },
+            )
+        }),
         Command::Pause { sweep } => home().and_then(|h| control::run(&h, "pause", &sweep)),
         Command::Resume { sweep } => home().and_then(|h| control::run(&h, "resume", &sweep)),
         Command::Stop { sweep } => home().and_then(|h| control::run(&h, "stop", &sweep)),
         Command::Cancel { sweep } => home().and_then(|h| control::run(&h, "cancel", &sweep)),
-        Command::Watch { sweep } => home().and_then(|h| watch::run(&h, &sweep)),
+        Command::Watch { sweep, json } => home().and_then(|h| watch::run(&h, &sweep, json)),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

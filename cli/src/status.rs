@@ -151,8 +151,19 @@ fn short_run(run: &str) -> String {
         .map_or(run.to_owned(), |(_, n)| format!("#{n}"))
 }
 
+/// Say on stderr that what follows is read from the folders alone.
+pub fn note_when_offline(home: &Home) {
+    if Client::connect(home).ok().flatten().is_none() {
+        eprintln!(
+            "(sweepd is not running on {}: read from its folders)",
+            home.root().display()
+        );
+    }
+}
+
 pub fn show(home: &Home, wanted: &str, json: bool) -> Result<Outcome> {
     let (id, n) = resolve_run(home, wanted)?;
+    note_when_offline(home);
     let view = SweepView::load(home, &id)?;
     let run = view
         .runs

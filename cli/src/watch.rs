@@ -12,13 +12,15 @@ use crate::view::{SweepView, resolve_sweep};
 
 const EVERY: Duration = Duration::from_millis(500);
 
-pub fn run(home: &Home, wanted: &str) -> Result<Outcome> {
+pub fn run(home: &Home, wanted: &str, json: bool) -> Result<Outcome> {
     let id = resolve_sweep(home, wanted)?;
+    crate::status::note_when_offline(home);
     let mut out = std::io::stdout().lock();
     let mut last = String::new();
     loop {
         let view = SweepView::load(home, &id)?;
         let l = view.line();
+        let ended = !view.record.state.is_active() && l.running == 0;
         let cap = l.run_cap.map_or(String::new(), |c| format!(" of {c}"));
         let best = match (&l.metric, l.best, &l.best_run) {
             (Some(m), Some(b), Some(r)) => format!("; best {m} {b} ({r})"),
@@ -34,11 +36,15 @@ pub fn run(home: &Home, wanted: &str) -> Result<Outcome> {
             l.failed + l.crashed
         );
         if line != last {
-            writeln!(out, "{line}")?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&l)?)?;
+            } else {
+                writeln!(out, "{line}")?;
+            }
             out.flush()?;
             last = line;
         }
-        if !view.record.state.is_active() && l.running == 0 {
+        if ended {
             return Ok(Outcome::Ok);
         }
         std::thread::sleep(EVERY);

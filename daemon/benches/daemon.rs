@@ -17,7 +17,10 @@ const BOUND: Duration = Duration::from_secs(300);
 fn main() {
     // `cargo bench` passes --bench; nothing to filter here.
     let dir = tempfile::tempdir().expect("temp dir");
-    println!("sweepd benchmark ({} CPU cores)", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "sweepd benchmark ({} CPU cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     let results = [
         drop_to_start(dir.path()),
         runs_per_second(dir.path()),
@@ -41,7 +44,12 @@ impl Daemon {
     fn start(root: &Path, name: &str, max_running: usize) -> Daemon {
         let home = root.join(name);
         let child = Command::new(env!("CARGO_BIN_EXE_sweepd"))
-            .args(["--home", home.to_str().unwrap(), "--max-running", &max_running.to_string()])
+            .args([
+                "--home",
+                home.to_str().unwrap(),
+                "--max-running",
+                &max_running.to_string(),
+            ])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -63,7 +71,12 @@ impl Daemon {
 
     fn sweeps(&self) -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = fs::read_dir(self.home.join("sweeps"))
-            .map(|e| e.flatten().map(|e| e.path()).filter(|p| !p.file_name().unwrap().to_str().unwrap().starts_with('.')).collect())
+            .map(|e| {
+                e.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| !p.file_name().unwrap().to_str().unwrap().starts_with('.'))
+                    .collect()
+            })
             .unwrap_or_default();
         dirs.sort();
         dirs
@@ -81,7 +94,12 @@ impl Daemon {
     /// User + system CPU time of the daemon, in clock ticks.
     fn cpu_ticks(&self) -> u64 {
         let stat = fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
 }
@@ -103,7 +121,9 @@ fn wait_until(mut ready: impl FnMut() -> bool) {
 
 fn state(sweep: &Path) -> String {
     let text = fs::read_to_string(sweep.join("state.json")).unwrap_or_default();
-    serde_json::from_str::<serde_json::Value>(&text).map_or(String::new(), |v| v["state"].as_str().unwrap_or("").to_owned())
+    serde_json::from_str::<serde_json::Value>(&text).map_or(String::new(), |v| {
+        v["state"].as_str().unwrap_or("").to_owned()
+    })
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -181,7 +201,10 @@ fn metric_lines_per_second(root: &Path) -> Vec<String> {
     let start = Instant::now();
     wait_until(|| state(&sweep) == "finished");
     let secs = start.elapsed().as_secs_f64();
-    let recorded = fs::read_to_string(run.join("metrics.jsonl")).unwrap().lines().count();
+    let recorded = fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
     // The trainer alone, writing to a file: what the run itself costs.
     let alone = Instant::now();
     let status = Command::new("python3")
@@ -194,7 +217,11 @@ fn metric_lines_per_second(root: &Path) -> Vec<String> {
     vec![format!(
         "metric lines: {recorded} of {lines} recorded ({}), {:.0} lines/s from run start to recorded end \
          (the trainer alone takes {trainer_secs:.2} s of the {secs:.2} s) (target >= 50,000/s)",
-        if recorded == lines { "none lost" } else { "LOST SOME" },
+        if recorded == lines {
+            "none lost"
+        } else {
+            "LOST SOME"
+        },
         lines as f64 / secs
     )]
 }
@@ -208,15 +235,29 @@ fn footprint(root: &Path) -> Vec<String> {
     let before = daemon.cpu_ticks();
     let window = Duration::from_secs(10);
     std::thread::sleep(window);
-    let idle_cpu = (daemon.cpu_ticks() - before) as f64 / ticks_per_second / window.as_secs_f64() * 100.0;
+    let idle_cpu =
+        (daemon.cpu_ticks() - before) as f64 / ticks_per_second / window.as_secs_f64() * 100.0;
     for i in 0..10 {
         let text = "method: random\nrun_cap: 1\ncommand: [sh, -c, 'exec sleep 30']\nparameters: {x: {min: 0.0, max: 1.0}}\n";
         daemon.drop_sweep(&format!("f{i}.yaml"), text);
     }
-    wait_until(|| daemon.sweeps().len() == 10 && daemon.sweeps().iter().all(|s| s.join("runs/0001/stdout.log").exists()));
+    wait_until(|| {
+        daemon.sweeps().len() == 10
+            && daemon
+                .sweeps()
+                .iter()
+                .all(|s| s.join("runs/0001/stdout.log").exists())
+    });
     let busy_rss = daemon.rss_kib();
     vec![
-        format!("memory: {:.1} MiB resident idle (target <= 20 MB), {:.1} MiB with 10 sweeps running", idle_rss as f64 / 1024.0, busy_rss as f64 / 1024.0),
-        format!("idle CPU: {idle_cpu:.2}% of one core over {} s", window.as_secs()),
+        format!(
+            "memory: {:.1} MiB resident idle (target <= 20 MB), {:.1} MiB with 10 sweeps running",
+            idle_rss as f64 / 1024.0,
+            busy_rss as f64 / 1024.0
+        ),
+        format!(
+            "idle CPU: {idle_cpu:.2}% of one core over {} s",
+            window.as_secs()
+        ),
     ]
 }
