@@ -11,8 +11,8 @@ use crate::protocol::trainer::StopReason;
 use crate::search::{self, History, ParamSet, Search, Trial, TrialState};
 use crate::spec::{self, Format, Method, SweepSpec};
 use crate::store::{
-    EventKind, RECORD_VERSION, RunDir, RunId, RunState, RunSummary, Source, SweepDir, SweepId,
-    SweepRecord, SweepState, now,
+    EventKind, RunDir, RunId, RunState, RunSummary, Source, SweepDir, SweepId, SweepRecord,
+    SweepState, now,
 };
 
 /// A run of the sweep.
@@ -236,22 +236,7 @@ impl Sweep {
     /// Create a queued run's folder.
     fn queue(&mut self, params: ParamSet, proposal: u32, attempt: u32) -> io::Result<u32> {
         let n = self.runs.keys().max().copied().unwrap_or(0) + 1;
-        let summary = RunSummary {
-            version: RECORD_VERSION,
-            run: n,
-            proposal,
-            attempt,
-            state: RunState::Queued,
-            reason: None,
-            exit_code: None,
-            signal: None,
-            pid: None,
-            queued_at: now(),
-            started_at: None,
-            ended_at: None,
-            metric: None,
-            retried_by: None,
-        };
+        let summary = RunSummary::queued(n, proposal, attempt);
         self.dir.run(n).create(&params, &summary)?;
         self.dir.append_event(EventKind::RunQueued {
             run: n,

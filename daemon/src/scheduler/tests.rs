@@ -185,20 +185,9 @@ async fn runs_a_dead_daemon_left_behind_are_recovered() {
     let params: crate::search::ParamSet =
         serde_json::json!({"x": 0.5}).as_object().unwrap().clone();
     let summary = crate::store::RunSummary {
-        version: crate::store::RECORD_VERSION,
-        run: 1,
-        proposal: 1,
-        attempt: 1,
         state: RunState::Running,
-        reason: None,
-        exit_code: None,
-        signal: None,
-        pid: None,
-        queued_at: crate::store::now(),
         started_at: Some(crate::store::now()),
-        ended_at: None,
-        metric: None,
-        retried_by: None,
+        ..crate::store::RunSummary::queued(1, 1, 1)
     };
     dir.run(1).create(&params, &summary).unwrap();
     std::fs::write(dir.run(1).stdout_file(), "{\"loss\": 7}\n").unwrap();

@@ -83,7 +83,8 @@ pub enum RunState {
     Failed,
     /// Stopped by sweepd: a person, early termination, or its timeout.
     Killed,
-    /// Lost without an exit status (it vanished, or could not start), and not run again.
+    /// It could not start, died of a signal sweepd did not send, or its exit
+    /// status was lost; run again per `sweepd.retry`.
     Crashed,
     /// The daemon stopped or died while it ran; run again per `sweepd.retry`.
     Interrupted,
@@ -148,6 +149,28 @@ pub struct RunSummary {
     /// The run that runs this one's proposal again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retried_by: Option<u32>,
+}
+
+impl RunSummary {
+    /// A run just queued: its parameters chosen, nothing else known yet.
+    pub fn queued(run: u32, proposal: u32, attempt: u32) -> Self {
+        Self {
+            version: RECORD_VERSION,
+            run,
+            proposal,
+            attempt,
+            state: RunState::Queued,
+            reason: None,
+            exit_code: None,
+            signal: None,
+            pid: None,
+            queued_at: now(),
+            started_at: None,
+            ended_at: None,
+            metric: None,
+            retried_by: None,
+        }
+    }
 }
 
 /// One line of `events.jsonl`, the sweep's history.

@@ -86,7 +86,6 @@ impl RunDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::records::{RECORD_VERSION, RunState, now};
     use serde_json::json;
 
     #[test]
@@ -97,22 +96,7 @@ mod tests {
             .as_object()
             .unwrap()
             .clone();
-        let summary = RunSummary {
-            version: RECORD_VERSION,
-            run: 1,
-            proposal: 1,
-            attempt: 1,
-            state: RunState::Queued,
-            reason: None,
-            exit_code: None,
-            signal: None,
-            pid: None,
-            queued_at: now(),
-            started_at: None,
-            ended_at: None,
-            metric: None,
-            retried_by: None,
-        };
+        let summary = RunSummary::queued(1, 1, 1);
         run.create(&params, &summary).unwrap();
         assert_eq!(run.read_params().unwrap(), params);
         assert_eq!(run.read_summary().unwrap(), summary);
