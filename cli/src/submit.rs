@@ -46,7 +46,27 @@ pub fn run(home: &Home, path: &Path) -> Result<Outcome> {
     let stamp = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let inbox_name = format!("submit-{stamp}-{name}");
+    // A name the daemon takes as it is (a user's `x.yaml~` would be left
+    // alone as an editor's file); the user's name travels in the sidecar.
+    let ext = if matches!(Format::from_path(path), Format::Json) {
+        "json"
+    } else {
+        "yaml"
+    };
+    let stem: String = Path::new(&name)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("sweep")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let inbox_name = format!("submit-{stamp}-{stem}.{ext}");
     let mut client = Client::connect(home)?;
     if let Some(c) = client.as_mut() {
         // Ask first, so the verdict cannot come before we listen.

@@ -8,9 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sweepd::search::ParamSet;
 use sweepd::spec::{self, Format, Goal, SweepSpec};
-use sweepd::store::{
-    Home, RunDir, RunId, RunState, RunSummary, Source, SweepId, SweepRecord, atomic,
-};
+use sweepd::store::{Home, RunDir, RunId, RunState, RunSummary, Source, SweepId, SweepRecord};
 
 /// One sweep, read from its folder.
 pub struct SweepView {
@@ -73,7 +71,7 @@ impl SweepView {
                 continue;
             };
             let values = match &metric {
-                Some(m) => metric_values(&run_dir, &m.name),
+                Some(m) => run_dir.metric_values(&m.name).unwrap_or_default(),
                 None => Vec::new(),
             };
             runs.push(RunView {
@@ -193,15 +191,6 @@ pub fn run_state_word(state: RunState) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
-}
-
-fn metric_values(run: &RunDir, name: &str) -> Vec<f64> {
-    atomic::read_json_lines::<serde_json::Map<String, Value>>(&run.metrics_file())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|r| r.get(name).and_then(Value::as_f64))
-        .filter(|v| v.is_finite())
-        .collect()
 }
 
 /// Every sweep id in the home, oldest first.

@@ -44,7 +44,8 @@ pub enum Verdict {
 pub fn file(home: &Home, claimed: &Path, submission: &Submission) -> io::Result<Verdict> {
     match check(claimed, &submission.name) {
         Ok((bytes, spec, warnings)) => {
-            let id = accept(home, &bytes, &spec, submission)?;
+            let claimed_as = claimed.file_name().and_then(|n| n.to_str());
+            let id = accept(home, &bytes, &spec, submission, claimed_as)?;
             fs::remove_file(claimed)?;
             Ok(Verdict::Accepted { id, warnings })
         }
@@ -96,6 +97,14 @@ fn check(path: &Path, name: &str) -> Result<(Vec<u8>, SweepSpec, String), String
     } else {
         rendered.join("\n") + "\n"
     };
+    let warnings = if spec.early_terminate.is_some() {
+        warnings
+            + &format!(
+                "{name}: warning: early_terminate is read but not applied yet by this sweepd: no run will be stopped early\n"
+            )
+    } else {
+        warnings
+    };
     if spec.program.is_none() && spec.command.is_none() {
         return Err(format!(
             "{name}: error: the sweep has neither `program` nor `command`, so there is nothing to run\n  \
@@ -126,6 +135,7 @@ fn accept(
     bytes: &[u8],
     spec: &SweepSpec,
     submission: &Submission,
+    claimed_as: Option<&str>,
 ) -> io::Result<SweepId> {
     let stem = Path::new(&submission.name)
         .file_stem()
@@ -158,6 +168,7 @@ fn accept(
         submitted_from: submission.submitted_from.clone(),
         received_at: created,
         bytes: bytes.len() as u64,
+        claimed_as: claimed_as.map(str::to_owned),
     };
     let json = format_of(&submission.name) == Some(Format::Json);
     home.sweep(&id).create(bytes, json, &source, &record)?;

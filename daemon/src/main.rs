@@ -31,7 +31,7 @@ struct Args {
     #[arg(long)]
     max_running: Option<usize>,
     /// An inbox file is taken once unchanged this long.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
     settle: Duration,
     /// An empty inbox file is rejected once it has stayed empty this long.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
@@ -89,6 +89,7 @@ fn main() -> ExitCode {
         empty_after: args.empty_after,
         ..InboxConfig::default()
     };
+    let home_root = home.root().to_owned();
     let config = DaemonConfig {
         home,
         scheduler,
@@ -106,7 +107,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
-        tokio::spawn(watch_signals(shutdown.clone()));
+        tokio::spawn(watch_signals(shutdown.clone(), home_root));
         match run(config, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -117,8 +118,8 @@ fn main() -> ExitCode {
     })
 }
 
-/// First SIGINT/SIGTERM: shut down gracefully. Second: exit now.
-async fn watch_signals(shutdown: CancellationToken) {
+/// First SIGINT/SIGTERM: shut down gracefully. Second: kill this home's runs and exit now.
+async fn watch_signals(shutdown: CancellationToken, home: std::path::PathBuf) {
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -130,6 +131,7 @@ async fn watch_signals(shutdown: CancellationToken) {
     tracing::info!("shutting down: stopping runs (signal again to exit at once)");
     shutdown.cancel();
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    tracing::warn!("exiting at once");
+    tracing::warn!("exiting at once: runs are killed and will run again at the next start");
+    sweepd::executor::orphans::kill_all(&sweepd::executor::orphans::find_in(&home));
     std::process::exit(130);
 }

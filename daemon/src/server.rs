@@ -147,7 +147,11 @@ async fn await_verdict(
     send(lines, Response::Waiting).await?;
     loop {
         let notice = tokio::select! {
-            () = shutdown.cancelled() => return send(lines, Response::Refused { message: "sweepd is shutting down".into() }).await,
+            () = shutdown.cancelled() => {
+                return send(lines, Response::Refused { message: "sweepd is shutting down".into() }).await;
+            }
+            // The client hung up (or spoke out of turn): stop waiting for it.
+            _ = next_line(lines) => return Err(()),
             notice = notices.recv() => notice,
         };
         match notice {

@@ -110,8 +110,24 @@ pub async fn run(
     let _watcher = watcher;
 
     let mut pending: HashMap<PathBuf, Observed> = HashMap::new();
-    // Files claimed before a crash are filed first.
-    for (claimed, name) in spooled(&home) {
+    // Files claimed before a crash are filed first, unless they already were
+    // (the daemon died after creating the sweep, before clearing the spool).
+    let leftovers = spooled(&home);
+    let filed = if leftovers.is_empty() {
+        Default::default()
+    } else {
+        claimed_names(&home)
+    };
+    for (claimed, name) in leftovers {
+        let claimed_as = claimed
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if filed.contains(claimed_as) {
+            let _ = fs::remove_file(sidecar_of(&claimed));
+            let _ = fs::remove_file(&claimed);
+            continue;
+        }
         file(&home, &claimed, &name, &scheduler, &notices);
     }
     scan(&inbox, &mut pending);
@@ -133,10 +149,10 @@ pub async fn run(
         };
         tokio::select! {
             () = shutdown.cancelled() => break,
-            hint = hints.recv() => match hint {
-                Some(Some((path, hint))) => note(&inbox, &path, hint, &mut pending),
-                Some(None) => scan(&inbox, &mut pending),
-                None => {}
+            // Without a watcher the channel is closed and this arm is off.
+            Some(hint) = hints.recv() => match hint {
+                Some((path, hint)) => note(&inbox, &path, hint, &mut pending),
+                None => scan(&inbox, &mut pending),
             },
             _ = rescan.tick() => scan(&inbox, &mut pending),
             () = tick => {
@@ -342,6 +358,30 @@ fn spooled(home: &Home) -> Vec<(PathBuf, String)> {
     found
 }
 
+/// The spool names of files already filed as sweeps.
+fn claimed_names(home: &Home) -> std::collections::HashSet<String> {
+    fs::read_dir(home.sweeps())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            crate::store::SweepDir::new(e.path())
+                .read_source()
+                .ok()?
+                .claimed_as
+        })
+        .collect()
+}
+
+/// Where a claimed file's submit sidecar is moved to.
+fn sidecar_of(claimed: &Path) -> PathBuf {
+    let name = claimed
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    claimed.with_file_name(format!("{name}.submit.json"))
+}
+
 /// Check and file a claimed file; tell the scheduler and whoever waits.
 fn file(
     home: &Home,
@@ -350,13 +390,11 @@ fn file(
     scheduler: &SchedulerHandle,
     notices: &broadcast::Sender<Notice>,
 ) {
-    let sidecar = claimed.with_file_name(format!(
-        "{}.submit.json",
-        claimed
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-    ));
+    let mut sidecar = sidecar_of(claimed);
+    if !sidecar.exists() {
+        // The daemon died between moving the file and its sidecar.
+        sidecar = home.inbox().join(sidecar_name(name));
+    }
     let submission = read_sidecar(&sidecar, name);
     let owned_by_us =
         fs::symlink_metadata(claimed).is_ok_and(|m| m.uid() == nix::unistd::getuid().as_raw());

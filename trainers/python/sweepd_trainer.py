@@ -14,8 +14,8 @@ stdin, first {"type": "start", "protocol": 1, "sweep_id", "run_id", "params"},
 later perhaps {"type": "stop", "reason": ...}; the run prints JSON objects on
 stdout, one per line, as metric records; any other output is plain log.
 
-Outside sweepd (stdin a terminal, or no start message), init() reads the
-parameters from $SWEEP_RUN_DIR/params.json if there is one, else returns {}.
+Outside sweepd (no $SWEEP_RUN_ID in the environment), init() reads no stdin:
+it returns the parameters in $SWEEP_RUN_DIR/params.json if there is one, else {}.
 """
 
 import json
@@ -40,7 +40,9 @@ def init():
     if _started is not None:
         return _started["params"]
     message = None
-    if not sys.stdin.isatty():
+    # Only under sweepd is a start message coming: elsewhere stdin may be a
+    # pipe that never says anything, and reading it would hang.
+    if os.environ.get("SWEEP_RUN_ID"):
         line = sys.stdin.readline()
         if line:
             try:
@@ -68,7 +70,7 @@ def log(metrics, step=None):
     record = dict(metrics)
     if step is not None:
         record["_step"] = int(step)
-    line = json.dumps(record)
+    line = json.dumps(record, default=_plain)
     with _lock:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
@@ -91,6 +93,15 @@ def sweep_id():
 
 def run_id():
     return (_started or {}).get("run_id") or os.environ.get("SWEEP_RUN_ID")
+
+
+def _plain(value):
+    """numpy and torch scalars (anything with .item()) as plain numbers."""
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
 
 
 def _watch_stdin():

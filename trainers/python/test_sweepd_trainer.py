@@ -33,6 +33,7 @@ class TrainerHelperTest(unittest.TestCase):
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env=dict(os.environ, SWEEP_RUN_ID="s/1"),
         )
         for line in stdin_lines:
             process.stdin.write(line)
@@ -54,7 +55,8 @@ class TrainerHelperTest(unittest.TestCase):
 
     def test_refuses_another_protocol_version(self):
         line = json.dumps({"type": "start", "protocol": 2, "params": {}}) + "\n"
-        result = subprocess.run([sys.executable, "-c", PROGRAM], input=line, capture_output=True, text=True)
+        env = dict(os.environ, SWEEP_RUN_ID="s/1")
+        result = subprocess.run([sys.executable, "-c", PROGRAM], input=line, capture_output=True, text=True, env=env)
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("protocol 2", result.stderr)
 
@@ -63,11 +65,29 @@ class TrainerHelperTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as run_dir:
             with open(os.path.join(run_dir, "params.json"), "w") as f:
                 json.dump({"lr": 0.5}, f)
-            env = dict(os.environ, SWEEP_RUN_DIR=run_dir)
-            result = subprocess.run(
-                [sys.executable, "-c", program], stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env
+            env = {k: v for k, v in os.environ.items() if k != "SWEEP_RUN_ID"}
+            env["SWEEP_RUN_DIR"] = run_dir
+            # stdin an open pipe that never speaks: init() must not wait on it.
+            process = subprocess.Popen(
+                [sys.executable, "-c", program], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
             )
-            self.assertEqual(result.stdout, "{'lr': 0.5} False\n")
+            try:
+                self.assertEqual(process.wait(timeout=30), 0)
+            finally:
+                process.kill()
+                process.stdin.close()
+            self.assertEqual(process.stdout.read(), "{'lr': 0.5} False\n")
+            process.stdout.close()
+
+
+    def test_scalars_with_item_are_logged_as_numbers(self):
+        program = (
+            "import sys; sys.path.insert(0, %r); import sweepd_trainer as s\n"
+            "class Scalar:\n    def item(self): return 0.5\n"
+            "s.log({'loss': Scalar()})" % HERE
+        )
+        result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.stdout, '{"loss": 0.5}\n')
 
 
 if __name__ == "__main__":

@@ -33,12 +33,14 @@ impl Ingest {
     /// Open the run's files; `started` is when the run started (for `_runtime`).
     pub fn open(run: &RunDir, metric: Option<&Metric>, started: Instant) -> io::Result<Self> {
         let skip = complete_records(&run.metrics_file())?;
-        let stdout = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(run.stdout_file())?;
+        // The run writes it; a run that never started has none yet.
+        let stdout = match File::open(run.stdout_file()) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                File::create(run.stdout_file())?;
+                File::open(run.stdout_file())?
+            }
+            other => other?,
+        };
         let metrics = OpenOptions::new()
             .create(true)
             .append(true)

@@ -46,6 +46,18 @@ pub enum StopReason {
     Timeout,
 }
 
+impl StopReason {
+    /// The word on the wire, also a stopped run's recorded reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::EarlyTerminate => "early_terminate",
+            StopReason::User => "user",
+            StopReason::Shutdown => "shutdown",
+            StopReason::Timeout => "timeout",
+        }
+    }
+}
+
 impl ToTrainer {
     /// The message as one line, newline included.
     pub fn to_line(&self) -> String {
@@ -140,15 +152,19 @@ mod tests {
                 .clone(),
         };
         assert_eq!(start.to_line(), include_str!("golden/start.jsonl"));
-        let stops: String = [
+        let reasons = [
             StopReason::EarlyTerminate,
             StopReason::User,
             StopReason::Shutdown,
             StopReason::Timeout,
-        ]
-        .into_iter()
-        .map(|reason| ToTrainer::Stop { reason }.to_line())
-        .collect();
+        ];
+        let stops: String = reasons
+            .into_iter()
+            .map(|reason| ToTrainer::Stop { reason }.to_line())
+            .collect();
+        for reason in reasons {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
         assert_eq!(stops, include_str!("golden/stop.jsonl"));
         for line in include_str!("golden/start.jsonl")
             .lines()

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::executor::orphans::RUN_DIR_VAR;
+use crate::executor::orphans::TOKEN_VAR;
 use crate::executor::{Launch, StopTimes};
 use crate::launch::{CommandError, Macros, argv};
 use crate::protocol::trainer::{PROTOCOL_VERSION, ToTrainer};
@@ -58,6 +58,8 @@ pub struct RunContext<'a> {
     pub id: &'a RunId,
     pub run_dir: &'a RunDir,
     pub params: &'a ParamSet,
+    /// The run's token (see `executor::orphans`).
+    pub token: &'a str,
     pub cwd: PathBuf,
     pub interpreter: &'a str,
     pub stop: StopTimes,
@@ -85,7 +87,8 @@ pub fn launch(ctx: RunContext<'_>) -> Result<Launch, CommandError> {
         ("PYTHONUNBUFFERED".to_owned(), "1".to_owned()),
         ("SWEEP_ID".to_owned(), sweep_id.clone()),
         ("SWEEP_RUN_ID".to_owned(), run_id.clone()),
-        (RUN_DIR_VAR.to_owned(), run_dir),
+        ("SWEEP_RUN_DIR".to_owned(), run_dir),
+        (TOKEN_VAR.to_owned(), ctx.token.to_owned()),
         ("SWEEP_PARAM_PATH".to_owned(), wandb_params.clone()),
         ("WANDB_SWEEP_ID".to_owned(), sweep_id.clone()),
         ("WANDB_RUN_ID".to_owned(), run_id.clone()),
@@ -132,6 +135,7 @@ mod tests {
             submitted_from: from.map(PathBuf::from),
             received_at: String::new(),
             bytes: 0,
+            claimed_as: None,
         }
     }
 

@@ -8,7 +8,7 @@ mod sweep;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -125,7 +125,14 @@ pub async fn run(
     loop {
         tokio::select! {
             Some(msg) = msgs.recv() => s.handle(msg),
-            Some(event) = run_rx.recv() => s.on_run_event(event),
+            Some(event) = run_rx.recv() => {
+                // A metric value changes nothing about what may start.
+                let metric = matches!(event.kind, RunEventKind::Metric { .. });
+                s.on_run_event(event);
+                if metric {
+                    continue;
+                }
+            }
             () = shutdown.cancelled() => break,
         }
         s.fill();
@@ -138,11 +145,10 @@ impl Scheduler {
     /// Take up every sweep in the home (after a restart: recovering runs a
     /// dead daemon left behind).
     fn load_all(&mut self) -> io::Result<()> {
-        let leftovers = executor::orphans::find(self.home.root());
+        let leftovers = executor::orphans::find();
         let mut ids: Vec<SweepId> = Vec::new();
         for entry in std::fs::read_dir(self.home.sweeps())? {
-            let entry = entry?;
-            if let Some(id) = entry
+            if let Some(id) = entry?
                 .file_name()
                 .to_str()
                 .and_then(|n| n.parse::<SweepId>().ok())
@@ -157,22 +163,34 @@ impl Scheduler {
         Ok(())
     }
 
-    fn load(&mut self, id: SweepId, leftovers: &std::collections::HashMap<PathBuf, Vec<i32>>) {
+    fn load(&mut self, id: SweepId, leftovers: &HashMap<String, Vec<i32>>) {
+        if self.sweeps.contains_key(&id) {
+            return; // already taken up (a file filed again after a crash)
+        }
         let dir: SweepDir = self.home.sweep(&id);
-        match Sweep::load(dir, leftovers) {
+        match Sweep::load(&id, dir.clone(), leftovers) {
             Ok(sweep) => {
                 tracing::info!(sweep = %id, state = ?sweep.record.state, runs = sweep.runs.len(), "sweep loaded");
                 self.sweeps.insert(id, sweep);
             }
             Err(e) => {
-                tracing::error!(sweep = %id, error = %e, "cannot take up this sweep; it is left as it is")
+                tracing::error!(sweep = %id, error = %e, "cannot take up this sweep");
+                // Say so in the sweep itself, where `sweepctl status` shows it.
+                if let Ok(mut record) = dir.read_state()
+                    && record.state.is_active()
+                {
+                    record.state = SweepState::Failed;
+                    record.reason = Some(format!("sweepd cannot take it up: {e}"));
+                    record.updated_at = crate::store::now();
+                    let _ = dir.write_state(&record);
+                }
             }
         }
     }
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Added(id) => self.load(id, &Default::default()),
+            Msg::Added(id) => self.load(id, &HashMap::new()),
             Msg::Control(control, id, reply) => {
                 let _ = reply.send(self.control(control, &id));
             }
@@ -190,9 +208,7 @@ impl Scheduler {
                 sweep.set_state(SweepState::Paused, Some("paused by user".into()))
             }
             (Control::Resume, SweepState::Paused) => sweep.set_state(SweepState::Running, None),
-            (Control::Stop, SweepState::Running | SweepState::Paused) => {
-                sweep.set_state(SweepState::Finished, Some("stopped by user".into()))
-            }
+            (Control::Stop, SweepState::Running | SweepState::Paused) => sweep.stop(),
             (Control::Cancel, SweepState::Running | SweepState::Paused) => sweep.cancel(),
             // A stopped sweep whose runs are still finishing can be canceled too.
             (Control::Cancel, SweepState::Finished) if sweep.active() > 0 => sweep.cancel(),
@@ -247,10 +263,7 @@ impl Scheduler {
                     continue;
                 }
                 match sweep.next_run() {
-                    Ok(Some(n)) => {
-                        self.start(&id, n);
-                        started = true;
-                    }
+                    Ok(Some(n)) => started |= self.start(&id, n),
                     Ok(None) => {
                         if let Err(e) = sweep.finish_if_done() {
                             tracing::error!(sweep = %id, error = %e, "cannot record the sweep's end");
@@ -265,16 +278,20 @@ impl Scheduler {
         }
     }
 
-    fn start(&mut self, id: &SweepId, n: u32) {
+    /// Start run `n`; false when it could not be (then recorded as crashed,
+    /// and the sweep failed: a command that cannot be built fails every run).
+    fn start(&mut self, id: &SweepId, n: u32) -> bool {
         let sweep = self.sweeps.get_mut(id).expect("present");
         let run_dir = sweep.run_dir(n);
         let run_id = sweep.run_id(n);
-        let params = sweep.runs[&n].params.clone();
+        let run = &sweep.runs[&n];
+        let token = run.summary.token.clone().unwrap_or_default();
         let launch = launching::launch(RunContext {
             spec: &sweep.spec,
             id: &run_id,
             run_dir: &run_dir,
-            params: &params,
+            params: &run.params,
+            token: &token,
             cwd: workdir(&sweep.spec, &sweep.source, &self.config.user_home),
             interpreter: &self.config.interpreter,
             stop: self.config.stop,
@@ -283,6 +300,7 @@ impl Scheduler {
             Ok(launch) => {
                 let handle = executor::start(launch, self.tails.clone(), self.run_tx.clone());
                 sweep.attach(n, handle);
+                true
             }
             Err(e) => {
                 let ending = executor::Ending {
@@ -291,9 +309,13 @@ impl Scheduler {
                     metric: None,
                     error: Some(e.to_string()),
                 };
-                if let Err(e) = sweep.ended(n, ending) {
+                let recorded = sweep
+                    .ended(n, ending)
+                    .and_then(|()| sweep.fail(&format!("its command cannot be built: {e}")));
+                if let Err(e) = recorded {
                     tracing::error!(run = %run_id, error = %e, "cannot record the run's end");
                 }
+                false
             }
         }
     }

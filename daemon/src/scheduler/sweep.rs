@@ -1,12 +1,17 @@
 //! One sweep as the scheduler holds it: its spec, state and runs, read from
 //! its folder and written back at every change.
+//!
+//! A proposal (one parameter set of the search) is run by one or more runs:
+//! a run that crashed (per `sweepd.retry`) or was interrupted by the daemon
+//! (always) is run again as a new run of the same proposal. What counts,
+//! everywhere, is each proposal's latest run, so a crash between two writes
+//! can never make a proposal count twice.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::executor::{Ending, Exit, Ingest, RunHandle};
+use crate::executor::{Ending, Exit, Ingest, RunHandle, orphans};
 use crate::protocol::trainer::StopReason;
 use crate::search::{self, History, ParamSet, Search, Trial, TrialState};
 use crate::spec::{self, Format, Method, SweepSpec};
@@ -14,6 +19,9 @@ use crate::store::{
     EventKind, RunDir, RunId, RunState, RunSummary, Source, SweepDir, SweepId, SweepRecord,
     SweepState, now,
 };
+
+/// After this many runs in a row that could not start, the sweep fails.
+const UNSTARTABLE_IN_A_ROW: usize = 3;
 
 /// A run of the sweep.
 pub(super) struct Run {
@@ -39,6 +47,8 @@ pub(super) struct Sweep {
     pub source: Source,
     search: Box<dyn Search + Send>,
     pub runs: BTreeMap<u32, Run>,
+    /// The next run's number: past every folder on disk, read or not.
+    next_run: u32,
     /// The search said it has nothing left (a grid is done).
     exhausted: bool,
 }
@@ -48,7 +58,7 @@ pub(super) struct Sweep {
 pub(super) enum LoadError {
     #[error("{0}")]
     Io(#[from] io::Error),
-    #[error("its sweep file is no longer valid: {0}")]
+    #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
     Search(#[from] search::SearchError),
@@ -56,15 +66,21 @@ pub(super) enum LoadError {
 
 impl Sweep {
     /// Read a sweep from its folder. Runs left running by a daemon that died
-    /// are ended as interrupted (their leftover processes killed, their
-    /// output read to the end) and queued again per `sweepd.retry`.
-    pub fn load(dir: SweepDir, leftovers: &HashMap<PathBuf, Vec<i32>>) -> Result<Self, LoadError> {
+    /// are ended as interrupted (their leftover processes killed first, then
+    /// their output read to the end) and queued again.
+    pub fn load(
+        id: &SweepId,
+        dir: SweepDir,
+        leftovers: &HashMap<String, Vec<i32>>,
+    ) -> Result<Self, LoadError> {
         let record = dir.read_state()?;
+        if record.id != id.as_str() {
+            return Err(LoadError::Invalid(format!(
+                "its state.json names sweep {}, not the folder's {id}",
+                record.id
+            )));
+        }
         let source = dir.read_source()?;
-        let id: SweepId = record
-            .id
-            .parse()
-            .map_err(|e: crate::store::BadId| LoadError::Invalid(e.to_string()))?;
         let file = dir.sweep_file();
         let validation = spec::check_bytes(&std::fs::read(&file)?, Format::from_path(&file));
         let Some(spec) = validation.spec else {
@@ -73,82 +89,99 @@ impl Sweep {
                 .errors()
                 .next()
                 .map(|d| d.display_in("sweep file").to_string());
-            return Err(LoadError::Invalid(first.unwrap_or_default()));
+            return Err(LoadError::Invalid(format!(
+                "its sweep file is no longer valid: {}",
+                first.unwrap_or_default()
+            )));
         };
         let search = search::for_spec(&spec, record.seed)?;
+        let numbers = dir.run_numbers()?;
+        let next_run = numbers.last().map_or(1, |n| n + 1);
         let mut runs = BTreeMap::new();
-        for n in dir.run_numbers()? {
+        for n in numbers {
             let run_dir = dir.run(n);
-            let (summary, params) = match (run_dir.read_summary(), run_dir.read_params()) {
-                (Ok(summary), Ok(params)) => (summary, params),
-                // A run folder cut short before its first summary: never started.
-                _ => continue,
-            };
-            runs.insert(
-                n,
-                Run {
-                    summary,
-                    params,
-                    handle: None,
-                    values: Vec::new(),
-                },
-            );
+            match (run_dir.read_summary(), run_dir.read_params()) {
+                (Ok(summary), Ok(params)) => {
+                    runs.insert(
+                        n,
+                        Run {
+                            summary,
+                            params,
+                            handle: None,
+                            values: Vec::new(),
+                        },
+                    );
+                }
+                (Err(e), _) | (_, Err(e)) if e.kind() == io::ErrorKind::NotFound => {
+                    // Cut short before its first summary: it never started.
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!(sweep = %id, run = n, error = %e, "a run's folder cannot be read; it is left as it is");
+                }
+            }
         }
         let mut sweep = Sweep {
-            id,
+            id: id.clone(),
             dir,
             spec,
             record,
             source,
             search,
             runs,
+            next_run,
             exhausted: false,
         };
         sweep.recover(leftovers)?;
         Ok(sweep)
     }
 
-    fn recover(&mut self, leftovers: &HashMap<PathBuf, Vec<i32>>) -> io::Result<()> {
+    fn recover(&mut self, leftovers: &HashMap<String, Vec<i32>>) -> io::Result<()> {
+        let metric = self.spec.metric.clone();
         let mut interrupted = Vec::new();
-        let numbers: Vec<u32> = self.runs.keys().copied().collect();
-        for n in numbers {
+        for (&n, run) in self.runs.iter_mut() {
             let run_dir = self.dir.run(n);
-            if let Some(pids) = leftovers.get(run_dir.root()) {
-                crate::executor::orphans::kill_all(pids);
-            }
-            let metric = self.spec.metric.clone();
-            let run = self.runs.get_mut(&n).expect("listed");
             let was_running = run.summary.state == RunState::Running
                 || (run.summary.state == RunState::Queued && run_dir.stdout_file().exists());
-            if was_running {
-                // Read its output to the end (resuming), so nothing it printed is lost.
-                let (values, summary) =
-                    Ingest::open(&run_dir, metric.as_ref(), Instant::now())?.finish()?;
-                run.values = values;
-                run.summary.metric = summary;
-            } else if let Some(metric) = &metric {
-                run.values = metric_values(&run_dir, &metric.name)?;
+            if !was_running {
+                if let Some(metric) = &metric {
+                    run.values = run_dir.metric_values(&metric.name)?;
+                }
+                continue;
             }
-            if was_running {
-                run.summary.state = RunState::Interrupted;
-                run.summary.reason = Some("sweepd stopped while it ran".into());
-                run.summary.ended_at = Some(now());
-                run_dir.write_summary(&run.summary)?;
-                self.dir.append_event(EventKind::RunEnded {
-                    run: n,
-                    state: RunState::Interrupted,
-                    reason: run.summary.reason.clone(),
-                })?;
-                interrupted.push(n);
+            if let Some(pids) = run.summary.token.as_ref().and_then(|t| leftovers.get(t)) {
+                tracing::warn!(
+                    run = n,
+                    processes = pids.len(),
+                    "killing what a dead daemon left running"
+                );
+                orphans::kill_all(pids);
             }
+            // Read its output to the end (resuming), so nothing it printed is lost.
+            let started = Instant::now();
+            let (values, summary) = Ingest::open(&run_dir, metric.as_ref(), started)?.finish()?;
+            run.values = values;
+            run.summary.metric = summary;
+            run.summary.state = RunState::Interrupted;
+            run.summary.reason = Some("sweepd stopped while it ran".into());
+            run.summary.ended_at = Some(now());
+            run_dir.write_summary(&run.summary)?;
+            interrupted.push(n);
+        }
+        for &n in &interrupted {
+            self.dir.append_event(EventKind::RunEnded {
+                run: n,
+                state: RunState::Interrupted,
+                reason: Some("sweepd stopped while it ran".into()),
+            })?;
         }
         if !interrupted.is_empty() {
-            self.dir.append_event(EventKind::Recovered {
-                interrupted: interrupted.clone(),
-            })?;
-            for n in interrupted {
-                self.retry_if_allowed(n)?;
-            }
+            self.dir
+                .append_event(EventKind::Recovered { interrupted })?;
+        }
+        // Owed re-runs, including any a crash kept from being queued.
+        let owed: Vec<u32> = self.latest_runs().values().map(|r| r.summary.run).collect();
+        for n in owed {
+            self.rerun_if_owed(n)?;
         }
         Ok(())
     }
@@ -175,33 +208,36 @@ impl Sweep {
         self.runs.values().filter_map(|r| r.handle.as_ref())
     }
 
-    /// Proposals whose outcome will count: every proposal but those whose
-    /// last run was interrupted and not run again.
-    fn proposals_that_count(&self) -> u64 {
+    /// Each proposal's latest run, by proposal.
+    fn latest_runs(&self) -> BTreeMap<u32, &Run> {
         let mut latest: BTreeMap<u32, &Run> = BTreeMap::new();
         for run in self.runs.values() {
             latest.insert(run.summary.proposal, run);
         }
         latest
+    }
+
+    /// Proposals that have counted or will: all but those whose latest run
+    /// was interrupted and will not be run again (the sweep ended).
+    fn proposals_that_count(&self) -> u64 {
+        self.latest_runs()
             .values()
-            .filter(|r| {
-                !(r.summary.state == RunState::Interrupted && r.summary.retried_by.is_none())
-            })
+            .filter(|r| r.summary.state != RunState::Interrupted)
             .count() as u64
     }
 
-    /// The next run to start, queued first (a retry, or one queued before a
+    /// The next run to start, queued first (a re-run, or one queued before a
     /// restart), else a new proposal of the search; `None` when there is none
     /// for now. The run's folder exists when this returns.
     pub fn next_run(&mut self) -> io::Result<Option<u32>> {
         if !self.is_running() {
             return Ok(None);
         }
-        if let Some((&n, _)) = self
+        let queued = self
             .runs
             .iter()
-            .find(|(_, r)| r.summary.state == RunState::Queued && r.handle.is_none())
-        {
+            .find(|(_, r)| r.summary.state == RunState::Queued && r.handle.is_none());
+        if let Some((&n, _)) = queued {
             return Ok(Some(n));
         }
         if self.exhausted
@@ -235,8 +271,12 @@ impl Sweep {
 
     /// Create a queued run's folder.
     fn queue(&mut self, params: ParamSet, proposal: u32, attempt: u32) -> io::Result<u32> {
-        let n = self.runs.keys().max().copied().unwrap_or(0) + 1;
-        let summary = RunSummary::queued(n, proposal, attempt);
+        let n = self.next_run;
+        self.next_run += 1;
+        let summary = RunSummary {
+            token: Some(orphans::new_token()),
+            ..RunSummary::queued(n, proposal, attempt)
+        };
         self.dir.run(n).create(&params, &summary)?;
         self.dir.append_event(EventKind::RunQueued {
             run: n,
@@ -257,12 +297,9 @@ impl Sweep {
 
     /// The search's view: one trial per proposal, its latest run.
     fn history(&self) -> History {
-        let mut latest: BTreeMap<u32, &Run> = BTreeMap::new();
-        for run in self.runs.values() {
-            latest.insert(run.summary.proposal, run);
-        }
         History {
-            trials: latest
+            trials: self
+                .latest_runs()
                 .values()
                 .map(|run| Trial {
                     params: run.params.clone(),
@@ -301,7 +338,8 @@ impl Sweep {
         }
     }
 
-    /// Record how a run ended, and queue its retry when it may have one.
+    /// Record how a run ended; queue its re-run when one is owed; fail the
+    /// sweep when its runs keep failing to start.
     pub fn ended(&mut self, n: u32, ending: Ending) -> io::Result<()> {
         let Some(run) = self.runs.get_mut(&n) else {
             return Ok(());
@@ -326,35 +364,62 @@ impl Sweep {
         self.dir.append_event(EventKind::RunEnded {
             run: n,
             state,
-            reason,
+            reason: reason.clone(),
         })?;
-        self.retry_if_allowed(n)?;
-        Ok(())
+        if ending.error.is_some() && self.unstartable_in_a_row() {
+            let why = format!(
+                "{UNSTARTABLE_IN_A_ROW} runs in a row could not start: {}",
+                reason.unwrap_or_default()
+            );
+            return self.fail(&why);
+        }
+        self.rerun_if_owed(n)
     }
 
-    /// Run a crashed or interrupted run again while `sweepd.retry` allows.
-    fn retry_if_allowed(&mut self, n: u32) -> io::Result<()> {
+    /// Whether the latest runs all crashed before starting.
+    fn unstartable_in_a_row(&self) -> bool {
+        let last: Vec<&Run> = self
+            .runs
+            .values()
+            .rev()
+            .take(UNSTARTABLE_IN_A_ROW)
+            .collect();
+        last.len() == UNSTARTABLE_IN_A_ROW
+            && last
+                .iter()
+                .all(|r| r.summary.state == RunState::Crashed && r.summary.started_at.is_none())
+    }
+
+    /// Run a proposal again when its latest run (`n`) was interrupted by the
+    /// daemon (always) or crashed (while `sweepd.retry` allows), and the sweep
+    /// still runs or is paused.
+    fn rerun_if_owed(&mut self, n: u32) -> io::Result<()> {
         let Some(run) = self.runs.get(&n) else {
             return Ok(());
         };
-        let state = run.summary.state;
-        let retries_used = run.summary.attempt.saturating_sub(1);
-        let ending_sweep = matches!(self.record.state, SweepState::Canceled | SweepState::Failed);
-        if !matches!(state, RunState::Crashed | RunState::Interrupted)
-            || retries_used >= self.spec.sweepd.retry
-            || run.summary.retried_by.is_some()
-            || ending_sweep
-        {
+        let proposal = run.summary.proposal;
+        let is_latest = self
+            .latest_runs()
+            .get(&proposal)
+            .is_some_and(|r| r.summary.run == n);
+        let crashes = self
+            .runs
+            .values()
+            .filter(|r| r.summary.proposal == proposal && r.summary.state == RunState::Crashed)
+            .count() as u32;
+        let owed = match run.summary.state {
+            RunState::Interrupted => true,
+            RunState::Crashed => crashes <= self.spec.sweepd.retry,
+            _ => false,
+        };
+        let sweep_goes_on = matches!(self.record.state, SweepState::Running | SweepState::Paused);
+        if !owed || !is_latest || !sweep_goes_on {
             return Ok(());
         }
-        let (params, proposal, attempt) = (
-            run.params.clone(),
-            run.summary.proposal,
-            run.summary.attempt + 1,
-        );
-        let retry = self.queue(params, proposal, attempt)?;
+        let (params, attempt) = (run.params.clone(), run.summary.attempt + 1);
+        let rerun = self.queue(params, proposal, attempt)?;
         let run = self.runs.get_mut(&n).expect("present");
-        run.summary.retried_by = Some(retry);
+        run.summary.retried_by = Some(rerun);
         self.dir.run(n).write_summary(&run.summary)
     }
 
@@ -392,14 +457,33 @@ impl Sweep {
         self.dir.append_event(EventKind::State { from, to, reason })
     }
 
-    fn fail(&mut self, reason: &str) -> io::Result<()> {
+    pub fn fail(&mut self, reason: &str) -> io::Result<()> {
         tracing::error!(sweep = %self.id, reason, "sweep failed");
+        self.end_queued("the sweep failed before it started")?;
+        for handle in self.handles() {
+            handle.stop(StopReason::User);
+        }
         self.set_state(SweepState::Failed, Some(reason.to_owned()))
+    }
+
+    /// Stop (W&B's `--stop`): no new runs, queued ones ended; running ones finish.
+    pub fn stop(&mut self) -> io::Result<()> {
+        self.end_queued("the sweep was stopped before it started")?;
+        self.set_state(SweepState::Finished, Some("stopped by user".into()))
     }
 
     /// Cancel: queued runs are ended unstarted; running ones get the stop message.
     pub fn cancel(&mut self) -> io::Result<()> {
-        self.set_state(SweepState::Canceled, Some("canceled by user".into()))?;
+        self.end_queued("the sweep was canceled before it started")?;
+        for handle in self.handles() {
+            handle.stop(StopReason::User);
+        }
+        self.set_state(SweepState::Canceled, Some("canceled by user".into()))
+    }
+
+    /// End the runs that are queued and not started, each recorded before the
+    /// sweep's new state is.
+    fn end_queued(&mut self, reason: &str) -> io::Result<()> {
         let queued: Vec<u32> = self
             .runs
             .iter()
@@ -409,12 +493,14 @@ impl Sweep {
         for n in queued {
             let run = self.runs.get_mut(&n).expect("listed");
             run.summary.state = RunState::Killed;
-            run.summary.reason = Some("canceled before it started".into());
+            run.summary.reason = Some(reason.to_owned());
             run.summary.ended_at = Some(now());
             self.dir.run(n).write_summary(&run.summary)?;
-        }
-        for handle in self.handles() {
-            handle.stop(StopReason::User);
+            self.dir.append_event(EventKind::RunEnded {
+                run: n,
+                state: RunState::Killed,
+                reason: Some(reason.to_owned()),
+            })?;
         }
         Ok(())
     }
@@ -424,17 +510,6 @@ impl Sweep {
             run.handle = Some(handle);
         }
     }
-}
-
-/// The sweep metric's values in a run's `metrics.jsonl`.
-fn metric_values(run: &RunDir, name: &str) -> io::Result<Vec<f64>> {
-    let records: Vec<serde_json::Map<String, serde_json::Value>> =
-        crate::store::atomic::read_json_lines(&run.metrics_file())?;
-    Ok(records
-        .iter()
-        .filter_map(|r| r.get(name).and_then(serde_json::Value::as_f64))
-        .filter(|v| v.is_finite())
-        .collect())
 }
 
 /// A run's state from how it ended.
@@ -447,7 +522,7 @@ fn classify(ending: &Ending) -> (RunState, Option<String>) {
             RunState::Interrupted,
             Some("sweepd shut down while it ran".into()),
         ),
-        (Some(reason), _) => (RunState::Killed, Some(stop_reason(reason).into())),
+        (Some(reason), _) => (RunState::Killed, Some(reason.as_str().into())),
         (None, Some(Exit::Code(0))) => (RunState::Finished, None),
         (None, Some(Exit::Code(code))) => {
             (RunState::Failed, Some(format!("exited with status {code}")))
@@ -457,15 +532,6 @@ fn classify(ending: &Ending) -> (RunState, Option<String>) {
             Some(format!("killed by signal {signal}, not by sweepd")),
         ),
         (None, None) => (RunState::Crashed, Some("its exit status was lost".into())),
-    }
-}
-
-fn stop_reason(reason: StopReason) -> &'static str {
-    match reason {
-        StopReason::EarlyTerminate => "early_terminate",
-        StopReason::User => "user",
-        StopReason::Shutdown => "shutdown",
-        StopReason::Timeout => "timeout",
     }
 }
 

@@ -89,6 +89,21 @@ impl World {
     }
 }
 
+/// A child's exit status, waiting a bounded time (it is killed if it overstays).
+fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > BOUND {
+            let _ = child.kill();
+            panic!("the process was not ended");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn counted(runs: &[crate::store::RunSummary]) -> usize {
     runs.iter()
         .filter(|r| r.state.counts() && r.retried_by.is_none())
@@ -184,22 +199,24 @@ async fn runs_a_dead_daemon_left_behind_are_recovered() {
     let dir = w.home.sweep(&id);
     let params: crate::search::ParamSet =
         serde_json::json!({"x": 0.5}).as_object().unwrap().clone();
+    let token = crate::executor::orphans::new_token();
     let summary = crate::store::RunSummary {
         state: RunState::Running,
         started_at: Some(crate::store::now()),
+        token: Some(token.clone()),
         ..crate::store::RunSummary::queued(1, 1, 1)
     };
     dir.run(1).create(&params, &summary).unwrap();
     std::fs::write(dir.run(1).stdout_file(), "{\"loss\": 7}\n").unwrap();
     let mut orphan = std::process::Command::new("sleep")
         .arg("1000")
-        .env("SWEEP_RUN_DIR", dir.run(1).root())
+        .env(crate::executor::orphans::TOKEN_VAR, &token)
         .spawn()
         .unwrap();
 
     let (_handle, token, task) = w.start();
     w.wait_for(&id, SweepState::Finished).await;
-    let status = orphan.wait().unwrap();
+    let status = wait_exit(&mut orphan);
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(9),
@@ -284,7 +301,7 @@ async fn pause_resume_and_cancel() {
 #[tokio::test]
 async fn shutdown_interrupts_running_runs_and_a_restart_runs_them_again() {
     let w = World::new();
-    let id = w.add("method: random\nrun_cap: 1\ncommand: [sh, -c, 'if [ ! -e \"$SWEEP_RUN_DIR/../../done\" ]; then touch \"$SWEEP_RUN_DIR/../../done\"; exec sleep 1000; fi; echo ok']\nparameters: {x: {min: 0.0, max: 1.0}}\nsweepd: {retry: 1}\n");
+    let id = w.add("method: random\nrun_cap: 1\ncommand: [sh, -c, 'if [ ! -e \"$SWEEP_RUN_DIR/../../done\" ]; then touch \"$SWEEP_RUN_DIR/../../done\"; exec sleep 1000; fi; echo ok']\nparameters: {x: {min: 0.0, max: 1.0}}\n");
     let (_handle, token, task) = w.start();
     tokio::time::timeout(BOUND, async {
         while !w.home.sweep(&id).root().join("done").exists() {
@@ -301,6 +318,117 @@ async fn shutdown_interrupts_running_runs_and_a_restart_runs_them_again() {
     let (_handle, token, task) = w.start();
     w.wait_for(&id, SweepState::Finished).await;
     assert_eq!(counted(&w.runs(&id)), 1);
+    token.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_person_s_process_naming_a_run_folder_is_left_alone() {
+    let w = World::new();
+    let id = w.add("method: random\nrun_cap: 1\ncommand: [sh, -c, 'echo ok']\nparameters: {x: {min: 0.0, max: 1.0}}\n");
+    // Someone ran a trainer by hand with the run's folder in its environment.
+    let mut bystander = std::process::Command::new("sleep")
+        .arg("1000")
+        .env("SWEEP_RUN_DIR", w.home.sweep(&id).run(1).root())
+        .spawn()
+        .unwrap();
+    let (_handle, token, task) = w.start();
+    w.wait_for(&id, SweepState::Finished).await;
+    token.cancel();
+    task.await.unwrap().unwrap();
+    assert!(bystander.try_wait().unwrap().is_none(), "still running");
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_re_run_a_crash_kept_from_being_queued_is_queued_at_the_next_start() {
+    let w = World::new();
+    let id = w.add("method: random\nrun_cap: 1\ncommand: [sh, -c, 'echo ok']\nparameters: {x: {min: 0.0, max: 1.0}}\nsweepd: {retry: 1}\n");
+    // As a daemon killed between recording a crash and queueing its re-run leaves it.
+    let dir = w.home.sweep(&id);
+    let params: crate::search::ParamSet =
+        serde_json::json!({"x": 0.25}).as_object().unwrap().clone();
+    let crashed = crate::store::RunSummary {
+        state: RunState::Crashed,
+        reason: Some("killed by signal 9, not by sweepd".into()),
+        ..crate::store::RunSummary::queued(1, 1, 1)
+    };
+    dir.run(1).create(&params, &crashed).unwrap();
+    let (_handle, token, task) = w.start();
+    w.wait_for(&id, SweepState::Finished).await;
+    token.cancel();
+    task.await.unwrap().unwrap();
+    let runs = w.runs(&id);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(
+        (runs[0].retried_by, runs[1].proposal, runs[1].state),
+        (Some(2), 1, RunState::Finished)
+    );
+    assert_eq!(
+        dir.run(2).read_params().unwrap(),
+        params,
+        "the same proposal"
+    );
+    assert_eq!(counted(&runs), 1);
+}
+
+#[tokio::test]
+async fn a_sweep_whose_runs_cannot_start_fails_with_the_reason() {
+    let w = World::new();
+    let id = w.add(
+        "method: random\ncommand: [/nonexistent/trainer]\nparameters: {x: {min: 0.0, max: 1.0}}\n",
+    );
+    let (handle, token, task) = w.start();
+    w.wait_for(&id, SweepState::Failed).await;
+    let reason = w.home.sweep(&id).read_state().unwrap().reason.unwrap();
+    assert!(
+        reason.starts_with("3 runs in a row could not start: cannot start `/nonexistent/trainer`"),
+        "{reason}"
+    );
+    assert_eq!(w.runs(&id).len(), 3);
+    // A variable the command needs and the daemon lacks: the first run says so.
+    let id = w.add("method: random\ncommand: [sh, \"${envvar:SWEEPD_TEST_NEVER_SET}\"]\nparameters: {x: {min: 0.0, max: 1.0}}\n");
+    assert!(handle.send(Msg::Added(id.clone())));
+    w.wait_for(&id, SweepState::Failed).await;
+    assert_eq!(w.runs(&id).len(), 1);
+    let reason = w.home.sweep(&id).read_state().unwrap().reason.unwrap();
+    assert!(
+        reason.contains("SWEEPD_TEST_NEVER_SET is not set"),
+        "{reason}"
+    );
+    token.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn stop_ends_queued_runs_and_lets_running_ones_finish() {
+    let w = World::new();
+    let id = w.add("method: random\nrun_cap: 10\ncommand: [sh, -c, 'exec sleep 1000']\nparameters: {x: {min: 0.0, max: 1.0}}\n");
+    let (handle, token, task) = w.start();
+    tokio::time::timeout(BOUND, async {
+        while !w.runs(&id).iter().any(|r| r.state == RunState::Running) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    handle.control(Control::Stop, id.clone()).await.unwrap();
+    let state = w.home.sweep(&id).read_state().unwrap();
+    assert_eq!(
+        (state.state, state.reason.as_deref()),
+        (SweepState::Finished, Some("stopped by user"))
+    );
+    assert_eq!(
+        w.runs(&id)
+            .iter()
+            .filter(|r| r.state == RunState::Running)
+            .count(),
+        1,
+        "it goes on"
+    );
+    handle.control(Control::Cancel, id.clone()).await.unwrap();
+    w.wait_for(&id, SweepState::Canceled).await;
     token.cancel();
     task.await.unwrap().unwrap();
 }

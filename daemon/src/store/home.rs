@@ -74,12 +74,14 @@ impl Home {
         self.root.join("sweepd.sock")
     }
 
-    /// Create the home (mode 0700: only its owner may look in) and its folders.
+    /// Create the home (mode 0700: only its owner may look in; set on an
+    /// existing home too) and its folders.
     pub fn create(&self) -> io::Result<()> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.root)?;
+        fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))?;
         for dir in [self.inbox(), self.spool(), self.rejected(), self.sweeps()] {
             fs::DirBuilder::new()
                 .recursive(true)

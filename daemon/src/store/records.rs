@@ -68,6 +68,10 @@ pub struct Source {
     pub submitted_from: Option<PathBuf>,
     pub received_at: String,
     pub bytes: u64,
+    /// Its name in the spool when it was taken, so that a file filed just
+    /// before a crash is not filed twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_as: Option<String>,
 }
 
 /// A run's state: W&B's, plus what a restart needs (`queued`, `interrupted`).
@@ -149,6 +153,10 @@ pub struct RunSummary {
     /// The run that runs this one's proposal again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retried_by: Option<u32>,
+    /// A secret the run's processes carry in their environment, so that a
+    /// restarted daemon knows them for this run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 impl RunSummary {
@@ -169,6 +177,7 @@ impl RunSummary {
             ended_at: None,
             metric: None,
             retried_by: None,
+            token: None,
         }
     }
 }

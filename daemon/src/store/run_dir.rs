@@ -81,6 +81,17 @@ impl RunDir {
     pub fn write_summary(&self, summary: &RunSummary) -> io::Result<()> {
         atomic::write_json(&self.summary_file(), summary)
     }
+
+    /// The finite values of metric `name` in `metrics.jsonl`, in order.
+    pub fn metric_values(&self, name: &str) -> io::Result<Vec<f64>> {
+        let records: Vec<serde_json::Map<String, serde_json::Value>> =
+            atomic::read_json_lines(&self.metrics_file())?;
+        Ok(records
+            .iter()
+            .filter_map(|r| r.get(name).and_then(serde_json::Value::as_f64))
+            .filter(|v| v.is_finite())
+            .collect())
+    }
 }
 
 #[cfg(test)]

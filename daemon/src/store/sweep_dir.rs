@@ -190,6 +190,7 @@ mod tests {
             submitted_from: None,
             received_at: now(),
             bytes: 5,
+            claimed_as: None,
         }
     }
 
