@@ -195,18 +195,8 @@ pub fn run_state_word(state: RunState) -> String {
 
 /// Every sweep id in the home, oldest first.
 pub fn sweep_ids(home: &Home) -> Result<Vec<SweepId>> {
-    let mut ids: Vec<SweepId> = match std::fs::read_dir(home.sweeps()) {
-        Ok(entries) => entries
-            .flatten()
-            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read {}", home.sweeps().display()));
-        }
-    };
-    ids.sort();
-    Ok(ids)
+    home.sweep_ids()
+        .with_context(|| format!("cannot read {}", home.sweeps().display()))
 }
 
 /// A sweep named by its id or any unique part of it (`macd`, `tut-macd`).

@@ -146,17 +146,7 @@ impl Scheduler {
     /// dead daemon left behind).
     fn load_all(&mut self) -> io::Result<()> {
         let leftovers = executor::orphans::find();
-        let mut ids: Vec<SweepId> = Vec::new();
-        for entry in std::fs::read_dir(self.home.sweeps())? {
-            if let Some(id) = entry?
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<SweepId>().ok())
-            {
-                ids.push(id);
-            }
-        }
-        ids.sort();
+        let ids = self.home.sweep_ids()?;
         for id in ids {
             self.load(id, &leftovers);
         }

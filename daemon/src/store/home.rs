@@ -62,6 +62,21 @@ impl Home {
         self.root.join("sweeps")
     }
 
+    /// Every sweep in the home, oldest first (ids sort by time). Folders
+    /// that are not sweep ids (a half-built `.tmp-...`) are left out.
+    pub fn sweep_ids(&self) -> io::Result<Vec<SweepId>> {
+        let mut ids: Vec<SweepId> = match fs::read_dir(self.sweeps()) {
+            Ok(entries) => entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+                .collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        ids.sort();
+        Ok(ids)
+    }
+
     pub fn sweep(&self, id: &SweepId) -> SweepDir {
         SweepDir::new(self.sweeps().join(id.as_str()))
     }

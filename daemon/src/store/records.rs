@@ -90,7 +90,8 @@ pub enum RunState {
     /// It could not start, died of a signal sweepd did not send, or its exit
     /// status was lost; run again per `sweepd.retry`.
     Crashed,
-    /// The daemon stopped or died while it ran; run again per `sweepd.retry`.
+    /// The daemon stopped or died while it ran; always run again (not the
+    /// run's fault, so not counted against `sweepd.retry`).
     Interrupted,
 }
 
