@@ -321,16 +321,48 @@ fn preview_of_an_invalid_file_prints_the_problems_and_no_runs() {
 }
 
 #[test]
-fn preview_of_bayes_says_why_there_is_nothing_to_show() {
+fn preview_of_bayes_shows_its_initial_design() {
     let w = World::new();
     w.file(
         "b.yaml",
-        "method: bayes\nprogram: p\nmetric: {name: loss}\nparameters:\n  lr: {min: 0.0, max: 1.0}\n",
+        "method: bayes\nprogram: p\nmetric: {name: loss}\nparameters:\n  lr: {min: 0.0, max: 1.0}\n  \
+         act: {values: [relu, tanh]}\n",
     );
-    let out = w.sweepctl(["preview", "b.yaml"]).expect_code(0).stdout();
+    let out = w
+        .sweepctl(["preview", "b.yaml", "--seed", "4"])
+        .expect_code(0)
+        .stdout();
     assert!(
-        out.contains("bayes search picks each run from the results of the runs before it"),
+        out.contains("bayes search; seed 4; its initial design, the first 5 runs"),
         "{out}"
     );
-    assert!(out.contains("lr         uniform(min=0, max=1)"), "{out}");
+    // The same runs as JSON, one per line: a Latin hypercube in lr.
+    let json = w
+        .sweepctl(["preview", "b.yaml", "--seed", "4", "--json"])
+        .expect_code(0)
+        .stdout();
+    let runs: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 5);
+    let mut strata: Vec<u64> = runs
+        .iter()
+        .map(|r| (r["lr"].as_f64().unwrap() * 5.0) as u64)
+        .collect();
+    strata.sort_unstable();
+    assert_eq!(strata, [0, 1, 2, 3, 4]);
+    for r in &runs {
+        assert!(out.contains(&r["lr"].to_string()), "{} in {out}", r["lr"]);
+        assert!(["relu", "tanh"].contains(&r["act"].as_str().unwrap()));
+    }
+    // -n shows fewer; the same seed shows the same runs.
+    let two = w
+        .sweepctl(["preview", "b.yaml", "--seed", "4", "--json", "-n", "2"])
+        .expect_code(0)
+        .stdout();
+    assert_eq!(
+        two.lines().collect::<Vec<_>>(),
+        json.lines().take(2).collect::<Vec<_>>()
+    );
 }

@@ -311,16 +311,14 @@ fn submit_prints_the_id_or_the_reasons() {
         "{}",
         bad.stderr()
     );
-    // Valid, but refused by the daemon (bayes is not there yet): its reasons come back.
+    // Valid, but refused by the daemon (it has nothing to run): its reasons come back.
     w.file(
         "b.yaml",
-        "method: bayes\nprogram: p\nmetric: {name: l}\nparameters: {a: {min: 0.0, max: 1.0}}\n",
+        "method: random\nrun_cap: 1\nparameters: {a: {min: 0.0, max: 1.0}}\n",
     );
     let refused = w.sweepctl(["submit", "b.yaml"]).expect_code(1);
     assert!(
-        refused
-            .stderr()
-            .contains("bayes search is not available yet"),
+        refused.stderr().contains("nothing to run"),
         "{}",
         refused.stderr()
     );
@@ -442,6 +440,45 @@ fn kill_9_of_the_daemon_ten_times_loses_nothing_and_counts_exactly() {
     drop(daemon);
 }
 
+/// A bayes sweep with runs in parallel: the model's proposals (after the
+/// initial design of 5) are made while other runs are pending, none repeats
+/// another, and they find what the design did not.
+#[test]
+fn a_bayes_sweep_runs_in_parallel_through_the_daemon() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    let sweep_file = "method: bayes\nrun_cap: 10\nmetric: {name: loss, goal: minimize}\n\
+        command: [python3, -c, 'import json, sys; x = json.loads(sys.argv[1])[\"x\"]; print(json.dumps({\"loss\": (x - 0.3) ** 2}))', '${args_json}']\n\
+        parameters: {x: {min: 0.0, max: 1.0}}\nsweepd: {max_parallel: 3, seed: 7}\n";
+    drop_file(&w, "bayes.yaml", sweep_file.as_bytes());
+    wait_until("the sweep", || !sweeps(&w).is_empty());
+    let sweep = sweeps(&w)[0].clone();
+    wait_until("the sweep to finish", || state(&sweep) == "finished");
+    let runs = summaries(&sweep);
+    assert_eq!(runs.len(), 10, "{runs:#?}");
+    assert!(runs.iter().all(|r| r["state"] == "finished"), "{runs:#?}");
+    let xs: Vec<f64> = (1..=10)
+        .map(|n| {
+            let p = fs::read_to_string(sweep.join(format!("runs/{n:04}/params.json"))).unwrap();
+            serde_json::from_str::<Value>(&p).unwrap()["x"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    for (i, a) in xs.iter().enumerate() {
+        for b in &xs[i + 1..] {
+            assert!((a - b).abs() > 1e-9, "two runs at x = {a}: {xs:?}");
+        }
+    }
+    let gap = |x: &f64| (x - 0.3).abs();
+    let design = xs[..5].iter().map(gap).fold(f64::INFINITY, f64::min);
+    let model = xs[5..].iter().map(gap).fold(f64::INFINITY, f64::min);
+    assert!(
+        model < design / 4.0 && model < 0.01,
+        "design {design}, model {model}: {xs:?}"
+    );
+}
+
 #[test]
 fn bad_inbox_files_are_rejected_with_a_reason_while_a_good_sweep_runs() {
     let w = World::new();
@@ -475,7 +512,7 @@ fn bad_inbox_files_are_rejected_with_a_reason_while_a_good_sweep_runs() {
         ("README", ok.as_bytes().to_vec(), "not a sweep file"),
         ("typo.yaml", b"method: random\nprogram: p\nparameters: {x: {distribution: unifrom, min: 0, max: 1}}\n".to_vec(), "did you mean `uniform`?"),
         ("macro.yaml", b"method: random\ncommand: [python, \"--lr=${lr}\"]\nparameters: {lr: {min: 0.0, max: 1.0}}\n".to_vec(), "unknown macro `${lr}`"),
-        ("bayes.yaml", b"method: bayes\nprogram: p\nmetric: {name: l}\nparameters: {x: {min: 0.0, max: 1.0}}\n".to_vec(), "not available yet"),
+        ("bayes.yaml", b"method: bayes\nprogram: p\nparameters: {x: {min: 0.0, max: 1.0}}\n".to_vec(), "needs a `metric`"),
         ("nothing.yaml", b"method: random\nparameters: {x: {min: 0.0, max: 1.0}}\n".to_vec(), "nothing to run"),
         ("broken.json", b"{\"method\": \"grid\",, }".to_vec(), "cannot read the file"),
         ("latin1.yaml", b"method: random\nprogram: caf\xe9\nparameters: {x: {value: 1}}\n".to_vec(), "not UTF-8"),

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use sweepd::search::{Grid, Leaf, ParamSet, Random, Space};
+use sweepd::search::{Bayes, Grid, Leaf, ParamSet, Random, Space};
 use sweepd::spec::{self, Format, Method, SweepSpec};
 
 use crate::Outcome;
-use crate::table::{column_widths, write_row, write_rows};
+use crate::table::{column_widths, write_row};
 
 /// Random runs shown when `-n` is not given.
 const DEFAULT_RANDOM_RUNS: u64 = 10;
@@ -32,7 +32,7 @@ pub fn run(path: &Path, n: Option<u64>, seed: Option<u64>, json: bool) -> Result
     match spec.method {
         Method::Grid => preview_grid(&mut out, &name, &spec, n, json)?,
         Method::Random => preview_random(&mut out, &name, &spec, n, seed, json)?,
-        Method::Bayes => preview_bayes(&mut out, &name, &spec, json)?,
+        Method::Bayes => preview_bayes(&mut out, &name, &spec, n, seed, json)?,
     }
     out.flush().context("cannot write to standard output")?;
     Ok(Outcome::Ok)
@@ -77,10 +77,7 @@ fn preview_random(
     seed: Option<u64>,
     json: bool,
 ) -> Result<()> {
-    let (seed, chosen) = match seed.or(spec.sweepd.seed) {
-        Some(seed) => (seed, false),
-        None => (rand_seed(), true),
-    };
+    let (seed, chosen) = pick_seed(seed.or(spec.sweepd.seed));
     let wanted = n.unwrap_or(DEFAULT_RANDOM_RUNS);
     let shown = spec.run_cap.map_or(wanted, |cap| wanted.min(cap));
     let random = Random::new(&spec.parameters, seed);
@@ -92,39 +89,57 @@ fn preview_random(
         Some(cap) => format!("run_cap {cap}"),
         None => "unbounded (no run_cap)".to_owned(),
     };
-    let seed_note = if chosen {
+    writeln!(
+        out,
+        "{name}: random search, {extent}; {}; the first {shown} runs:",
+        seed_note(seed, chosen)
+    )?;
+    write_table(out, &Space::new(&spec.parameters), runs)
+}
+
+fn preview_bayes(
+    out: &mut impl Write,
+    name: &str,
+    spec: &SweepSpec,
+    n: Option<u64>,
+    seed: Option<u64>,
+    json: bool,
+) -> Result<()> {
+    let (seed, chosen) = pick_seed(seed.or(spec.sweepd.seed));
+    let design = Bayes::new(spec, seed).initial_design();
+    let limit = [n, spec.run_cap]
+        .into_iter()
+        .flatten()
+        .fold(design.len() as u64, u64::min);
+    let runs = design.into_iter().take(limit as usize);
+    if json {
+        return write_json(out, runs);
+    }
+    writeln!(
+        out,
+        "{name}: bayes search; {}; its initial design, the first {limit} runs \
+         (after them, each run is chosen by the model from the results of the runs before it):",
+        seed_note(seed, chosen)
+    )?;
+    write_table(out, &Space::new(&spec.parameters), runs)
+}
+
+/// The seed asked for, else a fresh one (and whether it was chosen here).
+fn pick_seed(asked: Option<u64>) -> (u64, bool) {
+    match asked {
+        Some(seed) => (seed, false),
+        None => (rand_seed(), true),
+    }
+}
+
+fn seed_note(seed: u64, chosen: bool) -> String {
+    if chosen {
         format!(
             "seed {seed}, chosen at random: pass --seed {seed} or set sweepd.seed to see these runs again"
         )
     } else {
         format!("seed {seed}")
-    };
-    writeln!(
-        out,
-        "{name}: random search, {extent}; {seed_note}; the first {shown} runs:"
-    )?;
-    write_table(out, &Space::new(&spec.parameters), runs)
-}
-
-fn preview_bayes(out: &mut impl Write, name: &str, spec: &SweepSpec, json: bool) -> Result<()> {
-    let note = "bayes search picks each run from the results of the runs before it, \
-                so its runs cannot be shown before the sweep starts";
-    if json {
-        eprintln!("{name}: {note}");
-        return Ok(());
     }
-    writeln!(out, "{name}: {note}. The space it searches:")?;
-    let space = Space::new(&spec.parameters);
-    let rows: Vec<Vec<String>> = space
-        .leaves
-        .iter()
-        .map(|leaf| vec![leaf.name(), leaf.distribution.to_string()])
-        .collect();
-    write_rows(
-        out,
-        &["parameter".to_owned(), "distribution".to_owned()],
-        &rows,
-    )
 }
 
 /// A fresh seed that can also be written as `sweepd.seed` (YAML integers stop at 2^63 - 1).

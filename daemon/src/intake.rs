@@ -8,7 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::spec::{self, Format, Method, SweepSpec};
+use crate::spec::{self, Format, SweepSpec};
 use crate::store::{
     Home, RECORD_VERSION, Source, SweepId, SweepRecord, SweepState, Via, atomic, now,
 };
@@ -109,12 +109,6 @@ fn check(path: &Path, name: &str) -> Result<(Vec<u8>, SweepSpec, String), String
         return Err(format!(
             "{name}: error: the sweep has neither `program` nor `command`, so there is nothing to run\n  \
              help: add `program: train.py`, or a `command` list\n"
-        ));
-    }
-    if spec.method == Method::Bayes {
-        return Err(format!(
-            "{name}: error: method: bayes search is not available yet in this build of sweepd\n  \
-             help: use `method: random` or `grid` for now\n"
         ));
     }
     Ok((bytes, spec, warnings))
@@ -295,11 +289,6 @@ mod tests {
                 "none.yaml",
                 "method: grid\nparameters: {a: {value: 1}}\n",
                 "nothing to run",
-            ),
-            (
-                "b.yaml",
-                "method: bayes\nprogram: p\nmetric: {name: l}\nparameters: {a: {min: 0.0, max: 1.0}}\n",
-                "not available yet",
             ),
             ("notes.txt", "method: grid\n", "not a sweep file"),
             ("empty.yaml", "", "is empty"),

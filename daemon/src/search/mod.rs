@@ -1,15 +1,16 @@
-//! Search: what a sweep runs next. Grid and random search here; Bayesian
-//! search implements the same trait.
+//! Search: what a sweep runs next: grid, random or Bayesian.
 //!
 //! A search holds no history of its own: the runs so far come in on every
 //! call, as the daemon rebuilds them from disk, so a restarted daemon asks
 //! the same question and gets the same answer.
 
+mod bayes;
 mod grid;
 mod random;
 mod sample;
 mod space;
 
+pub use bayes::{Basis, Bayes};
 pub use grid::Grid;
 pub use random::Random;
 pub use space::{Leaf, Space};
@@ -89,8 +90,6 @@ pub trait Search {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SearchError {
-    #[error("bayes search is not available yet in this build of sweepd")]
-    BayesUnavailable,
     #[error("a grid cannot list the values of {}: only categorical, constant, int_uniform and q_uniform parameters can be", .0.join(", "))]
     NotEnumerable(Vec<String>),
 }
@@ -101,6 +100,6 @@ pub fn for_spec(spec: &SweepSpec, seed: u64) -> Result<Box<dyn Search + Send>, S
     match spec.method {
         Method::Grid => Ok(Box::new(Grid::new(&spec.parameters)?)),
         Method::Random => Ok(Box::new(Random::new(&spec.parameters, seed))),
-        Method::Bayes => Err(SearchError::BayesUnavailable),
+        Method::Bayes => Ok(Box::new(Bayes::new(spec, seed))),
     }
 }

@@ -83,7 +83,7 @@ fn beta<R: Rng + ?Sized>(a: f64, b: f64, rng: &mut R) -> f64 {
 }
 
 /// `round(x / q) * q` with numpy's rounding (half to even); an integer when q is.
-fn quantize(x: f64, q: Num) -> Value {
+pub(crate) fn quantize(x: f64, q: Num) -> Value {
     let steps = (x / q.as_f64()).round_ties_even();
     match q {
         Num::Int(q) => {
@@ -100,7 +100,7 @@ fn quantize(x: f64, q: Num) -> Value {
 
 /// A float for JSON, which has no infinities. The spec's checks keep draws
 /// finite; should one overflow all the same, it saturates at the largest float.
-fn float(x: f64) -> Value {
+pub(crate) fn float(x: f64) -> Value {
     debug_assert!(!x.is_nan(), "checked distributions never draw NaN");
     Value::from(x.clamp(f64::MIN, f64::MAX))
 }

@@ -1,0 +1,459 @@
+//! The Bayesian search's benchmark: simple regret on a synthetic suite, the
+//! time one proposal takes as history grows, and how often a proposal
+//! repeats a point already run or pending.
+//!
+//!     cargo run --release --bin bayes-bench                 # the full suite, 20 seeds
+//!     cargo run --release --bin bayes-bench -- --smoke      # CI: a minute, with pass/fail thresholds
+//!
+//! JSON lines go to `--out` (default `target/bayes-bench.jsonl`), a Markdown
+//! summary to stdout. Every function is a sweep file checked by the same code
+//! as the daemon's sweeps, and every proposal is `Search::propose` on a
+//! `History`, exactly as the daemon calls it. Methods: `bayes` (ours) and
+//! `random` (the baseline every score is read against).
+
+mod functions;
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use sweepd::search::{self, History, ParamSet, Search, Trial, TrialState};
+use sweepd::spec::{Format, SweepSpec, check};
+
+use functions::{Function, NAMES};
+
+#[derive(Parser)]
+#[command(about = "Benchmark sweepd's Bayesian search")]
+struct Args {
+    /// Functions of the suite (default: all ten).
+    #[arg(long, value_delimiter = ',')]
+    funcs: Vec<String>,
+    /// Seeds 0..N per function.
+    #[arg(long, default_value_t = 20)]
+    seeds: u64,
+    /// Evaluation budgets at which regret is reported.
+    #[arg(long, value_delimiter = ',', default_values_t = [25, 50, 100])]
+    budgets: Vec<usize>,
+    /// Methods to run: bayes, random.
+    #[arg(long, value_delimiter = ',', default_values_t = ["bayes".to_string(), "random".to_string()])]
+    methods: Vec<String>,
+    /// Also run with this many parallel workers (runs pending while proposing); 1 = sequential only.
+    #[arg(long, default_value_t = 4)]
+    parallel: usize,
+    /// Observation counts for the proposal-time measurement (hartmann6); 0 = none.
+    #[arg(long, value_delimiter = ',', default_values_t = [50, 100, 300, 1000])]
+    overhead: Vec<usize>,
+    /// Proposals timed at each count.
+    #[arg(long, default_value_t = 30)]
+    overhead_reps: usize,
+    /// CI mode: branin and hartmann6, 5 seeds, 30 evaluations, 4 workers,
+    /// overhead at 300; fails if regret or duplicates are off.
+    #[arg(long)]
+    smoke: bool,
+    #[arg(long, default_value = "target/bayes-bench.jsonl")]
+    out: std::path::PathBuf,
+}
+
+fn main() -> Result<()> {
+    let mut args = Args::parse();
+    if args.smoke {
+        args.funcs = vec!["branin".into(), "hartmann6".into()];
+        args.seeds = 5;
+        args.budgets = vec![30];
+        args.methods = vec!["bayes".into(), "random".into()];
+        args.overhead = vec![300];
+        args.overhead_reps = 10;
+    }
+    args.overhead.retain(|&n| n > 0);
+    if args.funcs.is_empty() {
+        args.funcs = NAMES.iter().map(|s| s.to_string()).collect();
+    }
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent).ok();
+    }
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&args.out)
+            .with_context(|| format!("cannot write {}", args.out.display()))?,
+    );
+    let evals = *args.budgets.iter().max().context("no budget")?;
+    let machine = json!({
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+    });
+    writeln!(
+        out,
+        "{}",
+        json!({"kind": "env", "machine": machine, "args": std::env::args().collect::<Vec<_>>()})
+    )?;
+    println!(
+        "# bayes-bench: {} seeds, budgets {:?}, machine {machine}\n",
+        args.seeds, args.budgets
+    );
+
+    let mut modes = vec![1];
+    if args.parallel > 1 {
+        modes.push(args.parallel);
+    }
+    let mut summary = Vec::new();
+    for name in &args.funcs {
+        let f = functions::get(name)
+            .with_context(|| format!("unknown function {name}; known: {NAMES:?}"))?;
+        let spec = spec_of(&f)?;
+        for method in &args.methods {
+            for &workers in &modes {
+                let mut regrets = vec![Vec::new(); args.budgets.len()];
+                let mut duplicates = 0usize;
+                let mut proposals = 0usize;
+                let mut times = Vec::new();
+                for seed in 0..args.seeds {
+                    let run = optimise(&f, &spec, method, seed, evals, workers)?;
+                    for (k, &b) in args.budgets.iter().enumerate() {
+                        regrets[k].push(run.regret_at(b, f.optimum));
+                    }
+                    duplicates += run.duplicates;
+                    proposals += run.values.len();
+                    times.extend(run.times.iter().copied());
+                    writeln!(
+                        out,
+                        "{}",
+                        json!({"kind": "run", "suite": "synth-v1", "fn": f.name, "optimizer": method, "workers": workers,
+                               "seed": seed, "best": run.best_curve(), "proposal_s": run.times, "duplicates": run.duplicates})
+                    )?;
+                }
+                summary.push(Row {
+                    func: f.name,
+                    method: method.clone(),
+                    workers,
+                    regrets,
+                    duplicates,
+                    proposals,
+                    proposal_ms_median: quantile(&mut times, 0.5) * 1e3,
+                });
+                let r = summary.last().expect("pushed");
+                eprintln!(
+                    "{} {} x{} done: {}",
+                    r.func,
+                    r.method,
+                    r.workers,
+                    r.cells(&args.budgets).join(" ")
+                );
+            }
+        }
+    }
+    print_regret(&summary, &args.budgets);
+
+    let mut overheads = Vec::new();
+    for &n in &args.overhead {
+        let o = overhead(n, args.overhead_reps)?;
+        writeln!(
+            out,
+            "{}",
+            json!({"kind": "overhead", "fn": "hartmann6", "observations": n, "cold_ms": o.cold_ms, "median_ms": o.median_ms, "p95_ms": o.p95_ms, "reps": args.overhead_reps})
+        )?;
+        overheads.push((n, o));
+    }
+    if !overheads.is_empty() {
+        println!(
+            "\n## Proposal time, hartmann6 (6 parameters), one thread, history pre-filled with N random results\n"
+        );
+        println!("| N | first proposal (fits the model) ms | median ms | p95 ms |");
+        println!("|---|---|---|---|");
+        for (n, o) in &overheads {
+            println!(
+                "| {n} | {:.1} | {:.1} | {:.1} |",
+                o.cold_ms, o.median_ms, o.p95_ms
+            );
+        }
+    }
+    out.flush()?;
+    println!("\nJSON lines: {}", args.out.display());
+
+    if args.smoke {
+        smoke_verdict(&summary, &overheads)?;
+    }
+    Ok(())
+}
+
+fn spec_of(f: &Function) -> Result<SweepSpec> {
+    let validation = check(&f.yaml, Format::Yaml);
+    match validation.spec {
+        Some(spec) => Ok(spec),
+        None => bail!(
+            "{} is not a valid sweep: {:?}",
+            f.name,
+            validation.diagnostics
+        ),
+    }
+}
+
+/// One optimisation run.
+struct Run {
+    /// Objective values in the order the runs were proposed.
+    values: Vec<f64>,
+    /// Objective values in the order they finished (what "after n evaluations" means).
+    finished: Vec<f64>,
+    times: Vec<f64>,
+    duplicates: usize,
+}
+
+impl Run {
+    fn regret_at(&self, n: usize, optimum: f64) -> f64 {
+        let best = self
+            .finished
+            .iter()
+            .take(n)
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        (best - optimum).max(0.0)
+    }
+
+    fn best_curve(&self) -> Vec<f64> {
+        let mut best = f64::INFINITY;
+        self.finished
+            .iter()
+            .map(|v| {
+                best = best.min(*v);
+                best
+            })
+            .collect()
+    }
+}
+
+/// `workers` runs at a time; a run's duration is Exp(1) from the seed, so
+/// with more than one worker runs finish out of order and proposals are made
+/// while others are pending.
+fn optimise(
+    f: &Function,
+    spec: &SweepSpec,
+    method: &str,
+    seed: u64,
+    evals: usize,
+    workers: usize,
+) -> Result<Run> {
+    let mut search: Box<dyn Search> = match method {
+        "bayes" => Box::new(search::Bayes::new(spec, seed)),
+        "random" => Box::new(search::Random::new(&spec.parameters, seed)),
+        other => bail!("unknown method {other}"),
+    };
+    let mut durations = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let mut history = History::default();
+    let mut run = Run {
+        values: Vec::new(),
+        finished: Vec::new(),
+        times: Vec::new(),
+        duplicates: 0,
+    };
+    // (finish time, trial index)
+    let mut running: Vec<(f64, usize)> = Vec::new();
+    let mut clock = 0.0;
+    while run.finished.len() < evals {
+        while running.len() < workers && history.trials.len() < evals {
+            let start = Instant::now();
+            let params = search
+                .propose(&history)?
+                .context("the search ended early")?;
+            run.times.push(start.elapsed().as_secs_f64());
+            if history
+                .trials
+                .iter()
+                .any(|t| same_point(&t.params, &params))
+            {
+                run.duplicates += 1;
+            }
+            let value = (f.objective)(&params);
+            run.values.push(value);
+            history.trials.push(Trial {
+                params,
+                state: TrialState::Running,
+                metric: Vec::new(),
+            });
+            let u: f64 = durations.random();
+            running.push((clock - (1.0 - u).ln(), history.trials.len() - 1));
+        }
+        let next = (0..running.len())
+            .min_by(|&a, &b| running[a].0.total_cmp(&running[b].0))
+            .expect("a run is running");
+        let (at, i) = running.swap_remove(next);
+        clock = at;
+        let trial = &mut history.trials[i];
+        trial.state = TrialState::Finished;
+        trial.metric = vec![run.values[i]];
+        run.finished.push(run.values[i]);
+    }
+    Ok(run)
+}
+
+/// Every parameter equal, numbers within 1e-9 (relative to their size).
+fn same_point(a: &ParamSet, b: &ParamSet) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .all(|(k, v)| b.get(k).is_some_and(|w| same_value(v, w)))
+}
+
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) if !a.is_boolean() => {
+            (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+        }
+        _ => a == b,
+    }
+}
+
+struct Overhead {
+    cold_ms: f64,
+    median_ms: f64,
+    p95_ms: f64,
+}
+
+/// Hartmann6 with `n` random results already in; the first proposal fits
+/// the model from scratch (as after a daemon restart); then `reps` more,
+/// each after one more result.
+fn overhead(n: usize, reps: usize) -> Result<Overhead> {
+    let f = functions::get("hartmann6").expect("known");
+    let spec = spec_of(&f)?;
+    let random = search::Random::new(&spec.parameters, 12345);
+    let mut history = History::default();
+    for i in 0..n {
+        let params = random.draw(i as u64);
+        let value = (f.objective)(&params);
+        history.trials.push(Trial {
+            params,
+            state: TrialState::Finished,
+            metric: vec![value],
+        });
+    }
+    let mut bayes = search::Bayes::new(&spec, 7);
+    let mut times = Vec::new();
+    let mut cold = 0.0;
+    for k in 0..=reps {
+        let start = Instant::now();
+        let params = bayes.propose(&history)?.context("no proposal")?;
+        let t = start.elapsed().as_secs_f64() * 1e3;
+        if k == 0 {
+            cold = t;
+        } else {
+            times.push(t);
+        }
+        let value = (f.objective)(&params);
+        history.trials.push(Trial {
+            params,
+            state: TrialState::Finished,
+            metric: vec![value],
+        });
+    }
+    Ok(Overhead {
+        cold_ms: cold,
+        median_ms: quantile(&mut times, 0.5),
+        p95_ms: quantile(&mut times, 0.95),
+    })
+}
+
+fn quantile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let pos = (v.len() - 1) as f64 * q;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
+struct Row {
+    func: &'static str,
+    method: String,
+    workers: usize,
+    regrets: Vec<Vec<f64>>,
+    duplicates: usize,
+    proposals: usize,
+    proposal_ms_median: f64,
+}
+
+impl Row {
+    fn median(&self, k: usize) -> f64 {
+        quantile(&mut self.regrets[k].clone(), 0.5)
+    }
+
+    fn cells(&self, budgets: &[usize]) -> Vec<String> {
+        (0..budgets.len())
+            .map(|k| {
+                let mut r = self.regrets[k].clone();
+                format!(
+                    "{:.3e} ({:.2e}–{:.2e})",
+                    quantile(&mut r, 0.5),
+                    quantile(&mut r, 0.25),
+                    quantile(&mut r, 0.75)
+                )
+            })
+            .collect()
+    }
+}
+
+fn print_regret(rows: &[Row], budgets: &[usize]) {
+    println!("## Median simple regret (25–75 %), per function, method and workers\n");
+    let heads: Vec<String> = budgets.iter().map(|b| format!("regret@{b}")).collect();
+    println!(
+        "| function | method | workers | {} | duplicates | proposal ms (median) |",
+        heads.join(" | ")
+    );
+    println!("|---|---|---|{}---|---|", "---|".repeat(budgets.len()));
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {}/{} | {:.1} |",
+            r.func,
+            r.method,
+            r.workers,
+            r.cells(budgets).join(" | "),
+            r.duplicates,
+            r.proposals,
+            r.proposal_ms_median
+        );
+    }
+}
+
+/// The smoke run's pass mark: bayes well ahead of random on both functions,
+/// no duplicates, and proposals at 300 results within 10x the target.
+fn smoke_verdict(rows: &[Row], overheads: &[(usize, Overhead)]) -> Result<()> {
+    let mut failures = Vec::new();
+    for func in ["branin", "hartmann6"] {
+        let find = |method: &str, workers: usize| {
+            rows.iter()
+                .find(|r| r.func == func && r.method == method && r.workers == workers)
+                .map(|r| r.median(0))
+        };
+        for workers in [1, 4] {
+            if let (Some(b), Some(r)) = (find("bayes", workers), find("random", workers))
+                && b * 10.0 > r
+            {
+                failures.push(format!(
+                    "{func} x{workers}: bayes regret {b:.3e} is not 10x below random's {r:.3e}"
+                ));
+            }
+        }
+    }
+    for r in rows.iter().filter(|r| r.method == "bayes") {
+        if r.duplicates > 0 {
+            failures.push(format!(
+                "{} x{}: {} duplicate proposals",
+                r.func, r.workers, r.duplicates
+            ));
+        }
+    }
+    for (n, o) in overheads {
+        if o.p95_ms > 200.0 {
+            failures.push(format!(
+                "p95 proposal time at {n} results is {:.0} ms",
+                o.p95_ms
+            ));
+        }
+    }
+    if failures.is_empty() {
+        println!("smoke: pass");
+        Ok(())
+    } else {
+        bail!("smoke: {}", failures.join("; "))
+    }
+}

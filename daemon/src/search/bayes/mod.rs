@@ -1,0 +1,364 @@
+//! Bayesian search: a Gaussian process fitted to the runs so far, and the
+//! point of highest expected improvement next.
+//!
+//! The first runs come from a seeded Latin hypercube (the initial design,
+//! which `sweepctl preview` shows); after that every proposal is
+//! 1. the runs turned into observations, W&B's way: a finished run counts
+//!    with its best logged value, a failed, crashed or killed one per
+//!    `metric.impute`, a running one as pending (or per
+//!    `metric.impute_while_running`), a queued one as pending;
+//! 2. the model's hyperparameters fitted (argmin, L-BFGS) on a schedule:
+//!    after every result while there are few, then each time the results
+//!    have grown by a tenth, each fit warm-started from the one before;
+//! 3. pending runs added at the model's own prediction (kriging believer),
+//!    so that parallel runs are not sent to the same place;
+//! 4. log expected improvement maximised, never at a point already run or
+//!    pending.
+//!
+//! A proposal depends on the seed and the history only: the fits are cached
+//! but a cache miss recomputes exactly what the cache held, so a restarted
+//! daemon proposes the same point. When the model cannot be used, the
+//! proposal comes from a Parzen estimator, and the log says why.
+
+mod acquisition;
+mod encode;
+mod fit;
+mod gp;
+mod observe;
+mod tpe;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
+
+use crate::spec::SweepSpec;
+
+use self::acquisition::{Acquisition, Taken, uniform};
+use self::encode::Encoding;
+use self::gp::{Gp, Theta};
+use self::observe::Observations;
+use super::{History, ParamSet, Search, SearchError, SearchSize, Space};
+
+/// Coordinates beyond which the Parzen estimator is used instead of the
+/// process (its length-scales would be poorly determined).
+const MAX_GP_DIMS: usize = 32;
+/// Observations the process is trained on at most: the best 40 % of them
+/// and an even spread over the rest in run order.
+const MAX_TRAINING: usize = 160;
+/// Observations the hyperparameters are fitted on at most (chosen as for
+/// training): a fit costs O(n^3) per step.
+const MAX_FIT: usize = 100;
+/// Up to this many results the hyperparameters are refitted after every
+/// result; after it, each time the results have grown by a tenth.
+const REFIT_EVERY_UNTIL: usize = 40;
+/// Countable spaces up to this size are searched point by point for one not
+/// yet run, when random draws find none.
+const ENUMERABLE: u128 = 100_000;
+/// Fits warm-started one from the other in a row (see `Bayes::theta`).
+const CHAIN: usize = 8;
+
+pub struct Bayes {
+    encoding: Encoding,
+    observe: observe::Rules,
+    seed: u64,
+    initial: usize,
+    /// Fitted hyperparameters per checkpoint, with a fingerprint of the data
+    /// they were fitted on.
+    fits: HashMap<usize, (u64, Theta)>,
+}
+
+/// What a proposal was based on, for the log and for tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    InitialDesign,
+    /// Not enough results yet for a model.
+    SpaceFilling,
+    Model,
+    /// The Parzen estimator, because the model could not be used.
+    Fallback,
+}
+
+impl Bayes {
+    pub fn new(spec: &SweepSpec, seed: u64) -> Self {
+        let encoding = Encoding::new(Space::new(&spec.parameters));
+        let d = encoding.dims.len();
+        let metric = spec.metric.as_ref();
+        Self {
+            initial: (d + 3).clamp(5, 10),
+            encoding,
+            observe: observe::Rules::new(metric),
+            seed,
+            fits: HashMap::new(),
+        }
+    }
+
+    /// The initial design: the first runs, before any result counts.
+    pub fn initial_design(&self) -> Vec<ParamSet> {
+        self.design()
+            .iter()
+            .map(|p| self.encoding.decode(p))
+            .collect()
+    }
+
+    /// A Latin hypercube: each coordinate's range cut into `initial` strata,
+    /// one point in each, strata shuffled per coordinate.
+    fn design(&self) -> Vec<Vec<f64>> {
+        let n = self.initial;
+        let mut rng = self.rng(u64::MAX);
+        let columns: Vec<Vec<f64>> = self
+            .encoding
+            .dims
+            .iter()
+            .map(|dim| {
+                let mut strata: Vec<usize> = (0..n).collect();
+                strata.shuffle(&mut rng);
+                strata
+                    .into_iter()
+                    .map(|s| {
+                        let u = (s as f64 + rng.random::<f64>()) / n as f64;
+                        match &dim.kind {
+                            encode::Kind::Categorical {
+                                values,
+                                weights: None,
+                                ..
+                            } => (u * values.len() as f64)
+                                .floor()
+                                .min(values.len() as f64 - 1.0),
+                            _ => dim.design(u),
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        (0..n)
+            .map(|i| columns.iter().map(|c| c[i]).collect())
+            .collect()
+    }
+
+    /// The random stream of proposal `index`.
+    fn rng(&self, index: u64) -> ChaCha12Rng {
+        let mut rng = ChaCha12Rng::seed_from_u64(self.seed ^ 0xba7e_5ba7_e5ba_7e5b);
+        rng.set_stream(index);
+        rng
+    }
+
+    /// The next point and what it was based on; `None` when every point of a
+    /// finite space has been run.
+    pub fn next(&mut self, history: &History) -> (Option<ParamSet>, Basis) {
+        let index = history.trials.len();
+        let obs = Observations::new(&self.encoding, &self.observe, history);
+        let taken = obs.taken();
+        if let Some(size) = self.encoding.finite_size()
+            && obs.distinct_taken() as u128 >= size
+        {
+            return (None, Basis::Model);
+        }
+        let mut rng = self.rng(index as u64);
+        let dims = &self.encoding.dims;
+        if index < self.initial {
+            let p = &self.design()[index];
+            if !taken.contains(dims, p) {
+                return (Some(self.encoding.decode(p)), Basis::InitialDesign);
+            }
+        }
+        if obs.len() < 2 || dims.is_empty() {
+            tracing::info!(
+                run = index,
+                results = obs.len(),
+                "bayes: fewer than 2 results so far, so this run is a random point"
+            );
+            return (self.random_point(&taken, &mut rng), Basis::SpaceFilling);
+        }
+        if dims.len() > MAX_GP_DIMS {
+            tracing::info!(
+                dims = dims.len(),
+                "bayes: more than {MAX_GP_DIMS} searched parameters; using the Parzen estimator"
+            );
+            return (self.fallback(&obs, &taken, &mut rng), Basis::Fallback);
+        }
+        match self.model_point(&obs, &taken, &mut rng) {
+            Ok(Some(p)) => (Some(self.encoding.decode(&p)), Basis::Model),
+            Ok(None) => {
+                tracing::info!(
+                    run = index,
+                    "bayes: the model found only points already run; using the Parzen estimator"
+                );
+                (self.fallback(&obs, &taken, &mut rng), Basis::Fallback)
+            }
+            Err(why) => {
+                tracing::warn!(
+                    run = index,
+                    "bayes: {why}; using the Parzen estimator for this run"
+                );
+                (self.fallback(&obs, &taken, &mut rng), Basis::Fallback)
+            }
+        }
+    }
+
+    fn fallback(
+        &self,
+        obs: &Observations,
+        taken: &Taken,
+        rng: &mut ChaCha12Rng,
+    ) -> Option<ParamSet> {
+        let (x, y) = obs.all();
+        match tpe::propose(&self.encoding.dims, &x, &y, taken, rng) {
+            Some(p) => Some(self.encoding.decode(&p)),
+            None => self.random_point(taken, rng),
+        }
+    }
+
+    /// A random point not yet run: drawn, or when a thousand draws found
+    /// none in a countable space of at most ENUMERABLE points, picked from
+    /// those left. `None` when there is none.
+    fn random_point(&self, taken: &Taken, rng: &mut ChaCha12Rng) -> Option<ParamSet> {
+        let dims = &self.encoding.dims;
+        let drawn = (0..1000)
+            .map(|_| {
+                dims.iter()
+                    .map(|dim| uniform(dim, rng))
+                    .collect::<Vec<f64>>()
+            })
+            .find(|p| !taken.contains(dims, p));
+        let point = drawn.or_else(|| {
+            let size = self.encoding.finite_size().filter(|&s| s <= ENUMERABLE)?;
+            let left: Vec<Vec<f64>> = (0..size as u64)
+                .map(|i| self.encoding.point_number(i))
+                .filter(|p| !taken.contains(dims, p))
+                .collect();
+            (!left.is_empty()).then(|| left[rng.random_range(0..left.len())].clone())
+        })?;
+        Some(self.encoding.decode(&point))
+    }
+
+    fn model_point(
+        &mut self,
+        obs: &Observations,
+        taken: &Taken,
+        rng: &mut ChaCha12Rng,
+    ) -> Result<Option<Vec<f64>>, String> {
+        let categorical = self.encoding.categorical();
+        let d = categorical.len();
+        let theta = self.theta(obs, &categorical)?;
+        let (x, raw) = obs.training(MAX_TRAINING);
+        let y = observe::standardise(&raw);
+        let gp = Gp::new(&x, &y, d, &theta, &categorical)
+            .ok_or("the kernel matrix could not be factorised")?;
+        // Pending runs at the model's prediction (kriging believer).
+        let pending = obs.pending();
+        let gp = if pending.is_empty() {
+            gp
+        } else {
+            let believed = gp.predict_many(pending);
+            let mut xs = x.clone();
+            let mut ys = y.clone();
+            for (p, (mean, _)) in pending.iter().zip(believed) {
+                xs.extend_from_slice(p);
+                ys.push(mean);
+            }
+            Gp::new(&xs, &ys, d, &theta, &categorical)
+                .ok_or("the kernel matrix with pending runs could not be factorised")?
+        };
+        let best = y.iter().copied().fold(f64::INFINITY, f64::min);
+        let anchors = obs.best_points(&x, &y);
+        let acquisition = Acquisition {
+            gp: &gp,
+            dims: &self.encoding.dims,
+            best,
+            taken,
+            anchors: &anchors,
+        };
+        Ok(acquisition.maximise(rng))
+    }
+
+    /// The hyperparameters for the current results: those fitted at the
+    /// latest checkpoint. Each fit is warm-started from the one before it,
+    /// within segments of CHAIN checkpoints (a segment's first fit starts
+    /// from the default only), so a fit depends on at most CHAIN fits, all
+    /// recomputed from the history when not cached.
+    fn theta(&mut self, obs: &Observations, categorical: &[bool]) -> Result<Theta, String> {
+        let d = categorical.len();
+        let checkpoints = checkpoints(obs.len());
+        let last = checkpoints
+            .len()
+            .checked_sub(1)
+            .ok_or("no results to fit")?;
+        let segment = &checkpoints[last / CHAIN * CHAIN..=last];
+        let data: Vec<_> = segment
+            .iter()
+            .map(|&c| {
+                let (x, y) = obs.first(c, MAX_FIT);
+                (c, fingerprint(&x, &y), x, y)
+            })
+            .collect();
+        // The newest checkpoint of the segment whose fit is cached and current.
+        let mut previous: Option<Theta> = None;
+        let mut start = 0;
+        for (k, (c, print, _, _)) in data.iter().enumerate().rev() {
+            if let Some((cached, theta)) = self.fits.get(c)
+                && cached == print
+            {
+                previous = Some(theta.clone());
+                start = k + 1;
+                break;
+            }
+        }
+        for (c, print, x, raw) in data.into_iter().skip(start) {
+            let y = observe::standardise(&raw);
+            let mut starts = vec![fit::default_theta(d)];
+            if let Some(prev) = previous.take() {
+                starts.insert(0, prev);
+            }
+            let fitted = fit::fit(&x, &y, d, categorical, &starts)
+                .ok_or_else(|| format!("the model fit failed on {c} results"))?;
+            tracing::debug!(
+                results = c,
+                evaluations = fitted.evaluations,
+                "bayes: model fitted"
+            );
+            self.fits.insert(c, (print, fitted.theta.clone()));
+            previous = Some(fitted.theta);
+        }
+        previous.ok_or_else(|| "no results to fit".to_owned())
+    }
+}
+
+/// The result counts at which the hyperparameters are fitted, up to `m`:
+/// every count from 2 to REFIT_EVERY_UNTIL, then growing by a tenth.
+fn checkpoints(m: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut c = 2;
+    while c <= m {
+        out.push(c);
+        c = if c < REFIT_EVERY_UNTIL {
+            c + 1
+        } else {
+            c + c.div_ceil(10)
+        };
+    }
+    out
+}
+
+fn fingerprint(x: &[f64], y: &[f64]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for v in x.iter().chain(y) {
+        v.to_bits().hash(&mut h);
+    }
+    h.finish()
+}
+
+impl Search for Bayes {
+    fn size(&self) -> SearchSize {
+        SearchSize::Unbounded
+    }
+
+    fn propose(&mut self, history: &History) -> Result<Option<ParamSet>, SearchError> {
+        Ok(self.next(history).0)
+    }
+}
