@@ -50,8 +50,9 @@ struct Args {
     /// Proposals timed at each count.
     #[arg(long, default_value_t = 30)]
     overhead_reps: usize,
-    /// CI mode: branin and hartmann6, 5 seeds, 30 evaluations, 4 workers,
-    /// overhead at 300; fails if regret or duplicates are off.
+    /// CI mode: branin and hartmann6, 5 seeds, 50 evaluations, 1 and 4
+    /// workers, proposal time at 300 results; fails if regret, duplicates or
+    /// time are off (see `smoke_verdict`).
     #[arg(long)]
     smoke: bool,
     #[arg(long, default_value = "target/bayes-bench.jsonl")]
@@ -63,7 +64,7 @@ fn main() -> Result<()> {
     if args.smoke {
         args.funcs = vec!["branin".into(), "hartmann6".into()];
         args.seeds = 5;
-        args.budgets = vec![30];
+        args.budgets = vec![50];
         args.methods = vec!["bayes".into(), "random".into()];
         args.overhead = vec![300];
         args.overhead_reps = 10;
@@ -257,11 +258,17 @@ fn optimise(
                 .propose(&history)?
                 .context("the search ended early")?;
             run.times.push(start.elapsed().as_secs_f64());
-            if history
+            if let Some(earlier) = history
                 .trials
                 .iter()
-                .any(|t| same_point(&t.params, &params))
+                .position(|t| same_point(&t.params, &params))
             {
+                eprintln!(
+                    "duplicate: {} seed {seed} proposal {} repeats proposal {earlier}: {}",
+                    f.name,
+                    history.trials.len(),
+                    Value::Object(params.clone())
+                );
                 run.duplicates += 1;
             }
             let value = (f.objective)(&params);
@@ -287,7 +294,7 @@ fn optimise(
     Ok(run)
 }
 
-/// Every parameter equal, numbers within 1e-9 (relative to their size).
+/// Every parameter equal, numbers within 1e-9 of their size.
 fn same_point(a: &ParamSet, b: &ParamSet) -> bool {
     a.len() == b.len()
         && a.iter()
@@ -296,9 +303,7 @@ fn same_point(a: &ParamSet, b: &ParamSet) -> bool {
 
 fn same_value(a: &Value, b: &Value) -> bool {
     match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) if !a.is_boolean() => {
-            (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
-        }
+        (Some(x), Some(y)) if !a.is_boolean() => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
         _ => a == b,
     }
 }
@@ -414,27 +419,25 @@ fn print_regret(rows: &[Row], budgets: &[usize]) {
     }
 }
 
-/// The smoke run's pass mark: bayes well ahead of random on both functions,
-/// no duplicates, and proposals at 300 results within 10x the target.
+/// The smoke run's pass mark: median regret at 50 evaluations within ten
+/// times the targets of optimizers.md A5 (branin 1e-3, hartmann6 0.05),
+/// sequentially and with 4 workers; no duplicates; p95 proposal time at 300
+/// results under 200 ms (ten times the target, for loaded CI machines).
 fn smoke_verdict(rows: &[Row], overheads: &[(usize, Overhead)]) -> Result<()> {
     let mut failures = Vec::new();
-    for func in ["branin", "hartmann6"] {
-        let find = |method: &str, workers: usize| {
-            rows.iter()
-                .find(|r| r.func == func && r.method == method && r.workers == workers)
-                .map(|r| r.median(0))
-        };
-        for workers in [1, 4] {
-            if let (Some(b), Some(r)) = (find("bayes", workers), find("random", workers))
-                && b * 10.0 > r
-            {
-                failures.push(format!(
-                    "{func} x{workers}: bayes regret {b:.3e} is not 10x below random's {r:.3e}"
-                ));
-            }
-        }
-    }
     for r in rows.iter().filter(|r| r.method == "bayes") {
+        let limit = match r.func {
+            "branin" => 1e-2,
+            "hartmann6" => 0.5,
+            _ => continue,
+        };
+        let median = r.median(0);
+        if median > limit {
+            failures.push(format!(
+                "{} x{}: median regret {median:.3e} above {limit:e}",
+                r.func, r.workers
+            ));
+        }
         if r.duplicates > 0 {
             failures.push(format!(
                 "{} x{}: {} duplicate proposals",

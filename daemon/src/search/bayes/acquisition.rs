@@ -3,6 +3,8 @@
 //! coordinates moved through a logistic map, so the box needs no bounds), and
 //! a direct search over the levels of discrete coordinates.
 
+use std::cell::RefCell;
+
 use argmin::core::{CostFunction, Error, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
@@ -208,6 +210,7 @@ impl Acquisition<'_> {
             acquisition: self,
             base: start.clone(),
             free: &free,
+            last: RefCell::new(None),
         };
         let z0 = DVector::from_iterator(free.len(), free.iter().map(|&i| logit(start[i])));
         let Ok(solver) = LBFGS::new(MoreThuenteLineSearch::new(), 5).with_tolerance_grad(1e-7)
@@ -268,7 +271,7 @@ impl Acquisition<'_> {
 
 /// The points a proposal must keep away from.
 pub(super) struct Taken {
-    /// Observed runs: not again (within 1e-9 on continuous coordinates).
+    /// Observed runs: not again, nor within DONE_GAP.
     pub done: Vec<Vec<f64>>,
     /// Queued and running runs: not within PENDING_GAP either, so parallel
     /// runs are not sent to nearly the same place.
@@ -276,12 +279,15 @@ pub(super) struct Taken {
 }
 
 /// How far (in the largest continuous coordinate, on [0, 1]) a proposal
-/// stays from every pending run that it matches on discrete coordinates.
+/// stays from every run that it matches on discrete coordinates: a run
+/// already done is not worth repeating one millionth of a range away, and
+/// parallel runs are not sent to nearly the same place.
+pub(super) const DONE_GAP: f64 = 1e-6;
 pub(super) const PENDING_GAP: f64 = 1e-3;
 
 impl Taken {
     pub fn contains(&self, dims: &[Dim], p: &[f64]) -> bool {
-        near_any(dims, &self.done, p, 1e-9) || near_any(dims, &self.pending, p, PENDING_GAP)
+        near_any(dims, &self.done, p, DONE_GAP) || near_any(dims, &self.pending, p, PENDING_GAP)
     }
 }
 
@@ -314,11 +320,16 @@ fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
+/// A point, the cost there and its gradient.
+type Evaluated = (DVector<f64>, f64, DVector<f64>);
+
 /// -ln EI over the free coordinates, in logit space.
 struct Refine<'a> {
     acquisition: &'a Acquisition<'a>,
     base: Vec<f64>,
     free: &'a [usize],
+    /// argmin asks for the cost, then the gradient, at the same point.
+    last: RefCell<Option<Evaluated>>,
 }
 
 impl Refine<'_> {
@@ -331,6 +342,17 @@ impl Refine<'_> {
     }
 
     fn evaluate(&self, z: &DVector<f64>) -> (f64, DVector<f64>) {
+        if let Some((at, cost, grad)) = self.last.borrow().as_ref()
+            && at == z
+        {
+            return (*cost, grad.clone());
+        }
+        let (cost, grad) = self.compute(z);
+        *self.last.borrow_mut() = Some((z.clone(), cost, grad.clone()));
+        (cost, grad)
+    }
+
+    fn compute(&self, z: &DVector<f64>) -> (f64, DVector<f64>) {
         let p = self.point(z);
         let pred = self.acquisition.gp.predict(&p);
         let (value, d_mean, d_var) = log_ei(pred.mean, pred.var, self.acquisition.best);

@@ -189,7 +189,16 @@ impl Gp {
     /// Mean and variance at one point, with gradients.
     pub fn predict(&self, p: &[f64]) -> Prediction {
         let n = self.len();
-        let kstar = self.cross(p);
+        // k(p, x_i) and its slope in the scaled distance, from one exp each.
+        let mut slope = vec![0.0; n];
+        let kstar = DVector::from_fn(n, |i, _| {
+            let row = &self.x[i * self.d..(i + 1) * self.d];
+            let s = scaled_distance(p, row, &self.w, &self.categorical);
+            let r = s.max(0.0).sqrt();
+            let e = self.signal * (-SQRT5 * r).exp();
+            slope[i] = -5.0 / 6.0 * (1.0 + SQRT5 * r) * e;
+            (1.0 + SQRT5 * r + 5.0 / 3.0 * s) * e
+        });
         let mean = self.mean + kstar.dot(&self.alpha);
         let l = self.chol.l_dirty();
         let mut v = kstar.clone();
@@ -201,8 +210,7 @@ impl Gp {
         let mut d_var = vec![0.0; self.d];
         for i in 0..n {
             let row = &self.x[i * self.d..(i + 1) * self.d];
-            let s = scaled_distance(p, row, &self.w, &self.categorical);
-            let dk_ds = self.signal * matern_ds(s);
+            let dk_ds = slope[i];
             for c in 0..self.d {
                 if self.categorical[c] {
                     continue;

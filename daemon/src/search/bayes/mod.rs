@@ -49,7 +49,7 @@ use super::{History, ParamSet, Search, SearchError, SearchSize, Space};
 const MAX_GP_DIMS: usize = 32;
 /// Observations the process is trained on at most: the best 40 % of them
 /// and an even spread over the rest in run order.
-const MAX_TRAINING: usize = 160;
+const MAX_TRAINING: usize = 128;
 /// Observations the hyperparameters are fitted on at most (chosen as for
 /// training): a fit costs O(n^3) per step.
 const MAX_FIT: usize = 100;
