@@ -67,7 +67,8 @@ fn main() -> Result<()> {
         args.budgets = vec![50];
         args.methods = vec!["bayes".into(), "random".into()];
         args.overhead = vec![300];
-        args.overhead_reps = 10;
+        // 40 proposals from 300 results include a refit (at 318).
+        args.overhead_reps = 40;
     }
     args.overhead.retain(|&n| n > 0);
     if args.funcs.is_empty() {
@@ -112,6 +113,14 @@ fn main() -> Result<()> {
                 let mut times = Vec::new();
                 for seed in 0..args.seeds {
                     let run = optimise(&f, &spec, method, seed, evals, workers)?;
+                    // Regret is clipped at 0: say so if that hides a wrong optimum.
+                    let lowest = run.values.iter().copied().fold(f64::INFINITY, f64::min);
+                    if lowest < f.optimum - 1e-6 * f.optimum.abs().max(1.0) {
+                        eprintln!(
+                            "warning: {} reached {lowest}, below its stated optimum {}",
+                            f.name, f.optimum
+                        );
+                    }
                     for (k, &b) in args.budgets.iter().enumerate() {
                         regrets[k].push(run.regret_at(b, f.optimum));
                     }
@@ -122,7 +131,7 @@ fn main() -> Result<()> {
                         out,
                         "{}",
                         json!({"kind": "run", "suite": "synth-v1", "fn": f.name, "optimizer": method, "workers": workers,
-                               "seed": seed, "best": run.best_curve(), "proposal_s": run.times, "duplicates": run.duplicates})
+                               "seed": seed, "regret": run.regret_curve(f.optimum), "proposal_s": run.times, "duplicates": run.duplicates})
                     )?;
                 }
                 summary.push(Row {
@@ -153,7 +162,7 @@ fn main() -> Result<()> {
         writeln!(
             out,
             "{}",
-            json!({"kind": "overhead", "fn": "hartmann6", "observations": n, "cold_ms": o.cold_ms, "median_ms": o.median_ms, "p95_ms": o.p95_ms, "reps": args.overhead_reps})
+            json!({"kind": "overhead", "fn": "hartmann6", "observations": n, "cold_ms": o.cold_ms, "median_ms": o.median_ms, "p95_ms": o.p95_ms, "max_ms": o.max_ms, "reps": args.overhead_reps})
         )?;
         overheads.push((n, o));
     }
@@ -161,12 +170,14 @@ fn main() -> Result<()> {
         println!(
             "\n## Proposal time, hartmann6 (6 parameters), one thread, history pre-filled with N random results\n"
         );
-        println!("| N | first proposal (fits the model) ms | median ms | p95 ms |");
-        println!("|---|---|---|---|");
+        println!(
+            "| N | first proposal ms (rebuilds the fits of its chain: 1 to 8) | median ms | p95 ms | max ms |"
+        );
+        println!("|---|---|---|---|---|");
         for (n, o) in &overheads {
             println!(
-                "| {n} | {:.1} | {:.1} | {:.1} |",
-                o.cold_ms, o.median_ms, o.p95_ms
+                "| {n} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                o.cold_ms, o.median_ms, o.p95_ms, o.max_ms
             );
         }
     }
@@ -212,13 +223,14 @@ impl Run {
         (best - optimum).max(0.0)
     }
 
-    fn best_curve(&self) -> Vec<f64> {
+    /// Simple regret after each evaluation, in the order runs finished.
+    fn regret_curve(&self, optimum: f64) -> Vec<f64> {
         let mut best = f64::INFINITY;
         self.finished
             .iter()
             .map(|v| {
                 best = best.min(*v);
-                best
+                (best - optimum).max(0.0)
             })
             .collect()
     }
@@ -312,6 +324,7 @@ struct Overhead {
     cold_ms: f64,
     median_ms: f64,
     p95_ms: f64,
+    max_ms: f64,
 }
 
 /// Hartmann6 with `n` random results already in; the first proposal fits
@@ -354,6 +367,7 @@ fn overhead(n: usize, reps: usize) -> Result<Overhead> {
         cold_ms: cold,
         median_ms: quantile(&mut times, 0.5),
         p95_ms: quantile(&mut times, 0.95),
+        max_ms: quantile(&mut times, 1.0),
     })
 }
 
@@ -421,8 +435,9 @@ fn print_regret(rows: &[Row], budgets: &[usize]) {
 
 /// The smoke run's pass mark: median regret at 50 evaluations within ten
 /// times the targets of optimizers.md A5 (branin 1e-3, hartmann6 0.05),
-/// sequentially and with 4 workers; no duplicates; p95 proposal time at 300
-/// results under 200 ms (ten times the target, for loaded CI machines).
+/// sequentially and with 4 workers; no duplicates; proposal time at 300
+/// results (a refit included) p95 under 200 ms and at most 2 s (ten times
+/// the targets, for loaded CI machines).
 fn smoke_verdict(rows: &[Row], overheads: &[(usize, Overhead)]) -> Result<()> {
     let mut failures = Vec::new();
     for r in rows.iter().filter(|r| r.method == "bayes") {
@@ -446,10 +461,10 @@ fn smoke_verdict(rows: &[Row], overheads: &[(usize, Overhead)]) -> Result<()> {
         }
     }
     for (n, o) in overheads {
-        if o.p95_ms > 200.0 {
+        if o.p95_ms > 200.0 || o.max_ms > 2000.0 {
             failures.push(format!(
-                "p95 proposal time at {n} results is {:.0} ms",
-                o.p95_ms
+                "proposal time at {n} results: p95 {:.0} ms, max {:.0} ms",
+                o.p95_ms, o.max_ms
             ));
         }
     }

@@ -23,10 +23,11 @@ const EDGE: f64 = 1e-6;
 pub(super) enum Scale {
     /// `lo + u (hi - lo)`.
     Linear { lo: f64, hi: f64 },
-    /// `exp(lo + u (hi - lo))`: bounds are natural-log exponents.
-    Log { lo: f64, hi: f64 },
+    /// `exp(lo + u (hi - lo))`: bounds are natural-log exponents; values
+    /// are kept within `range` (exp rounds past the `_values` bounds).
+    Log { lo: f64, hi: f64, range: (f64, f64) },
     /// `exp(-(lo + u (hi - lo)))`: W&B's inv_log_uniform.
-    NegLog { lo: f64, hi: f64 },
+    NegLog { lo: f64, hi: f64, range: (f64, f64) },
     /// Through the normal CDF; `log` for log_normal (of the value's log).
     Normal { normal: Normal, log: bool },
     /// Through the beta CDF.
@@ -88,10 +89,14 @@ impl Dim {
                 let cell = (i128::from(v) - i128::from(*lo)) as f64;
                 (cell >= 0.0 && cell < *levels as f64).then(|| (cell + 0.5) / *levels as f64)
             }
-            Kind::Number { scale, .. } => {
+            Kind::Number { scale, q } => {
                 // Booleans are not numbers here (W&B reads them as 0 and 1).
                 let x = value.as_f64().filter(|_| !value.is_boolean())?;
-                scale.to_unit(x)
+                scale.to_unit(x).or_else(|| {
+                    // A q step can round the bottom of a log range to 0,
+                    // which has no log: it stands for the range's bottom.
+                    (q.is_some() && self.decode(0.0).as_f64() == Some(x)).then_some(0.0)
+                })
             }
         }
     }
@@ -144,8 +149,8 @@ impl Scale {
     fn to_unit(&self, x: f64) -> Option<f64> {
         let u = match self {
             Scale::Linear { lo, hi } => span(x, *lo, *hi),
-            Scale::Log { lo, hi } => span(positive(x)?.ln(), *lo, *hi),
-            Scale::NegLog { lo, hi } => span(-positive(x)?.ln(), *lo, *hi),
+            Scale::Log { lo, hi, .. } => span(positive(x)?.ln(), *lo, *hi),
+            Scale::NegLog { lo, hi, .. } => span(-positive(x)?.ln(), *lo, *hi),
             Scale::Normal { normal, log } => {
                 let x = if *log { positive(x)?.ln() } else { x };
                 normal.cdf(x)
@@ -157,9 +162,11 @@ impl Scale {
 
     fn value_at(&self, u: f64) -> f64 {
         match self {
-            Scale::Linear { lo, hi } => lo + u * (hi - lo),
-            Scale::Log { lo, hi } => (lo + u * (hi - lo)).exp(),
-            Scale::NegLog { lo, hi } => (-(lo + u * (hi - lo))).exp(),
+            Scale::Linear { lo, hi } => (lo + u * (hi - lo)).clamp(*lo, *hi),
+            Scale::Log { lo, hi, range } => (lo + u * (hi - lo)).exp().clamp(range.0, range.1),
+            Scale::NegLog { lo, hi, range } => {
+                (-(lo + u * (hi - lo))).exp().clamp(range.0, range.1)
+            }
             Scale::Normal { normal, log } => {
                 let x = normal.inverse_cdf(u.clamp(EDGE, 1.0 - EDGE));
                 if *log { x.exp() } else { x }
@@ -274,15 +281,23 @@ fn kind(distribution: &Distribution) -> Result<Kind, Value> {
         }),
         D::Uniform { min, max } => number(linear(*min, *max), None),
         D::QUniform { min, max, q } => number(linear(min.as_f64(), max.as_f64()), Some(*q)),
-        D::LogUniform { min, max } => number(Scale::Log { lo: *min, hi: *max }, None),
+        D::LogUniform { min, max } => number(log_exponents(*min, *max), None),
         D::LogUniformValues { min, max } => number(log_values(*min, *max), None),
-        D::QLogUniform { min, max, q } => number(Scale::Log { lo: *min, hi: *max }, Some(*q)),
+        D::QLogUniform { min, max, q } => number(log_exponents(*min, *max), Some(*q)),
         D::QLogUniformValues { min, max, q } => number(log_values(*min, *max), Some(*q)),
-        D::InvLogUniform { min, max } => number(Scale::NegLog { lo: *min, hi: *max }, None),
+        D::InvLogUniform { min, max } => number(
+            Scale::NegLog {
+                lo: *min,
+                hi: *max,
+                range: ((-max).exp(), (-min).exp()),
+            },
+            None,
+        ),
         D::InvLogUniformValues { min, max } => number(
             Scale::NegLog {
                 lo: -max.ln(),
                 hi: -min.ln(),
+                range: (*min, *max),
             },
             None,
         ),
@@ -303,6 +318,15 @@ fn log_values(min: f64, max: f64) -> Scale {
     Scale::Log {
         lo: min.ln(),
         hi: max.ln(),
+        range: (min, max),
+    }
+}
+
+fn log_exponents(lo: f64, hi: f64) -> Scale {
+    Scale::Log {
+        lo,
+        hi,
+        range: (lo.exp(), hi.exp()),
     }
 }
 

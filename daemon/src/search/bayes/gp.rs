@@ -90,8 +90,11 @@ pub(super) struct Gp {
     categorical: Vec<bool>,
     chol: Cholesky<f64, Dyn>,
     alpha: DVector<f64>,
-    /// The constant prior mean.
+    /// The constant prior mean (generalised least squares), `K^-1 1`, and
+    /// `1' K^-1 1`, for the variance the estimated mean adds.
     mean: f64,
+    k_ones: DVector<f64>,
+    ones_k_ones: f64,
 }
 
 /// Mean and variance at a point, and their gradients along the numeric
@@ -138,10 +141,13 @@ impl Gp {
         // would send search to the box's corners).
         let ones = DVector::from_element(n, 1.0);
         let k_ones = chol.solve(&ones);
-        let mean = k_ones.dot(&yv) / k_ones.sum();
+        let ones_k_ones = k_ones.sum();
+        let mean = k_ones.dot(&yv) / ones_k_ones;
         let alpha = chol.solve(&yv.add_scalar(-mean));
-        alpha.iter().all(|a| a.is_finite()).then(|| Self {
+        (alpha.iter().all(|a| a.is_finite()) && ones_k_ones > 0.0).then(|| Self {
             mean,
+            k_ones,
+            ones_k_ones,
             d,
             x: x.to_vec(),
             w,
@@ -174,14 +180,14 @@ impl Gp {
             ks.set_column(j, &self.cross(p));
         }
         let means = ks.tr_mul(&self.alpha).add_scalar(self.mean);
+        let unexplained = ks.tr_mul(&self.k_ones);
         self.chol.l_dirty().solve_lower_triangular_mut(&mut ks);
         (0..points.len())
             .map(|j| {
                 let v = ks.column(j);
-                (
-                    means[j],
-                    (self.signal - v.norm_squared()).max(self.signal * 1e-12),
-                )
+                let r = 1.0 - unexplained[j];
+                let var = self.signal - v.norm_squared() + r * r / self.ones_k_ones;
+                (means[j], var.max(self.signal * 1e-12))
             })
             .collect()
     }
@@ -203,7 +209,10 @@ impl Gp {
         let l = self.chol.l_dirty();
         let mut v = kstar.clone();
         l.solve_lower_triangular_mut(&mut v);
-        let var = (self.signal - v.norm_squared()).max(self.signal * 1e-12);
+        // The estimated mean's own uncertainty: (1 - 1'K^-1 k*)^2 / 1'K^-1 1.
+        let r = 1.0 - self.k_ones.dot(&kstar);
+        let var =
+            (self.signal - v.norm_squared() + r * r / self.ones_k_ones).max(self.signal * 1e-12);
         let mut u = v;
         l.tr_solve_lower_triangular_mut(&mut u); // u = K^-1 k*
         let mut d_mean = vec![0.0; self.d];
@@ -217,7 +226,7 @@ impl Gp {
                 }
                 let dk = dk_ds * 2.0 * self.w[c] * (p[c] - row[c]);
                 d_mean[c] += self.alpha[i] * dk;
-                d_var[c] -= 2.0 * u[i] * dk;
+                d_var[c] -= 2.0 * (u[i] + r * self.k_ones[i] / self.ones_k_ones) * dk;
             }
         }
         Prediction {

@@ -289,11 +289,15 @@ impl Bayes {
             .checked_sub(1)
             .ok_or("no results to fit")?;
         let segment = &checkpoints[last / CHAIN * CHAIN..=last];
+        // A fit's fingerprint covers its data and that of the fits before it
+        // in the segment (each warm-starts the next).
+        let mut chained = 0;
         let data: Vec<_> = segment
             .iter()
             .map(|&c| {
                 let (x, y) = obs.first(c, MAX_FIT);
-                (c, fingerprint(&x, &y), x, y)
+                chained = fingerprint(chained, &x, &y);
+                (c, chained, x, y)
             })
             .collect();
         // The newest checkpoint of the segment whose fit is cached and current.
@@ -314,15 +318,27 @@ impl Bayes {
             if let Some(prev) = previous.take() {
                 starts.insert(0, prev);
             }
-            let fitted = fit::fit(&x, &y, d, categorical, &starts)
-                .ok_or_else(|| format!("the model fit failed on {c} results"))?;
-            tracing::debug!(
-                results = c,
-                evaluations = fitted.evaluations,
-                "bayes: model fitted"
-            );
-            self.fits.insert(c, (print, fitted.theta.clone()));
-            previous = Some(fitted.theta);
+            let theta = match fit::fit(&x, &y, d, categorical, &starts) {
+                Some(fitted) => {
+                    tracing::debug!(
+                        results = c,
+                        evaluations = fitted.evaluations,
+                        "bayes: model fitted"
+                    );
+                    fitted.theta
+                }
+                // Kept (and cached), so the failure is not met again.
+                None if starts.len() > 1 => {
+                    tracing::warn!(
+                        results = c,
+                        "bayes: the model fit failed; keeping the previous fit"
+                    );
+                    starts.swap_remove(0)
+                }
+                None => return Err(format!("the model fit failed on {c} results")),
+            };
+            self.fits.insert(c, (print, theta.clone()));
+            previous = Some(theta);
         }
         previous.ok_or_else(|| "no results to fit".to_owned())
     }
@@ -344,9 +360,10 @@ fn checkpoints(m: usize) -> Vec<usize> {
     out
 }
 
-fn fingerprint(x: &[f64], y: &[f64]) -> u64 {
+fn fingerprint(before: u64, x: &[f64], y: &[f64]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    before.hash(&mut h);
     for v in x.iter().chain(y) {
         v.to_bits().hash(&mut h);
     }

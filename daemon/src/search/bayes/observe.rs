@@ -11,7 +11,8 @@
 //!
 //! Differences: where W&B puts 0.0 for a run with no value at all (a run
 //! that died before logging), sweepd uses the worst value seen, and leaves
-//! the run out while no run has a value; and values such as `false`, `0` or
+//! the run out of the model while no run has a value (it is still never
+//! proposed again); and values such as `false`, `0` or
 //! `null` are ordinary values, not "missing".
 
 use crate::spec::{Goal, Impute, Metric};
@@ -42,13 +43,16 @@ impl Rules {
     }
 }
 
-/// Observed points (encoded, in run order) with values to minimise, and
-/// pending points.
+/// Observed points (encoded, in run order; imputed ones after the others)
+/// with values to minimise, and pending points.
 pub(super) struct Observations {
     d: usize,
     points: Vec<Vec<f64>>,
     values: Vec<f64>,
     pending: Vec<Vec<f64>>,
+    /// Runs with no value that none can be imputed from yet (they died
+    /// before any run logged one): not in the model, never proposed again.
+    valueless: Vec<Vec<f64>>,
 }
 
 /// A run whose value is imputed once the worst value is known.
@@ -112,6 +116,7 @@ impl Observations {
         // Imputed values need the worst over every ended run; runs keep their
         // order among themselves (imputed ones after the others).
         let worst = worst.is_finite().then_some(worst);
+        let mut valueless = Vec::new();
         for Unresolved {
             point,
             best,
@@ -124,9 +129,12 @@ impl Observations {
                 Impute::Latest => latest.or(worst),
                 Impute::Worst => worst,
             };
-            if let Some(v) = value {
-                points.push(point);
-                values.push(v);
+            match value {
+                Some(v) => {
+                    points.push(point);
+                    values.push(v);
+                }
+                None => valueless.push(point),
             }
         }
         Self {
@@ -134,6 +142,7 @@ impl Observations {
             points,
             values,
             pending,
+            valueless,
         }
     }
 
@@ -149,7 +158,7 @@ impl Observations {
     /// Every point run or pending.
     pub fn taken(&self) -> Taken {
         Taken {
-            done: self.points.clone(),
+            done: self.points.iter().chain(&self.valueless).cloned().collect(),
             pending: self.pending.clone(),
         }
     }
@@ -159,6 +168,7 @@ impl Observations {
             .points
             .iter()
             .chain(&self.pending)
+            .chain(&self.valueless)
             .map(|p| p.iter().map(|v| v.to_bits()).collect())
             .collect();
         keys.sort_unstable();

@@ -94,6 +94,80 @@ fn every_distribution_round_trips_through_the_encoding() {
 }
 
 #[test]
+fn the_ends_of_every_range_stay_inside_it() {
+    for (body, lo, hi) in [
+        ("{min: 0.1, max: 0.7}", 0.1, 0.7),
+        (
+            "{distribution: log_uniform_values, min: 0.0001, max: 0.1}",
+            1e-4,
+            0.1,
+        ),
+        (
+            "{distribution: inv_log_uniform_values, min: 0.3, max: 0.9}",
+            0.3,
+            0.9,
+        ),
+        (
+            "{distribution: log_uniform, min: -3.1, max: 1.7}",
+            (-3.1f64).exp(),
+            1.7f64.exp(),
+        ),
+        (
+            "{distribution: inv_log_uniform, min: 0.2, max: 2.3}",
+            (-2.3f64).exp(),
+            (-0.2f64).exp(),
+        ),
+    ] {
+        let s = bayes_spec(&format!("  x: {body}\n"), "minimize");
+        let encoding = Encoding::new(Space::new(&s.parameters));
+        for u in [0.0, 1e-17, 0.5, 1.0 - 1e-17, 1.0] {
+            let x = num(&encoding.decode(&[u]), "x");
+            assert!((lo..=hi).contains(&x), "{body} at {u}: {x}");
+        }
+    }
+}
+
+#[test]
+fn a_q_step_that_rounds_a_log_range_to_zero_keeps_zero_a_value() {
+    let s = bayes_spec(
+        "  x: {distribution: q_log_uniform_values, min: 0.1, max: 100, q: 1}\n",
+        "minimize",
+    );
+    let encoding = Encoding::new(Space::new(&s.parameters));
+    let zero = encoding.decode(&[0.0]);
+    assert_eq!(zero["x"], json!(0));
+    assert_eq!(encoding.encode(&zero), Some(vec![0.0]));
+    let dim = &encoding.dims[0];
+    assert_eq!(
+        dim.snap(0.01),
+        0.0,
+        "every point that gives 0 is the same point"
+    );
+}
+
+#[test]
+fn runs_that_died_without_any_value_are_not_proposed_again() {
+    let s = bayes_spec("  c: {values: [a, b, c]}\n", "minimize");
+    let died = |c: &str| {
+        let mut params = ParamSet::new();
+        params.insert("c".into(), json!(c));
+        Trial {
+            params,
+            state: TrialState::Failed,
+            metric: Vec::new(),
+        }
+    };
+    let mut history = History {
+        trials: vec![died("a"), died("b")],
+    };
+    let mut bayes = Bayes::new(&s, 0);
+    let p = bayes.propose(&history).unwrap().expect("c is left");
+    assert_eq!(p["c"], json!("c"));
+    history.trials.push(died("c"));
+    assert_eq!(bayes.propose(&history).unwrap(), None);
+}
+
+#[test]
 fn false_zero_and_null_are_categories_of_their_own() {
     let s = bayes_spec("  c: {values: [false, 0, null, \"0\", 0.0]}\n", "minimize");
     let encoding = Encoding::new(Space::new(&s.parameters));
