@@ -248,7 +248,10 @@ impl Sweep {
         {
             return Ok(None);
         }
-        let params = match self.search.propose(&self.history()) {
+        // The search's own log lines (why a bayes run is what it is) name the sweep.
+        let span = tracing::info_span!("propose", sweep = %self.id);
+        let proposed = span.in_scope(|| self.search.propose(&self.history()));
+        let params = match proposed {
             Ok(Some(params)) => params,
             Ok(None) => {
                 self.exhausted = true;
