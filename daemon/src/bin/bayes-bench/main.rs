@@ -32,7 +32,7 @@ struct Args {
     /// Functions of the suite (default: all ten).
     #[arg(long, value_delimiter = ',')]
     funcs: Vec<String>,
-    /// Seeds 0..N per function.
+    /// Seeds 0..N per function; 0 measures proposal time only.
     #[arg(long, default_value_t = 20)]
     seeds: u64,
     /// Evaluation budgets at which regret is reported.
@@ -101,7 +101,12 @@ fn main() -> Result<()> {
         modes.push(args.parallel);
     }
     let mut summary = Vec::new();
-    for name in &args.funcs {
+    let funcs = if args.seeds == 0 {
+        Vec::new()
+    } else {
+        args.funcs.clone()
+    };
+    for name in &funcs {
         let f = functions::get(name)
             .with_context(|| format!("unknown function {name}; known: {NAMES:?}"))?;
         let spec = spec_of(&f)?;
@@ -154,7 +159,9 @@ fn main() -> Result<()> {
             }
         }
     }
-    print_regret(&summary, &args.budgets);
+    if !summary.is_empty() {
+        print_regret(&summary, &args.budgets);
+    }
 
     let mut overheads = Vec::new();
     for &n in &args.overhead {
