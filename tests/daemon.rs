@@ -440,6 +440,84 @@ fn kill_9_of_the_daemon_ten_times_loses_nothing_and_counts_exactly() {
     drop(daemon);
 }
 
+/// Hyperband through the daemon: runs whose curves are worse than the
+/// others' at a band are stopped there, as `killed` (early_terminate), with
+/// the rule's reasons in their summary, and `sweepctl show` explains it.
+#[test]
+fn early_termination_stops_the_worse_runs_at_their_band() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    // Run x logs loss = x (1 + 1/(i+1)) for i = 0..8: a larger x is worse at every iteration.
+    let sweep_file = "method: grid\nmetric: {name: loss, goal: minimize}\n\
+        early_terminate: {type: hyperband, min_iter: 2, eta: 2}\n\
+        command: [python3, -c, 'import json, sys, time; x = json.loads(sys.argv[1])[\"x\"]; \
+        [(print(json.dumps({\"loss\": x * (1 + 1 / (i + 1))}), flush=True), time.sleep(0.1)) for i in range(8)]', \
+        '${args_json}']\n\
+        parameters: {x: {values: [1, 2, 3, 4, 5, 6]}}\nsweepd: {max_parallel: 3}\n";
+    drop_file(&w, "hb.yaml", sweep_file.as_bytes());
+    wait_until("the sweep", || !sweeps(&w).is_empty());
+    let sweep = sweeps(&w)[0].clone();
+    wait_until("the sweep to finish", || state(&sweep) == "finished");
+    let runs = summaries(&sweep);
+    let x_of = |n: u64| -> i64 {
+        let p = fs::read_to_string(sweep.join(format!("runs/{n:04}/params.json"))).unwrap();
+        serde_json::from_str::<Value>(&p).unwrap()["x"]
+            .as_i64()
+            .unwrap()
+    };
+    for r in &runs {
+        let x = x_of(r["run"].as_u64().unwrap());
+        if x == 1 {
+            assert_eq!(
+                r["state"], "finished",
+                "the best run is never stopped: {r:#}"
+            );
+        }
+        if x >= 4 {
+            // They start once runs 1-3 have values at band 2, and are worse
+            // than those at every band: each is stopped at the band it reaches
+            // among them (2 when they have all passed it, as a rule).
+            assert_eq!(r["state"], "killed", "{r:#}");
+            assert_eq!(r["reason"], "early_terminate", "{r:#}");
+            let j = &r["early_terminate"];
+            let band = j["band"].as_u64().unwrap();
+            assert!([2, 4, 8].contains(&band), "{r:#}");
+            assert_eq!(j["iteration"].as_u64().unwrap(), band, "{r:#}");
+            assert!(
+                j["value"].as_f64().unwrap() > j["threshold"].as_f64().unwrap(),
+                "{r:#}"
+            );
+            assert!(j["runs_at_band"].as_u64().unwrap() >= 3, "{r:#}");
+        }
+    }
+    let events = fs::read_to_string(sweep.join("events.jsonl")).unwrap();
+    let stopped = events
+        .lines()
+        .filter(|l| l.contains("\"early_terminated\""))
+        .count();
+    let killed = runs
+        .iter()
+        .filter(|r| r["reason"] == "early_terminate")
+        .count();
+    assert!(killed >= 3 && stopped == killed, "{events}");
+    let id = sweep.file_name().unwrap().to_str().unwrap().to_owned();
+    let worst = runs
+        .iter()
+        .find(|r| x_of(r["run"].as_u64().unwrap()) == 6)
+        .unwrap();
+    let shown = w
+        .sweepctl(["show", &format!("{id}/{}", worst["run"])])
+        .expect_code(0)
+        .stdout();
+    let band = &worst["early_terminate"]["band"];
+    assert!(
+        shown.contains(&format!(
+            "stopped by hyperband after {band} values: at band {band}"
+        )),
+        "{shown}"
+    );
+}
+
 /// A bayes sweep with runs in parallel: the model's proposals (after the
 /// initial design of 5) are made while other runs are pending, none repeats
 /// another, and they find what the design did not.

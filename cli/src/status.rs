@@ -233,6 +233,21 @@ pub fn show(home: &Home, wanted: &str, json: bool) -> Result<Outcome> {
             run.best(view.goal())
         )?;
     }
+    if let Some(j) = &s.early_terminate {
+        let what = if j.strict {
+            "its value at the band"
+        } else {
+            "its best value so far"
+        };
+        let rank = (j.runs_at_band as f64 / j.eta) as usize + 1;
+        writeln!(
+            out,
+            "early     stopped by hyperband after {} values: at band {}, {what} {} is worse than the \
+             threshold {}\n          (the value ranked {rank} of the {} runs' values at band {}, \
+             keeping the best 1/{} of them)",
+            j.iteration, j.band, j.value, j.threshold, j.runs_at_band, j.band, j.eta
+        )?;
+    }
     writeln!(out, "folder    {}", run.dir.root().display())?;
     writeln!(out, "params")?;
     for (k, v) in flat_params(&run.params) {

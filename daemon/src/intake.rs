@@ -97,14 +97,6 @@ fn check(path: &Path, name: &str) -> Result<(Vec<u8>, SweepSpec, String), String
     } else {
         rendered.join("\n") + "\n"
     };
-    let warnings = if spec.early_terminate.is_some() {
-        warnings
-            + &format!(
-                "{name}: warning: early_terminate is read but not applied yet by this sweepd: no run will be stopped early\n"
-            )
-    } else {
-        warnings
-    };
     if spec.program.is_none() && spec.command.is_none() {
         return Err(format!(
             "{name}: error: the sweep has neither `program` nor `command`, so there is nothing to run\n  \

@@ -22,6 +22,7 @@ pub mod scheduler;
 pub mod search;
 pub mod server;
 pub mod spec;
+pub mod stopping;
 pub mod store;
 pub mod value;
 pub mod watcher;

@@ -221,10 +221,7 @@ impl Scheduler {
         let n = event.id.run;
         let result = match event.kind {
             RunEventKind::Started { pid } => sweep.started(n, pid),
-            RunEventKind::Metric { value, .. } => {
-                sweep.metric(n, value);
-                Ok(())
-            }
+            RunEventKind::Metric { value, .. } => sweep.metric(n, value),
             RunEventKind::Ended(ending) => {
                 sweep.ended(n, ending).and_then(|()| sweep.finish_if_done())
             }

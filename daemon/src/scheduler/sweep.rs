@@ -15,6 +15,7 @@ use crate::executor::{Ending, Exit, Ingest, RunHandle, orphans};
 use crate::protocol::trainer::StopReason;
 use crate::search::{self, History, ParamSet, Search, Trial, TrialState};
 use crate::spec::{self, Format, Method, SweepSpec};
+use crate::stopping::{EarlyStop, Judgement};
 use crate::store::{
     EventKind, RunDir, RunId, RunState, RunSummary, Source, SweepDir, SweepId, SweepRecord,
     SweepState, now,
@@ -51,6 +52,8 @@ pub(super) struct Sweep {
     next_run: u32,
     /// The search said it has nothing left (a grid is done).
     exhausted: bool,
+    /// The early-termination rule, if the sweep has one.
+    early_stop: Option<EarlyStop>,
 }
 
 /// Why a sweep folder cannot be taken up.
@@ -95,6 +98,11 @@ impl Sweep {
             )));
         };
         let search = search::for_spec(&spec, record.seed)?;
+        let early_stop = spec
+            .early_terminate
+            .as_ref()
+            .zip(spec.metric.as_ref())
+            .map(|(rule, metric)| EarlyStop::new(rule, metric.goal));
         let numbers = dir.run_numbers()?;
         let next_run = numbers.last().map_or(1, |n| n + 1);
         let mut runs = BTreeMap::new();
@@ -130,6 +138,7 @@ impl Sweep {
             runs,
             next_run,
             exhausted: false,
+            early_stop,
         };
         sweep.recover(leftovers)?;
         Ok(sweep)
@@ -335,10 +344,64 @@ impl Sweep {
         self.dir.append_event(EventKind::RunStarted { run: n, pid })
     }
 
-    pub fn metric(&mut self, n: u32, value: f64) {
-        if let Some(run) = self.runs.get_mut(&n) {
-            run.values.push(value);
+    /// A value of the sweep's metric, and the early-termination rule applied.
+    /// Only a value at a band can change a band's threshold or bring a run to
+    /// a new band; any other value can only improve a run's standing, so the
+    /// rule is applied then only (the same decisions as applying it always).
+    pub fn metric(&mut self, n: u32, value: f64) -> io::Result<()> {
+        let Some(run) = self.runs.get_mut(&n) else {
+            return Ok(());
+        };
+        run.values.push(value);
+        let count = run.values.len();
+        if self
+            .early_stop
+            .as_ref()
+            .is_some_and(|rule| rule.is_band(count))
+        {
+            self.terminate_early()?;
         }
+        Ok(())
+    }
+
+    /// Judge every running run by the early-termination rule; stop those it
+    /// condemns, recording why in their summary and the sweep's events.
+    fn terminate_early(&mut self) -> io::Result<()> {
+        let Some(rule) = &self.early_stop else {
+            return Ok(());
+        };
+        let thresholds = rule.thresholds(self.runs.values().map(|r| r.values.as_slice()));
+        let condemned: Vec<(u32, Judgement)> = self
+            .runs
+            .iter()
+            .filter(|(_, r)| {
+                r.summary.state == RunState::Running
+                    && r.handle.is_some()
+                    && r.summary.early_terminate.is_none()
+            })
+            .filter_map(|(&n, r)| Some((n, rule.judge(&thresholds, &r.values)?)))
+            .filter(|(_, j)| j.stop)
+            .collect();
+        for (n, judgement) in condemned {
+            let run = self.runs.get_mut(&n).expect("listed above");
+            tracing::info!(
+                sweep = %self.id,
+                run = n,
+                band = judgement.band,
+                value = judgement.value,
+                threshold = judgement.threshold,
+                runs_at_band = judgement.runs_at_band,
+                "early termination: the run is stopped"
+            );
+            if let Some(handle) = &run.handle {
+                handle.stop(StopReason::EarlyTerminate);
+            }
+            run.summary.early_terminate = Some(judgement.clone());
+            self.dir.run(n).write_summary(&run.summary)?;
+            self.dir
+                .append_event(EventKind::EarlyTerminated { run: n, judgement })?;
+        }
+        Ok(())
     }
 
     /// Record how a run ended; queue its re-run when one is owed; fail the

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::stopping::Judgement;
+
 /// Bumped when a record's meaning changes; readers refuse what they do not know.
 pub const RECORD_VERSION: u32 = 1;
 
@@ -158,6 +160,9 @@ pub struct RunSummary {
     /// restarted daemon knows them for this run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Why the early-termination rule stopped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_terminate: Option<Judgement>,
 }
 
 impl RunSummary {
@@ -179,6 +184,7 @@ impl RunSummary {
             metric: None,
             retried_by: None,
             token: None,
+            early_terminate: None,
         }
     }
 }
@@ -218,6 +224,11 @@ pub enum EventKind {
         state: RunState,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+    },
+    /// The early-termination rule stopped a run.
+    EarlyTerminated {
+        run: u32,
+        judgement: Judgement,
     },
     /// The daemon found this sweep after a restart.
     Recovered {
