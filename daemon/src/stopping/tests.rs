@@ -143,3 +143,41 @@ fn a_run_is_judged_at_the_largest_band_it_reached() {
     );
     assert!(j.stop);
 }
+
+/// The worked example of docs/early-termination.md, step by step.
+#[test]
+fn the_documented_example_holds() {
+    let r = rule("{type: hyperband, max_iter: 27, s: 2, eta: 3}", "minimize");
+    let a: &[f64] = &[0.9, 0.7, 0.50];
+    let b: &[f64] = &[1.0, 0.8, 0.60];
+    let c: &[f64] = &[1.1, 1.0, 1.00];
+    let abc = [a, b, c];
+    assert!(!judge(&r, &abc, a).unwrap().stop);
+    assert!(
+        !judge(&r, &abc, b).unwrap().stop,
+        "equal to the threshold 0.60"
+    );
+    let j = judge(&r, &abc, c).unwrap();
+    assert_eq!(
+        (j.stop, j.band, j.threshold, j.runs_at_band),
+        (true, 3, 0.60, 3)
+    );
+    // D reaches band 3 with 0.55 while B, at iteration 7, is still running.
+    let b7: &[f64] = &[1.0, 0.8, 0.60, 0.58, 0.57, 0.56, 0.55];
+    let d: &[f64] = &[0.9, 0.7, 0.55];
+    let all = [a, b7, c, d];
+    assert!(!judge(&r, &all, d).unwrap().stop);
+    assert!(!judge(&r, &all, a).unwrap().stop);
+    let j = judge(&r, &all, b7).unwrap();
+    assert_eq!(
+        (
+            j.stop,
+            j.iteration,
+            j.band,
+            j.value,
+            j.threshold,
+            j.runs_at_band
+        ),
+        (true, 7, 3, 0.60, 0.55, 4)
+    );
+}
