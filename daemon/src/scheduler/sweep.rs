@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::executor::{Ending, Exit, Ingest, RunHandle, orphans};
 use crate::protocol::trainer::StopReason;
 use crate::search::{self, History, ParamSet, Search, Trial, TrialState};
-use crate::spec::{self, Format, Method, SweepSpec};
+use crate::spec::{self, Format, Goal, Method, SweepSpec};
 use crate::stopping::{EarlyStop, Judgement};
 use crate::store::{
     EventKind, RunDir, RunId, RunState, RunSummary, Source, SweepDir, SweepId, SweepRecord,
@@ -354,6 +354,24 @@ impl Sweep {
         };
         run.values.push(value);
         let count = run.values.len();
+        if let Some(metric) = &self.spec.metric
+            && let Some(target) = metric.target
+            && self.is_running()
+        {
+            let reached = match metric.goal {
+                Goal::Minimize => value <= target,
+                Goal::Maximize => value >= target,
+            };
+            if reached {
+                let why = format!(
+                    "run {n} reached the target {} = {target} ({value})",
+                    metric.name
+                );
+                tracing::info!(sweep = %self.id, run = n, value, target, "metric.target reached: the sweep finishes");
+                self.end_queued("the sweep reached its metric.target before it started")?;
+                self.set_state(SweepState::Finished, Some(why))?;
+            }
+        }
         if self
             .early_stop
             .as_ref()
@@ -439,7 +457,35 @@ impl Sweep {
             );
             return self.fail(&why);
         }
+        let limit = self.spec.sweepd.max_failures_in_a_row;
+        if limit > 0 && self.is_running() && self.failures_in_a_row() >= limit as usize {
+            let why = format!(
+                "{limit} runs in a row failed or crashed (the last, run {n}: {}); \
+                 see `sweepctl logs`, then `sweepctl resume`",
+                reason.unwrap_or_default()
+            );
+            tracing::warn!(sweep = %self.id, "{why}");
+            self.set_state(SweepState::Paused, Some(why))?;
+        }
         self.rerun_if_owed(n)
+    }
+
+    /// How many of the latest ended runs, since the sweep last changed state
+    /// (a resume starts the count again), failed or crashed, in a row.
+    fn failures_in_a_row(&self) -> usize {
+        let since = &self.record.updated_at;
+        let mut ended: Vec<&RunSummary> = self
+            .runs
+            .values()
+            .map(|r| &r.summary)
+            .filter(|s| s.ended_at.as_ref().is_some_and(|t| t > since))
+            .collect();
+        ended.sort_by(|a, b| a.ended_at.cmp(&b.ended_at).then(a.run.cmp(&b.run)));
+        ended
+            .iter()
+            .rev()
+            .take_while(|s| matches!(s.state, RunState::Failed | RunState::Crashed))
+            .count()
     }
 
     /// Whether the latest runs all crashed before starting.

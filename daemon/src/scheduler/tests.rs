@@ -432,3 +432,55 @@ async fn stop_ends_queued_runs_and_lets_running_ones_finish() {
     token.cancel();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_run_that_reaches_metric_target_finishes_the_sweep() {
+    let w = World::new();
+    // Run x logs loss = x; the first run under 0.3 ends the sweep.
+    let id = w.add(
+        "method: grid\nmetric: {name: loss, target: 0.3}\n\
+         command: [python3, -c, 'import json, sys; print(json.dumps({\"loss\": json.loads(sys.argv[1])[\"x\"]}))', '${args_json}']\n\
+         parameters: {x: {values: [0.9, 0.5, 0.2, 0.1, 0.05]}}\n",
+    );
+    let (_handle, token, task) = w.start();
+    w.wait_for(&id, SweepState::Finished).await;
+    let record = w.home.sweep(&id).read_state().unwrap();
+    assert_eq!(
+        record.reason.as_deref(),
+        Some("run 3 reached the target loss = 0.3 (0.2)")
+    );
+    let runs = w.runs(&id);
+    assert_eq!(runs.len(), 3, "no run after the target: {runs:?}");
+    token.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn runs_failing_in_a_row_pause_the_sweep_and_resume_counts_afresh() {
+    let w = World::new();
+    let id = w.add(
+        "method: random\nrun_cap: 20\ncommand: [sh, -c, 'echo no data >&2; exit 3']\n\
+         parameters: {x: {min: 0.0, max: 1.0}}\nsweepd: {max_failures_in_a_row: 3}\n",
+    );
+    let (handle, token, task) = w.start();
+    w.wait_for(&id, SweepState::Paused).await;
+    let reason = w.home.sweep(&id).read_state().unwrap().reason.unwrap();
+    assert_eq!(
+        reason,
+        "3 runs in a row failed or crashed (the last, run 3: exited with status 3); \
+         see `sweepctl logs`, then `sweepctl resume`"
+    );
+    assert_eq!(
+        w.runs(&id).len(),
+        3,
+        "not one more run after the third failure"
+    );
+    // Resumed, it gets three more chances, not one.
+    handle.control(Control::Resume, id.clone()).await.unwrap();
+    w.wait_for(&id, SweepState::Paused).await;
+    let runs = w.runs(&id);
+    assert_eq!(runs.len(), 6, "{runs:?}");
+    assert!(runs.iter().all(|r| r.state == RunState::Failed));
+    token.cancel();
+    task.await.unwrap().unwrap();
+}

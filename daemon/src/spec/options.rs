@@ -8,7 +8,7 @@ use super::checker::{Checker, is_env_var_name};
 use super::diagnostic::KeyPath;
 use super::document::{Node, Value};
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SweepdOptions {
     /// Same seed, same proposals. Without one, the daemon picks one and records it.
     pub seed: Option<u64>,
@@ -23,9 +23,36 @@ pub struct SweepdOptions {
     pub timeout: Option<Duration>,
     /// How often a crashed or interrupted run is run again (0: never).
     pub retry: u32,
+    /// After this many runs in a row fail or crash, the sweep pauses (0: never).
+    pub max_failures_in_a_row: u32,
 }
 
-pub const KEYS: &[&str] = &["seed", "max_parallel", "workdir", "env", "timeout", "retry"];
+/// `max_failures_in_a_row` when not given.
+pub const DEFAULT_MAX_FAILURES_IN_A_ROW: u32 = 5;
+
+impl Default for SweepdOptions {
+    fn default() -> Self {
+        Self {
+            seed: None,
+            max_parallel: None,
+            workdir: None,
+            env: BTreeMap::new(),
+            timeout: None,
+            retry: 0,
+            max_failures_in_a_row: DEFAULT_MAX_FAILURES_IN_A_ROW,
+        }
+    }
+}
+
+pub const KEYS: &[&str] = &[
+    "seed",
+    "max_parallel",
+    "workdir",
+    "env",
+    "timeout",
+    "retry",
+    "max_failures_in_a_row",
+];
 
 pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<SweepdOptions> {
     let fields = c.mapping(node, path, "`sweepd`")?;
@@ -55,6 +82,12 @@ pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Opt
     if let Some(n) = fields.get("retry") {
         match counted(c, n, &fields.child("retry"), 0) {
             Some(v) => options.retry = v,
+            None => ok = false,
+        }
+    }
+    if let Some(n) = fields.get("max_failures_in_a_row") {
+        match counted(c, n, &fields.child("max_failures_in_a_row"), 0) {
+            Some(v) => options.max_failures_in_a_row = v,
             None => ok = false,
         }
     }
