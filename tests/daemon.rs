@@ -518,6 +518,114 @@ fn early_termination_stops_the_worse_runs_at_their_band() {
     );
 }
 
+/// The 27 scripted runs of tests/wandb-oracle/hyperband, one after the other
+/// through the real daemon: the runs stopped, and the iteration at which each
+/// was, are those W&B's engine stops (expected.json, "sequential").
+#[test]
+fn twenty_seven_scripted_runs_are_stopped_where_wandb_stops_them() {
+    let w = World::new();
+    let expected: Value = serde_json::from_str(
+        &fs::read_to_string(repo_root().join("tests/wandb-oracle/hyperband/expected.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let curves = w.file("curves.json", &expected["curves"].to_string());
+    // It honours the stop message (through trainers/python), so a stopped
+    // run ends at once.
+    let trainer = w.file(
+        "curve.py",
+        &format!(
+            "import json, sys, time\n\
+             sys.path.insert(0, {:?})\n\
+             import sweepd_trainer as sweep\n\
+             k = sweep.init()['k']\n\
+             for v in json.load(open(sys.argv[1]))[k]:\n    \
+             if sweep.should_stop():\n        break\n    \
+             sweep.log({{'loss': v}})\n    time.sleep(0.02)\n",
+            repo_root().join("trainers/python").display().to_string()
+        ),
+    );
+    let config = &expected["configs"]["max27-s3-eta3"];
+    let ks: Vec<String> = (0..27).map(|k| k.to_string()).collect();
+    let sweep_file = format!(
+        "method: grid\nmetric: {{name: loss, goal: minimize}}\nearly_terminate: {}\n\
+         command: [python3, '{}', '{}']\n\
+         parameters: {{k: {{values: [{}]}}}}\nsweepd: {{max_parallel: 1}}\n",
+        config["early_terminate"],
+        trainer.display(),
+        curves.display(),
+        ks.join(", ")
+    );
+    let _daemon = Daemon::start(&w);
+    drop_file(&w, "hb27.yaml", sweep_file.as_bytes());
+    wait_until("the sweep", || !sweeps(&w).is_empty());
+    let sweep = sweeps(&w)[0].clone();
+    wait_until("the sweep to finish", || state(&sweep) == "finished");
+    let runs = summaries(&sweep);
+    assert_eq!(runs.len(), 27);
+    let mut stops: Vec<[u64; 2]> = Vec::new();
+    for r in &runs {
+        let n = r["run"].as_u64().unwrap();
+        let p = fs::read_to_string(sweep.join(format!("runs/{n:04}/params.json"))).unwrap();
+        let k = serde_json::from_str::<Value>(&p).unwrap()["k"]
+            .as_u64()
+            .unwrap();
+        match r["state"].as_str().unwrap() {
+            "killed" => {
+                assert_eq!(r["reason"], "early_terminate", "{r:#}");
+                stops.push([k, r["early_terminate"]["iteration"].as_u64().unwrap()]);
+            }
+            "finished" => {}
+            other => panic!("run {n} ended {other}: {r:#}"),
+        }
+    }
+    let wandb: Vec<[u64; 2]> =
+        serde_json::from_value(expected["sequential"]["max27-s3-eta3"].clone()).unwrap();
+    assert_eq!(stops, wandb, "(run, iteration) of every stop");
+}
+
+/// A trainer that ignores the stop message and SIGTERM is still stopped
+/// within the grace period (--kill-after, 1 s here) plus one second of the
+/// rule's decision.
+#[test]
+fn early_termination_reaches_a_trainer_that_ignores_stop_and_sigterm() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    let sweep_file = "method: grid\nmetric: {name: loss}\n\
+        early_terminate: {type: hyperband, min_iter: 1, eta: 3}\n\
+        command: [python3, -c, 'import json, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); \
+        print(json.dumps({\"loss\": json.loads(sys.argv[1])[\"x\"]}), flush=True); time.sleep(60)', '${args_json}']\n\
+        parameters: {x: {values: [1, 5]}}\nsweepd: {max_parallel: 2}\n";
+    drop_file(&w, "stubborn.yaml", sweep_file.as_bytes());
+    wait_until("the sweep", || !sweeps(&w).is_empty());
+    let sweep = sweeps(&w)[0].clone();
+    wait_until("the worse run to be killed", || {
+        summaries(&sweep).iter().any(|r| r["state"] == "killed")
+    });
+    let runs = summaries(&sweep);
+    let killed = runs.iter().find(|r| r["state"] == "killed").unwrap();
+    assert_eq!(killed["reason"], "early_terminate", "{killed:#}");
+    let n = killed["run"].as_u64().unwrap();
+    let events = fs::read_to_string(sweep.join("events.jsonl")).unwrap();
+    let decided = events
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["event"] == "early_terminated" && e["run"] == n)
+        .expect("the decision is an event");
+    let at = |t: &Value| humantime::parse_rfc3339(t.as_str().unwrap()).unwrap();
+    let took = at(&killed["ended_at"])
+        .duration_since(at(&decided["time"]))
+        .unwrap();
+    assert!(
+        took <= Duration::from_secs(2),
+        "stopped {took:?} after the decision"
+    );
+    assert!(
+        took >= Duration::from_millis(900),
+        "it ignored SIGTERM, so SIGKILL at 1 s: {took:?}"
+    );
+}
+
 /// A bayes sweep with runs in parallel: the model's proposals (after the
 /// initial design of 5) are made while other runs are pending, none repeats
 /// another, and they find what the design did not.

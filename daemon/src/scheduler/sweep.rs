@@ -315,7 +315,7 @@ impl Sweep {
                 .values()
                 .map(|run| Trial {
                     params: run.params.clone(),
-                    state: trial_state(run.summary.state),
+                    state: trial_state(&run.summary),
                     metric: run.values.clone(),
                 })
                 .collect(),
@@ -388,7 +388,15 @@ impl Sweep {
         let Some(rule) = &self.early_stop else {
             return Ok(());
         };
-        let thresholds = rule.thresholds(self.runs.values().map(|r| r.values.as_slice()));
+        // A stopped run counts with the values it had when it was judged:
+        // what it logs while it stops does not move the thresholds, so the
+        // decisions do not depend on how fast runs stop.
+        let thresholds = rule.thresholds(self.runs.values().map(
+            |r| match &r.summary.early_terminate {
+                Some(j) => &r.values[..j.iteration.min(r.values.len())],
+                None => r.values.as_slice(),
+            },
+        ));
         let condemned: Vec<(u32, Judgement)> = self
             .runs
             .iter()
@@ -647,8 +655,9 @@ fn classify(ending: &Ending) -> (RunState, Option<String>) {
     }
 }
 
-fn trial_state(state: RunState) -> TrialState {
-    match state {
+fn trial_state(summary: &RunSummary) -> TrialState {
+    match summary.state {
+        RunState::Killed if summary.early_terminate.is_some() => TrialState::EarlyTerminated,
         RunState::Queued => TrialState::Pending,
         RunState::Running => TrialState::Running,
         RunState::Finished => TrialState::Finished,

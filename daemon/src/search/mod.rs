@@ -33,8 +33,10 @@ pub enum TrialState {
     Failed,
     /// Lost: the process vanished or the daemon died under it.
     Crashed,
-    /// Stopped by a person or by early termination.
+    /// Stopped by a person.
     Killed,
+    /// Stopped by the early-termination rule: its values so far count.
+    EarlyTerminated,
 }
 
 /// One run of the sweep so far.

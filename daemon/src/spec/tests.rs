@@ -607,6 +607,39 @@ fn hyperband_settings() {
         (hb.bands()[..3].to_vec(), hb.strict),
         (vec![2, 4, 8], false)
     );
+    // Every form against W&B 0.3.0's own arithmetic (int() of repeated
+    // division or multiplication by eta; `max_iter` itself never a band).
+    for (config, bands) in [
+        ("{type: hyperband, max_iter: 27, s: 3}", vec![1, 3, 9]),
+        ("{type: hyperband, max_iter: 81, s: 2, eta: 3}", vec![9, 27]),
+        (
+            "{type: hyperband, max_iter: 10, s: 5, eta: 2}",
+            vec![1, 2, 5],
+        ),
+        (
+            "{type: hyperband, max_iter: 100, s: 4, eta: 3.3}",
+            vec![2, 9, 30],
+        ),
+    ] {
+        assert_eq!(
+            valid(&s(config)).early_terminate.unwrap().bands(),
+            bands,
+            "{config}"
+        );
+    }
+    for (config, first) in [
+        (
+            "{type: hyperband, min_iter: 3, eta: 2.5}",
+            vec![3, 7, 18, 46, 117],
+        ),
+        (
+            "{type: hyperband, min_iter: 1, eta: 1.5}",
+            vec![1, 1, 2, 3, 5],
+        ),
+    ] {
+        let bands = valid(&s(config)).early_terminate.unwrap().bands();
+        assert_eq!(bands[..5], first, "{config}");
+    }
     assert_error(&s("hyperband"), "early_terminate", "must be a mapping");
     assert_error(
         &s("{type: hyperband, max_iter: 27}"),

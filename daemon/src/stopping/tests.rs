@@ -26,6 +26,44 @@ fn judge(rule: &EarlyStop, all: &[&[f64]], history: &[f64]) -> Option<Judgement>
     rule.judge(&thresholds, history)
 }
 
+/// Replays the scenario of stops.py: run k starts at time 2k (or, when
+/// `sequential`, when run k-1 has ended) and logs its curve a value per step;
+/// after each value every running run is judged. The (run, iteration) of
+/// each stop, in order.
+fn replay(rule: &EarlyStop, curves: &[Vec<f64>], sequential: bool) -> Vec<[usize; 2]> {
+    let (runs, steps) = (curves.len(), curves[0].len());
+    let mut events: Vec<(usize, usize, usize)> = (0..runs)
+        .flat_map(|k| (0..steps).map(move |i| (if sequential { 0 } else { 2 * k + i }, k, i)))
+        .collect();
+    if !sequential {
+        events.sort_unstable();
+    }
+    let mut history: Vec<Vec<f64>> = vec![Vec::new(); runs];
+    let mut running = vec![false; runs];
+    let mut ended = vec![false; runs];
+    let mut stops = Vec::new();
+    for (_, k, i) in events {
+        if ended[k] {
+            continue;
+        }
+        history[k].push(curves[k][i]);
+        running[k] = i + 1 < steps;
+        ended[k] = !running[k];
+        let thresholds = rule.thresholds(history.iter().map(Vec::as_slice));
+        for r in 0..runs {
+            if running[r]
+                && let Some(j) = rule.judge(&thresholds, &history[r])
+                && j.stop
+            {
+                running[r] = false;
+                ended[r] = true;
+                stops.push([r, history[r].len()]);
+            }
+        }
+    }
+    stops
+}
+
 #[test]
 fn stops_the_same_runs_at_the_same_iterations_as_wandb() {
     let expected: Value = serde_json::from_str(include_str!(
@@ -33,45 +71,22 @@ fn stops_the_same_runs_at_the_same_iterations_as_wandb() {
     ))
     .unwrap();
     let curves: Vec<Vec<f64>> = serde_json::from_value(expected["curves"].clone()).unwrap();
-    let (runs, steps) = (curves.len(), curves[0].len());
-    assert_eq!((runs, steps), (27, 27));
+    assert_eq!((curves.len(), curves[0].len()), (27, 27));
     for (name, config) in expected["configs"].as_object().unwrap() {
         let goal = config["goal"].as_str().unwrap();
         let rule = rule(&config["early_terminate"].to_string(), goal);
-        // Run k starts at time 2k and logs a value per step, in (time, run) order.
-        let mut events: Vec<(usize, usize, usize)> = (0..runs)
-            .flat_map(|k| (0..steps).map(move |i| (2 * k + i, k, i)))
-            .collect();
-        events.sort_unstable();
-        let mut history: Vec<Vec<f64>> = vec![Vec::new(); runs];
-        let mut running = vec![false; runs];
-        let mut ended = vec![false; runs];
-        let mut stops: Vec<[usize; 2]> = Vec::new();
-        for (_, k, i) in events {
-            if ended[k] {
-                continue;
-            }
-            history[k].push(curves[k][i]);
-            running[k] = i + 1 < steps;
-            ended[k] = !running[k];
-            let thresholds = rule.thresholds(history.iter().map(Vec::as_slice));
-            for r in 0..runs {
-                if running[r]
-                    && let Some(j) = rule.judge(&thresholds, &history[r])
-                    && j.stop
-                {
-                    running[r] = false;
-                    ended[r] = true;
-                    stops.push([r, history[r].len()]);
-                }
-            }
+        for (sequential, wandb) in [
+            (false, &config["stops"]),
+            (true, &expected["sequential"][name]),
+        ] {
+            let wandb: Vec<[usize; 2]> = serde_json::from_value(wandb.clone()).unwrap();
+            assert!(wandb.len() > 10, "{name}: the scenario stops runs");
+            assert_eq!(
+                replay(&rule, &curves, sequential),
+                wandb,
+                "{name} (sequential: {sequential}): (run, iteration) of every stop, in order"
+            );
         }
-        let wandb: Vec<[usize; 2]> = serde_json::from_value(config["stops"].clone()).unwrap();
-        assert!(wandb.len() > 10, "{name}: the scenario stops runs");
-        assert_eq!(
-            stops, wandb,
-            "{name}: (run, iteration) of every stop, in order"
-        );
     }
 }
 

@@ -7,7 +7,8 @@ which daemon/src/stopping/tests.rs replays through sweepd's rule.
 
 The scenario: run k (0..26) starts at time 2k and logs one value of `loss`
 per time step, 27 in all unless stopped; events are taken in (time, run)
-order. After each value, W&B's `hyperband_stop_runs` is asked which runs to
+order. A second, sequential one (run k starts when run k-1 has ended, as with
+max_parallel 1) is what tests/daemon.rs replays through the real daemon. After each value, W&B's `hyperband_stop_runs` is asked which runs to
 stop, given every run started so far (running, finished, or killed when an
 earlier decision stopped it). A run that logs its 27th value finishes.
 """
@@ -49,14 +50,17 @@ def curve(k):
     return out
 
 
-def simulate(goal, early_terminate, curves):
+def simulate(goal, early_terminate, curves, sequential=False):
     config = {
         "method": "random",
         "metric": {"name": "loss", "goal": goal},
         "early_terminate": early_terminate,
         "parameters": {"x": {"values": [1]}},
     }
-    events = sorted((2 * k + i, k, i) for k in range(RUNS) for i in range(STEPS))
+    if sequential:
+        events = [(0, k, i) for k in range(RUNS) for i in range(STEPS)]
+    else:
+        events = sorted((2 * k + i, k, i) for k in range(RUNS) for i in range(STEPS))
     history = {}
     state = {}
     stops = []
@@ -87,6 +91,9 @@ def main():
             name: {"goal": goal, "early_terminate": et, "stops": simulate(goal, et, curves)}
             for name, (goal, et) in CONFIGS.items()
         },
+        "sequential": {
+            name: simulate(goal, et, curves, sequential=True) for name, (goal, et) in CONFIGS.items()
+        },
     }
     path = os.path.join(HERE, "expected.json")
     text = json.dumps(result, indent=1) + "\n"
@@ -94,7 +101,7 @@ def main():
         if open(path).read() != text:
             print("hyperband: W&B's stops differ from expected.json", file=sys.stderr)
             return 1
-        n = sum(len(c["stops"]) for c in result["configs"].values())
+        n = sum(len(c["stops"]) for c in result["configs"].values()) + sum(map(len, result["sequential"].values()))
         print(f"hyperband: W&B's engine stops the same {n} runs at the same iterations as expected.json")
         return 0
     open(path, "w").write(text)

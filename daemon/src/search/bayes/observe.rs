@@ -2,7 +2,9 @@
 //! and points still pending.
 //!
 //! W&B's rules (sweeps 0.3.0), with two deliberate differences noted below:
-//! - finished: the best value the run logged (lowest when minimising);
+//! - finished: the best value the run logged (lowest when minimising), and
+//!   the same for a run stopped by early termination (W&B imputes it as a
+//!   failure: its values so far are what it showed);
 //! - failed, crashed, killed: per `metric.impute`: `worst` (default) the worst
 //!   value any ended run logged, `best` the run's best, `latest` its last;
 //! - running: pending, unless `metric.impute_while_running` names a rule,
@@ -216,13 +218,20 @@ impl Observations {
 fn is_ended(trial: &Trial) -> bool {
     matches!(
         trial.state,
-        TrialState::Finished | TrialState::Failed | TrialState::Crashed | TrialState::Killed
+        TrialState::Finished
+            | TrialState::Failed
+            | TrialState::Crashed
+            | TrialState::Killed
+            | TrialState::EarlyTerminated
     )
 }
 
 fn counted(state: TrialState, best: Option<f64>, rules: &Rules) -> Counted {
     match state {
-        TrialState::Finished => best.map_or(Counted::Impute(rules.impute), Counted::Value),
+        // A run the early-termination rule stopped counts as what it showed.
+        TrialState::Finished | TrialState::EarlyTerminated => {
+            best.map_or(Counted::Impute(rules.impute), Counted::Value)
+        }
         TrialState::Failed | TrialState::Crashed | TrialState::Killed => {
             Counted::Impute(rules.impute)
         }

@@ -443,6 +443,15 @@ fn runs_count_as_wandb_counts_them() {
     assert_eq!(x, [0.1, 0.3, 0.2, 0.5]);
     assert_eq!(y, [1.0, 0.5, 5.0, 5.0]);
     assert_eq!(pending, 1);
+    // Stopped by early termination: its best value so far, not an imputed one.
+    let (x, y, _) = observed(
+        "{name: loss}",
+        vec![
+            trial(0.1, Finished, &[9.0]),
+            trial(0.6, EarlyTerminated, &[2.0, 1.5, 3.0]),
+        ],
+    );
+    assert_eq!((x, y), (vec![0.1, 0.6], vec![9.0, 1.5]));
     // No run has any value: nothing to impute from, so nothing is observed.
     let (x, _, _) = observed("{name: loss}", vec![trial(0.5, Failed, &[])]);
     assert!(x.is_empty());
