@@ -616,6 +616,7 @@ fn early_termination_reaches_a_trainer_that_ignores_stop_and_sigterm() {
     let took = at(&killed["ended_at"])
         .duration_since(at(&decided["time"]))
         .unwrap();
+    eprintln!("the stubborn run ended {took:?} after the decision");
     assert!(
         took <= Duration::from_secs(2),
         "stopped {took:?} after the decision"
