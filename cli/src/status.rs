@@ -239,7 +239,7 @@ pub fn show(home: &Home, wanted: &str, json: bool) -> Result<Outcome> {
         } else {
             "its best value so far"
         };
-        let rank = (j.runs_at_band as f64 / j.eta) as usize + 1;
+        let rank = sweepd::stopping::rank_index(j.eta, j.runs_at_band) + 1;
         writeln!(
             out,
             "early     stopped by hyperband after {} values: at band {}, {what} {} is worse than the \

@@ -82,7 +82,8 @@ impl EarlyStop {
                         return None;
                     }
                     values.sort_by(f64::total_cmp);
-                    let index = (values.len() as f64 / self.eta) as usize;
+                    // W&B's int((1 / eta) * count), which rounds differently from count / eta.
+                    let index = rank_index(self.eta, values.len());
                     Some((values[index.min(values.len() - 1)], values.len()))
                 })
                 .collect(),
@@ -120,6 +121,12 @@ impl EarlyStop {
             stop: value > threshold,
         })
     }
+}
+
+/// Where the threshold sits among `count` sorted values: W&B's
+/// `int((1.0 / eta) * count)`.
+pub fn rank_index(eta: f64, count: usize) -> usize {
+    ((1.0 / eta) * count as f64) as usize
 }
 
 #[cfg(test)]

@@ -197,7 +197,9 @@ impl Scheduler {
             (Control::Pause, SweepState::Running) => {
                 sweep.set_state(SweepState::Paused, Some("paused by user".into()))
             }
-            (Control::Resume, SweepState::Paused) => sweep.set_state(SweepState::Running, None),
+            (Control::Resume, SweepState::Paused) => sweep
+                .set_state(SweepState::Running, None)
+                .and_then(|()| sweep.finish_if_target_reached()),
             (Control::Stop, SweepState::Running | SweepState::Paused) => sweep.stop(),
             (Control::Cancel, SweepState::Running | SweepState::Paused) => sweep.cancel(),
             // A stopped sweep whose runs are still finishing can be canceled too.

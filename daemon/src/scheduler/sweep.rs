@@ -141,12 +141,14 @@ impl Sweep {
             early_stop,
         };
         sweep.recover(leftovers)?;
+        sweep.finish_if_target_reached()?;
         Ok(sweep)
     }
 
     fn recover(&mut self, leftovers: &HashMap<String, Vec<i32>>) -> io::Result<()> {
         let metric = self.spec.metric.clone();
         let mut interrupted = Vec::new();
+        let mut stopped = Vec::new();
         for (&n, run) in self.runs.iter_mut() {
             let run_dir = self.dir.run(n);
             let was_running = run.summary.state == RunState::Running
@@ -170,9 +172,17 @@ impl Sweep {
             let (values, summary) = Ingest::open(&run_dir, metric.as_ref(), started)?.finish()?;
             run.values = values;
             run.summary.metric = summary;
+            run.summary.ended_at = Some(now());
+            if run.summary.early_terminate.is_some() {
+                // The rule was stopping it when sweepd died: it stays stopped.
+                run.summary.state = RunState::Killed;
+                run.summary.reason = Some(StopReason::EarlyTerminate.as_str().into());
+                run_dir.write_summary(&run.summary)?;
+                stopped.push(n);
+                continue;
+            }
             run.summary.state = RunState::Interrupted;
             run.summary.reason = Some("sweepd stopped while it ran".into());
-            run.summary.ended_at = Some(now());
             run_dir.write_summary(&run.summary)?;
             interrupted.push(n);
         }
@@ -181,6 +191,13 @@ impl Sweep {
                 run: n,
                 state: RunState::Interrupted,
                 reason: Some("sweepd stopped while it ran".into()),
+            })?;
+        }
+        for &n in &stopped {
+            self.dir.append_event(EventKind::RunEnded {
+                run: n,
+                state: RunState::Killed,
+                reason: Some(StopReason::EarlyTerminate.as_str().into()),
             })?;
         }
         if !interrupted.is_empty() {
@@ -354,23 +371,8 @@ impl Sweep {
         };
         run.values.push(value);
         let count = run.values.len();
-        if let Some(metric) = &self.spec.metric
-            && let Some(target) = metric.target
-            && self.is_running()
-        {
-            let reached = match metric.goal {
-                Goal::Minimize => value <= target,
-                Goal::Maximize => value >= target,
-            };
-            if reached {
-                let why = format!(
-                    "run {n} reached the target {} = {target} ({value})",
-                    metric.name
-                );
-                tracing::info!(sweep = %self.id, run = n, value, target, "metric.target reached: the sweep finishes");
-                self.end_queued("the sweep reached its metric.target before it started")?;
-                self.set_state(SweepState::Finished, Some(why))?;
-            }
+        if self.reaches_target(value) {
+            self.finish_at_target(n, value)?;
         }
         if self
             .early_stop
@@ -382,6 +384,46 @@ impl Sweep {
         Ok(())
     }
 
+    /// Whether `value` reaches `metric.target` (while the sweep runs).
+    fn reaches_target(&self, value: f64) -> bool {
+        let Some(metric) = &self.spec.metric else {
+            return false;
+        };
+        self.is_running()
+            && metric.target.is_some_and(|target| match metric.goal {
+                Goal::Minimize => value <= target,
+                Goal::Maximize => value >= target,
+            })
+    }
+
+    fn finish_at_target(&mut self, n: u32, value: f64) -> io::Result<()> {
+        let metric = self.spec.metric.as_ref().expect("a target has a metric");
+        let target = metric.target.expect("reached");
+        let why = format!(
+            "run {n} reached the target {} = {target} ({value})",
+            metric.name
+        );
+        tracing::info!(sweep = %self.id, run = n, value, target, "metric.target reached: the sweep finishes");
+        self.end_queued("the sweep reached its metric.target before it started")?;
+        self.set_state(SweepState::Finished, Some(why))
+    }
+
+    /// Finish the sweep if a value logged while it could not finish (paused,
+    /// or read back after a restart) reached `metric.target`.
+    pub fn finish_if_target_reached(&mut self) -> io::Result<()> {
+        let reached = self.runs.iter().find_map(|(&n, r)| {
+            r.values
+                .iter()
+                .copied()
+                .find(|&v| self.reaches_target(v))
+                .map(|v| (n, v))
+        });
+        match reached {
+            Some((n, value)) => self.finish_at_target(n, value),
+            None => Ok(()),
+        }
+    }
+
     /// Judge every running run by the early-termination rule; stop those it
     /// condemns, recording why in their summary and the sweep's events.
     fn terminate_early(&mut self) -> io::Result<()> {
@@ -391,12 +433,17 @@ impl Sweep {
         // A stopped run counts with the values it had when it was judged:
         // what it logs while it stops does not move the thresholds, so the
         // decisions do not depend on how fast runs stop.
-        let thresholds = rule.thresholds(self.runs.values().map(
-            |r| match &r.summary.early_terminate {
+        // One history per proposal (its latest run: a re-run replaces an
+        // interrupted run, it does not add to it).
+        let histories: Vec<&[f64]> = self
+            .latest_runs()
+            .into_values()
+            .map(|r| match &r.summary.early_terminate {
                 Some(j) => &r.values[..j.iteration.min(r.values.len())],
                 None => r.values.as_slice(),
-            },
-        ));
+            })
+            .collect();
+        let thresholds = rule.thresholds(histories.iter().copied());
         let condemned: Vec<(u32, Judgement)> = self
             .runs
             .iter()
@@ -437,7 +484,19 @@ impl Sweep {
             return Ok(());
         };
         run.handle = None;
-        let (state, reason) = classify(&ending);
+        let (state, reason) = match (&run.summary.early_terminate, classify(&ending)) {
+            // Stopped by the rule, then caught by a shutdown: still the rule's.
+            (Some(_), (RunState::Interrupted, _)) => (
+                RunState::Killed,
+                Some(StopReason::EarlyTerminate.as_str().to_owned()),
+            ),
+            (_, ending) => ending,
+        };
+        // The rule's reasons stay only if the rule is what ended the run (it
+        // may have ended by itself, or been stopped for another reason, first).
+        if reason.as_deref() != Some(StopReason::EarlyTerminate.as_str()) {
+            run.summary.early_terminate = None;
+        }
         run.summary.state = state;
         run.summary.reason = reason.clone();
         run.summary.exit_code = match ending.exit {

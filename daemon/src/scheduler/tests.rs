@@ -484,3 +484,45 @@ async fn runs_failing_in_a_row_pause_the_sweep_and_resume_counts_afresh() {
     token.cancel();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_run_the_rule_was_stopping_when_the_daemon_died_stays_stopped() {
+    let w = World::new();
+    let id = w.add(
+        "method: grid\nmetric: {name: loss}\nearly_terminate: {type: hyperband, min_iter: 1, eta: 3}\n\
+         command: [sh, -c, 'echo \"{\\\"loss\\\": 2}\"']\nparameters: {x: {values: [1]}}\n",
+    );
+    // The daemon died after deciding to stop run 1, before it ended.
+    let dir = w.home.sweep(&id);
+    let params: crate::search::ParamSet = serde_json::json!({"x": 1}).as_object().unwrap().clone();
+    let judgement = crate::stopping::Judgement {
+        iteration: 1,
+        band: 1,
+        value: 9.0,
+        threshold: 1.0,
+        runs_at_band: 3,
+        strict: true,
+        eta: 3.0,
+        stop: true,
+    };
+    let summary = crate::store::RunSummary {
+        state: RunState::Running,
+        started_at: Some(crate::store::now()),
+        early_terminate: Some(judgement.clone()),
+        ..crate::store::RunSummary::queued(1, 1, 1)
+    };
+    dir.run(1).create(&params, &summary).unwrap();
+    std::fs::write(dir.run(1).stdout_file(), "{\"loss\": 9}\n").unwrap();
+
+    let (_handle, token, task) = w.start();
+    w.wait_for(&id, SweepState::Finished).await;
+    let runs = w.runs(&id);
+    assert_eq!(runs.len(), 1, "not run again: {runs:?}");
+    assert_eq!(
+        (runs[0].state, runs[0].reason.as_deref()),
+        (RunState::Killed, Some("early_terminate"))
+    );
+    assert_eq!(runs[0].early_terminate, Some(judgement));
+    token.cancel();
+    task.await.unwrap().unwrap();
+}

@@ -25,6 +25,10 @@ pub enum BandSpec {
 
 /// W&B computes at most this many bands from `min_iter`.
 const MIN_ITER_BANDS: usize = 100;
+/// From `max_iter` and `s`, W&B computes up to `s` bands; sweepd stops at
+/// this many, so that an `eta` just above 1 with a huge `s` cannot hold up
+/// validation (no real sweep has more bands than runs have iterations).
+const MAX_ITER_BANDS: i64 = 10_000;
 
 impl Hyperband {
     /// The iterations at which runs are judged, ascending, as W&B 0.3.0 computes them.
@@ -33,7 +37,7 @@ impl Hyperband {
             BandSpec::FromMax { max_iter, s } => {
                 let mut band = max_iter as f64;
                 let mut bands = Vec::new();
-                for _ in 0..s.max(0) {
+                for _ in 0..s.clamp(0, MAX_ITER_BANDS) {
                     band /= self.eta;
                     if band < 1.0 {
                         break;

@@ -112,6 +112,14 @@ fn the_first_run_at_a_band_is_never_stopped_and_ties_survive() {
 }
 
 #[test]
+fn the_threshold_index_is_wandbs_int_of_count_over_eta() {
+    // int((1/eta) * n) and int(n / eta) differ for these (checked in Python).
+    for (eta, n, index) in [(49.0, 49, 0), (2.2, 33, 15), (1.3, 39, 29), (3.7, 37, 9)] {
+        assert_eq!(super::rank_index(eta, n), index, "eta {eta}, {n} values");
+    }
+}
+
+#[test]
 fn before_the_first_band_no_judgement() {
     let r = rule("{type: hyperband, max_iter: 27, s: 2, eta: 3}", "minimize"); // bands 3, 9
     let h: &[f64] = &[9.0, 9.0];
