@@ -430,11 +430,10 @@ impl Sweep {
         let Some(rule) = &self.early_stop else {
             return Ok(());
         };
-        // A stopped run counts with the values it had when it was judged:
-        // what it logs while it stops does not move the thresholds, so the
-        // decisions do not depend on how fast runs stop.
         // One history per proposal (its latest run: a re-run replaces an
-        // interrupted run, it does not add to it).
+        // interrupted run, it does not add to it). A stopped run counts with
+        // the values it had when judged: what it logs while it stops does not
+        // move the thresholds, so decisions do not depend on how fast runs stop.
         let histories: Vec<&[f64]> = self
             .latest_runs()
             .into_values()
