@@ -222,15 +222,18 @@ pub fn show(home: &Home, wanted: &str, json: bool) -> Result<Outcome> {
     if let Some(m) = &s.metric {
         writeln!(
             out,
-            "metric    {}: {} values, last {:?}, best {:?}",
-            m.name, m.count, m.last, m.best
+            "metric    {}: {} values, last {}, best {}",
+            m.name,
+            m.count,
+            or_none(m.last),
+            or_none(m.best)
         )?;
     } else if !run.values.is_empty() {
         writeln!(
             out,
-            "metric    {} values so far, best {:?}",
+            "metric    {} values so far, best {}",
             run.values.len(),
-            run.best(view.goal())
+            or_none(run.best(view.goal()))
         )?;
     }
     if let Some(j) = &s.early_terminate {
@@ -254,4 +257,9 @@ pub fn show(home: &Home, wanted: &str, json: bool) -> Result<Outcome> {
         writeln!(out, "  {k} = {}", show_value(&v))?;
     }
     Ok(Outcome::Ok)
+}
+
+/// A metric value, or `none` where there is none yet.
+fn or_none(value: Option<f64>) -> String {
+    value.map_or_else(|| "none".to_owned(), |v| v.to_string())
 }

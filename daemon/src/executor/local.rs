@@ -6,6 +6,7 @@
 
 use std::fs::OpenOptions;
 use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -197,6 +198,18 @@ fn spawn(launch: &Launch) -> std::io::Result<(Child, Option<ChildStdin>)> {
         .argv
         .split_first()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "an empty command"))?;
+    let mut child = match command(launch, Path::new(program), args)?.spawn() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match bundled(program) {
+            Some(path) => command(launch, &path, args)?.spawn()?,
+            None => return Err(e),
+        },
+        spawned => spawned?,
+    };
+    let stdin = child.stdin.take();
+    Ok((child, stdin))
+}
+
+fn command(launch: &Launch, program: &Path, args: &[String]) -> std::io::Result<Command> {
     let append = |path| OpenOptions::new().create(true).append(true).open(path);
     let stdout = append(launch.run_dir.stdout_file())?;
     let stderr = append(launch.run_dir.stderr_file())?;
@@ -212,9 +225,17 @@ fn spawn(launch: &Launch) -> std::io::Result<(Child, Option<ChildStdin>)> {
         command.env_remove(name);
     }
     command.envs(launch.env.iter().map(|(k, v)| (k, v)));
-    let mut child = command.spawn()?;
-    let stdin = child.stdin.take();
-    Ok((child, stdin))
+    Ok(command)
+}
+
+/// A bare program name that is not on PATH may be one of the trainers that
+/// come with sweepd (`sweepd-mnist`), installed beside the daemon.
+fn bundled(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return None;
+    }
+    let beside = std::env::current_exe().ok()?.parent()?.join(program);
+    beside.is_file().then_some(beside)
 }
 
 /// Write a protocol line; a run that closed its stdin (or never reads it) is

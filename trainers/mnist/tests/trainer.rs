@@ -1,0 +1,236 @@
+//! The real `sweepd-mnist` binary on the real MNIST (scripts/setup-trainer
+//! fetches it), spoken to as sweepd speaks to it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+const TRAINER: &str = env!("CARGO_BIN_EXE_sweepd-mnist");
+
+fn trainer(args: &[&str]) -> Command {
+    let mut command = Command::new(TRAINER);
+    command
+        .args(args)
+        .env_remove("SWEEP_RUN_ID")
+        .env("SWEEPD_MNIST_DEVICE", "cpu");
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    trainer(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn records(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The epoch records (the ones with `loss`), and the batch losses.
+fn split(records: &[Value]) -> (Vec<&Value>, Vec<f64>) {
+    let epochs = records.iter().filter(|r| r.get("loss").is_some()).collect();
+    let batches = records
+        .iter()
+        .filter_map(|r| r["batch loss"].as_f64())
+        .collect();
+    (epochs, batches)
+}
+
+#[test]
+fn one_epoch_of_the_tutorial_logs_every_batch_and_the_epoch_and_learns() {
+    let out = run(&[
+        "--fc_layer_size=64",
+        "--batch_size=100",
+        "--learning_rate=0.002",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = records(&out);
+    let (epochs, batches) = split(&all);
+    // every 5th of 60,000 images in batches of 100
+    assert_eq!(batches.len(), 120);
+    assert_eq!(epochs.len(), 1);
+    let epoch = epochs[0];
+    assert_eq!(epoch["epoch"], 0);
+    assert_eq!(
+        all.last().unwrap(),
+        epoch,
+        "the epoch is logged after its batches"
+    );
+    let mean = batches.iter().sum::<f64>() / 120.0;
+    assert!(
+        (epoch["loss"].as_f64().unwrap() - mean).abs() < 1e-9,
+        "loss is the mean batch loss"
+    );
+    let first: f64 = batches[..10].iter().sum::<f64>() / 10.0;
+    let last: f64 = batches[110..].iter().sum::<f64>() / 10.0;
+    assert!(
+        first > 1.5 && last < 0.6,
+        "batch loss went from {first} to {last}"
+    );
+    let accuracy = epoch["val_accuracy"].as_f64().unwrap();
+    assert!(
+        accuracy > 0.85 && accuracy <= 1.0,
+        "val_accuracy {accuracy}"
+    );
+}
+
+#[test]
+fn the_same_seed_trains_the_same_bits_and_another_seed_does_not() {
+    let args = [
+        "--fc_layer_size=32",
+        "--batch_size=500",
+        "--epochs=2",
+        "--shuffle=True",
+        "--seed=7",
+    ];
+    let a = run(&args);
+    let b = run(&args);
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(a.stdout, b.stdout);
+    assert_eq!(split(&records(&a)).0.len(), 2);
+    let c = run(&[
+        "--fc_layer_size=32",
+        "--batch_size=500",
+        "--epochs=2",
+        "--shuffle=True",
+        "--seed=8",
+    ]);
+    assert_ne!(a.stdout, c.stdout);
+    let unshuffled = run(&[
+        "--fc_layer_size=32",
+        "--batch_size=500",
+        "--epochs=2",
+        "--seed=7",
+    ]);
+    assert_ne!(a.stdout, unshuffled.stdout, "shuffling changes the batches");
+}
+
+#[test]
+fn bad_parameters_exit_non_zero_saying_which_and_why() {
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--optimizer=rmsprop"],
+            "parameter `optimizer`: unknown optimizer \"rmsprop\"",
+        ),
+        (
+            &["--batch_size=0"],
+            "parameter `batch_size`: must be an integer >= 1, got 0",
+        ),
+        (
+            &["--learning_rate=-0.1"],
+            "parameter `learning_rate`: must be a number >= 0, got -0.1",
+        ),
+        (
+            &["--device=tpu"],
+            "--device: expected auto, cpu, cuda or cuda:N",
+        ),
+        (&["--threads=0"], "--threads must be >= 1"),
+    ];
+    for (args, message) in cases {
+        let mut command = trainer(args);
+        if args[0].starts_with("--device") {
+            command.env_remove("SWEEPD_MNIST_DEVICE");
+        }
+        let out = command.stdin(Stdio::null()).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{args:?}: nothing trained");
+    }
+    let out = run(&["--learning-rat=1"]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses an unknown flag");
+}
+
+#[test]
+fn a_missing_data_folder_is_named_with_the_way_to_fix_it() {
+    let out = run(&["--data-dir=/nonexistent/mnist"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(
+        e.contains("/nonexistent/mnist/train-images-idx3-ubyte"),
+        "{e}"
+    );
+    assert!(e.contains("scripts/setup-trainer"), "{e}");
+}
+
+/// Start the trainer as sweepd does: SWEEP_RUN_ID set, the start message on
+/// stdin.
+fn under_sweepd(params: Value, args: &[&str]) -> std::process::Child {
+    let mut child = trainer(args)
+        .env("SWEEP_RUN_ID", "t/1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start =
+        json!({"type": "start", "protocol": 1, "sweep_id": "t", "run_id": "t/1", "params": params});
+    writeln!(child.stdin.as_mut().unwrap(), "{start}").unwrap();
+    child
+}
+
+#[test]
+fn parameters_come_from_the_start_message_and_flags_win() {
+    let child = under_sweepd(
+        json!({"batch_size": 2000, "fc_layer_size": 16, "epochs": 2}),
+        &["--epochs=1"],
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = records(&out);
+    let (epochs, batches) = split(&all);
+    assert_eq!(
+        (epochs.len(), batches.len()),
+        (1, 6),
+        "12,000 images in batches of 2,000, one epoch"
+    );
+
+    let child = under_sweepd(json!({"optimizer": "adagrad"}), &[]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("parameter `optimizer`: unknown optimizer \"adagrad\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_stop_message_ends_the_run_cleanly_between_batches() {
+    // 100 epochs would take minutes; the stop comes after the first batch.
+    let mut child = under_sweepd(
+        json!({"batch_size": 32, "fc_layer_size": 16, "epochs": 100}),
+        &[],
+    );
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert!(first["batch loss"].is_f64(), "{first}");
+    writeln!(
+        child.stdin.as_mut().unwrap(),
+        r#"{{"type":"stop","reason":"early_terminate"}}"#
+    )
+    .unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        rest.len() < 375,
+        "stopped within the first epoch ({} more batches)",
+        rest.len()
+    );
+    assert!(
+        rest.iter().all(|l| l.contains("batch loss")),
+        "no epoch record: {rest:?}"
+    );
+    assert!(
+        err.contains("stopped (early_terminate) in epoch 0"),
+        "{err}"
+    );
+}
