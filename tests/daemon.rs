@@ -5,7 +5,7 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{World, repo_root};
@@ -328,6 +328,61 @@ fn submit_prints_the_id_or_the_reasons() {
         .map(|e| e.file_name().into_string().unwrap())
         .collect();
     assert_eq!(rejected.len(), 2, "the file and its reasons: {rejected:?}");
+}
+
+/// A program named without a path is looked for on PATH first, then beside
+/// sweepd, where the bundled trainers (sweepd-mnist) are installed.
+#[test]
+fn a_bare_program_name_not_on_path_is_found_beside_sweepd() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let trainer = |path: PathBuf, loss: u32| {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, format!("#!/bin/sh\necho '{{\"loss\": {loss}}}'\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let install = w.path("install");
+    fs::create_dir_all(&install).unwrap();
+    fs::copy(common::bin("sweepd"), install.join("sweepd")).unwrap();
+    trainer(install.join("only-beside"), 1);
+    trainer(install.join("on-both"), 3);
+    trainer(w.path("onpath/on-both"), 2);
+    let path = format!("{}:/usr/bin:/bin", w.path("onpath").display());
+    let child = Command::new(install.join("sweepd"))
+        .current_dir(w.dir.path())
+        .env_clear()
+        .env("PATH", &path)
+        .env("HOME", w.dir.path())
+        .env("SWEEPS_HOME", home(&w))
+        .args(["--settle", "100ms"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = Daemon { child };
+    let socket = home(&w).join("sweepd.sock");
+    wait_until("the copied sweepd to listen", || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    for (program, loss) in [("only-beside", 1.0), ("on-both", 2.0)] {
+        let file = format!("{program}.yaml");
+        w.file(
+            &file,
+            &format!("method: grid\nprogram: {program}\ncommand: [\"${{program}}\"]\nmetric: {{name: loss}}\nparameters: {{a: {{value: 1}}}}\n"),
+        );
+        let id = w
+            .sweepctl(["submit", file.as_str()])
+            .expect_code(0)
+            .stdout();
+        let sweep = home(&w).join("sweeps").join(id.trim());
+        wait_until("the sweep to end", || {
+            state(&sweep) != "running" && !state(&sweep).is_empty()
+        });
+        let runs = summaries(&sweep);
+        assert_eq!(runs[0]["state"], "finished", "{program}: {}", runs[0]);
+        assert_eq!(runs[0]["metric"]["best"], loss, "{program}: which one ran");
+    }
 }
 
 #[test]

@@ -199,7 +199,7 @@ fn spawn(launch: &Launch) -> std::io::Result<(Child, Option<ChildStdin>)> {
         .split_first()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "an empty command"))?;
     let mut child = match command(launch, Path::new(program), args)?.spawn() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match bundled(program) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match bundled(program, launch) {
             Some(path) => command(launch, &path, args)?.spawn()?,
             None => return Err(e),
         },
@@ -228,10 +228,21 @@ fn command(launch: &Launch, program: &Path, args: &[String]) -> std::io::Result<
     Ok(command)
 }
 
-/// A bare program name that is not on PATH may be one of the trainers that
-/// come with sweepd (`sweepd-mnist`), installed beside the daemon.
-fn bundled(program: &str) -> Option<PathBuf> {
+/// A bare program name that is not on the run's PATH may be one of the
+/// trainers that come with sweepd (`sweepd-mnist`), installed beside the
+/// daemon.
+fn bundled(program: &str, launch: &Launch) -> Option<PathBuf> {
     if program.contains('/') {
+        return None;
+    }
+    let path = launch
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| std::ffi::OsString::from(v))
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_default();
+    if std::env::split_paths(&path).any(|dir| dir.join(program).is_file()) {
         return None;
     }
     let beside = std::env::current_exe().ok()?.parent()?.join(program);

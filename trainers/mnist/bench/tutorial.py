@@ -5,8 +5,10 @@ added after each epoch as sweepd-mnist reports it. The tutorial's style of
 pipeline: torchvision's MNIST Dataset with per-sample transforms (ToTensor,
 Normalize) behind a DataLoader. Flags as W&B's agent passes them."""
 import argparse
+import atexit
 import json
 import os
+import shutil
 import tempfile
 
 import torch
@@ -32,6 +34,7 @@ torch.manual_seed(config.seed)
 
 # torchvision's MNIST reads <root>/MNIST/raw/<the four original files>.
 root = tempfile.mkdtemp()
+atexit.register(shutil.rmtree, root)
 os.makedirs(os.path.join(root, "MNIST"))
 os.symlink(common.data_dir(), os.path.join(root, "MNIST", "raw"))
 transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])

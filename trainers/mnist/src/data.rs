@@ -66,7 +66,10 @@ pub fn parse_idx(bytes: Vec<u8>, rank: usize) -> Result<Idx, String> {
         .chunks_exact(4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
-    let size: usize = dims.iter().product();
+    let size = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| format!("the header's sizes {dims:?} overflow"))?;
     if bytes.len() - header != size {
         return Err(format!(
             "the header says {dims:?} ({size} bytes of data) but {} follow",
@@ -121,6 +124,9 @@ fn load_split(dir: &Path, images: &str, labels: &str) -> Result<Split, DataError
             &images_path,
             format!("images of {:?} pixels, not 28x28", &images.dims[1..]),
         ));
+    }
+    if images.dims[0] == 0 {
+        return Err(format(&images_path, "no images".to_owned()));
     }
     if labels.dims[0] != images.dims[0] {
         return Err(format(
@@ -178,6 +184,8 @@ mod tests {
         floats[2] = 0x0d;
         assert!(parse_idx(floats, 1).unwrap_err().contains("unsigned bytes"));
         assert!(parse_idx(vec![0, 0], 1).unwrap_err().contains("too short"));
+        let huge = idx(3, &[u32::MAX, u32::MAX, u32::MAX], &[]);
+        assert!(parse_idx(huge, 3).unwrap_err().contains("overflow"));
     }
 
     #[test]

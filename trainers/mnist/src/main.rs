@@ -94,7 +94,15 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sweepd-mnist: error: {e:#}");
+            // libtorch appends a C++ backtrace to its messages; keep the message.
+            let message = format!("{e:#}");
+            let cut = ["\nException raised from", "\nframe #"]
+                .iter()
+                .filter_map(|marker| message.find(marker))
+                .min()
+                .unwrap_or(message.len());
+            let message = &message[..cut];
+            eprintln!("sweepd-mnist: error: {message}");
             ExitCode::FAILURE
         }
     }
@@ -136,10 +144,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     if let Ended::Stopped {
         reason,
         epoch,
-        batch,
+        batches,
     } = ended
     {
-        eprintln!("sweepd-mnist: stopped ({reason}) in epoch {epoch} after batch {batch}");
+        eprintln!("sweepd-mnist: stopped ({reason}) in epoch {epoch} after {batches} batches");
     }
     Ok(())
 }
@@ -163,7 +171,12 @@ fn device(asked: &str) -> anyhow::Result<Device> {
         0
     };
     match (asked, loaded) {
-        ("auto", _) if count == 0 => Ok(Device::Cpu),
+        ("auto", Err(why)) => {
+            // A driver is there (worth_trying), so say why its GPU goes unused.
+            eprintln!("sweepd-mnist: using the CPU: libtorch's CUDA backend did not load: {why}");
+            Ok(Device::Cpu)
+        }
+        ("auto", Ok(())) if count == 0 => Ok(Device::Cpu),
         (_, Err(why)) => bail!("--device {asked}: libtorch's CUDA backend did not load: {why}"),
         _ if cuda_index >= count => {
             bail!("--device {asked}: {count} CUDA device(s) visible")

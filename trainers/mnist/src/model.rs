@@ -13,29 +13,28 @@ pub struct Net {
 }
 
 impl Net {
-    pub fn new(vs: &nn::Path, fc_layer_size: i64, dropout: f64) -> Net {
-        Net {
-            hidden: torch_linear(vs / "hidden", 784, fc_layer_size),
-            out: torch_linear(vs / "out", fc_layer_size, 10),
+    /// Fails (rather than panics) when libtorch cannot allocate the layers.
+    pub fn new(vs: &nn::Path, fc_layer_size: i64, dropout: f64) -> Result<Net, tch::TchError> {
+        Ok(Net {
+            hidden: torch_linear(&(vs / "hidden"), 784, fc_layer_size)?,
+            out: torch_linear(&(vs / "out"), fc_layer_size, 10)?,
             dropout,
-        }
+        })
     }
 }
 
 /// `nn.Linear`'s initialisation: weights and bias uniform on +-1/sqrt(fan_in)
 /// (`kaiming_uniform_(a=sqrt(5))` for the weights).
-fn torch_linear(vs: nn::Path, fan_in: i64, fan_out: i64) -> nn::Linear {
+fn torch_linear(vs: &nn::Path, fan_in: i64, fan_out: i64) -> Result<nn::Linear, tch::TchError> {
     let bound = 1.0 / (fan_in as f64).sqrt();
     let uniform = nn::Init::Uniform {
         lo: -bound,
         up: bound,
     };
-    let config = nn::LinearConfig {
-        ws_init: uniform,
-        bs_init: Some(uniform),
-        bias: true,
-    };
-    nn::linear(vs, fan_in, fan_out, config)
+    Ok(nn::Linear {
+        ws: vs.f_var("weight", &[fan_out, fan_in], uniform)?,
+        bs: Some(vs.f_var("bias", &[fan_out], uniform)?),
+    })
 }
 
 impl nn::ModuleT for Net {

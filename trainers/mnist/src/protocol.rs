@@ -73,9 +73,11 @@ impl Session {
 }
 
 fn listen(input: impl BufRead, stop: &OnceLock<String>) {
-    for line in input.lines() {
+    for line in input.split(b'\n') {
+        // A line that is not UTF-8 or not JSON is not for us; only the end
+        // of stdin (or an error reading it) ends listening.
         let Ok(line) = line else { return };
-        let Ok(message) = serde_json::from_str::<Value>(&line) else {
+        let Ok(message) = serde_json::from_slice::<Value>(&line) else {
             continue;
         };
         if message["type"] == "stop" {
@@ -156,6 +158,27 @@ mod tests {
         assert!(read("--lr=1\n").contains("not JSON: \"--lr=1\""));
         assert!(read("{\"type\":\"stop\"}\n").contains("not a start message"));
         assert!(read("{\"type\":\"start\",\"protocol\":2}\n").contains("protocol 2 is not spoken"));
+    }
+
+    /// sweepd's own golden protocol lines (daemon/src/protocol/golden), so a
+    /// change on the daemon's side breaks this test.
+    #[test]
+    fn sweepds_golden_start_and_stop_lines_are_understood() {
+        let start = include_str!("../../../daemon/src/protocol/golden/start.jsonl");
+        let stops = include_str!("../../../daemon/src/protocol/golden/stop.jsonl");
+        let mut input = start.lines().next().unwrap().as_bytes().to_vec();
+        input.extend(b"\n\xff\xfe not UTF-8\n");
+        input.extend(stops.as_bytes());
+        let session = Session::from_reader(BufReader::new(std::io::Cursor::new(input))).unwrap();
+        assert_eq!(session.params["batch_size"], 64);
+        assert_eq!(session.run_id.as_deref(), Some("20261128-mnist-a1b2/3"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while session.stop_reason().is_none() {
+            assert!(std::time::Instant::now() < deadline, "no stop heard");
+            std::thread::yield_now();
+        }
+        let first: Value = serde_json::from_str(stops.lines().next().unwrap()).unwrap();
+        assert_eq!(session.stop_reason(), first["reason"].as_str());
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl Trainer {
     pub fn new(params: &Params, device: Device) -> Result<Trainer, tch::TchError> {
         tch::manual_seed(params.seed);
         let vs = nn::VarStore::new(device);
-        let net = Net::new(&vs.root(), params.fc_layer_size, params.dropout);
+        let net = Net::new(&vs.root(), params.fc_layer_size, params.dropout)?;
         let opt = match params.optimizer {
             Optimizer::Adam => nn::Adam::default().build(&vs, params.learning_rate)?,
             Optimizer::Sgd => nn::Sgd {
@@ -96,11 +96,12 @@ impl Trainer {
 #[derive(Debug, PartialEq)]
 pub enum Ended {
     Finished,
-    /// sweepd asked the run to stop (the reason), heard between batches.
+    /// sweepd asked the run to stop (the reason), heard between batches:
+    /// after `batches` batches of `epoch` (from 0).
     Stopped {
         reason: String,
         epoch: i64,
-        batch: i64,
+        batches: i64,
     },
 }
 
@@ -144,7 +145,7 @@ pub fn train(
                 return Ok(Ended::Stopped {
                     reason,
                     epoch,
-                    batch: b,
+                    batches: b + 1,
                 });
             }
         }

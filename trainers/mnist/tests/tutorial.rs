@@ -73,6 +73,8 @@ fn the_tutorial_sweep_runs_five_runs_of_this_trainer_through_the_daemon() {
         Command::new(ours("sweepd"))
             .env("SWEEPS_HOME", home.path())
             .env("SWEEPD_MNIST_DEVICE", "cpu")
+            // Not a sweepd-mnist of the user's: the one built beside sweepd.
+            .env("PATH", "/usr/bin:/bin")
             .stdin(Stdio::null())
             .stderr(log)
             .spawn()

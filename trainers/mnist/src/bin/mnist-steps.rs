@@ -50,6 +50,11 @@ fn main() -> anyhow::Result<()> {
         ..Params::default()
     };
     let mut trainer = Trainer::new(&params, Device::Cpu)?;
+    anyhow::ensure!(
+        (1..=data.train_len()).contains(&args.batch_size),
+        "--batch-size must be from 1 to {}",
+        data.train_len()
+    );
     let batches = data.train_len() / args.batch_size;
     let mut loss = 0.0;
     let mut step = |i: i64| {
