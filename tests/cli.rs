@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{World, repo_root};
 use serde_json::json;
 
@@ -365,4 +367,116 @@ fn preview_of_bayes_shows_its_initial_design() {
         two.lines().collect::<Vec<_>>(),
         json.lines().take(2).collect::<Vec<_>>()
     );
+}
+
+/// `systemd-analyze verify` on a unit, failing on anything it prints.
+fn systemd_verify(w: &World, unit: &Path, user: bool) {
+    let runtime = w.path("xdg-runtime");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let mut command = std::process::Command::new("systemd-analyze");
+    if user {
+        command.arg("--user");
+    }
+    let out = command
+        .arg("verify")
+        .arg(unit)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .expect("systemd-analyze (Debian's systemd package; scripts/setup installs it)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.is_empty(),
+        "{}: {said}",
+        unit.display()
+    );
+}
+
+#[test]
+fn service_install_writes_a_user_unit_that_systemd_accepts() {
+    let w = World::new();
+    let dir = w.path("units");
+    let first = w
+        .sweepctl(["service", "install", "--unit-dir", dir.to_str().unwrap()])
+        .expect_code(0);
+    let unit_path = dir.join("sweepd.service");
+    assert!(
+        first
+            .stdout()
+            .starts_with(&format!("wrote {}", unit_path.display())),
+        "{}",
+        first.stdout()
+    );
+    assert!(
+        first
+            .stdout()
+            .contains("systemctl --user enable --now sweepd")
+    );
+    assert!(first.stdout().contains("linger"), "{}", first.stdout());
+    let unit = std::fs::read_to_string(&unit_path).unwrap();
+    let sweepd = common::bin("sweepd");
+    assert!(
+        unit.contains(&format!("\nExecStart=\"{}\"\n", sweepd.display())),
+        "{unit}"
+    );
+    assert!(unit.contains("\nType=notify\n") && unit.contains("\nKillMode=mixed\n"));
+    systemd_verify(&w, &unit_path, true);
+
+    let again = w
+        .sweepctl(["service", "install", "--unit-dir", dir.to_str().unwrap()])
+        .expect_code(0);
+    assert!(
+        again.stdout().contains("already this unit"),
+        "{}",
+        again.stdout()
+    );
+    std::fs::write(&unit_path, "[Service]\nExecStart=/bin/true\n").unwrap();
+    let refused = w
+        .sweepctl(["service", "install", "--unit-dir", dir.to_str().unwrap()])
+        .expect_code(2);
+    assert!(refused.stderr().contains("--force"), "{}", refused.stderr());
+    assert_eq!(
+        std::fs::read_to_string(&unit_path).unwrap(),
+        "[Service]\nExecStart=/bin/true\n"
+    );
+    w.sweepctl([
+        "service",
+        "install",
+        "--force",
+        "--unit-dir",
+        dir.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    assert_eq!(std::fs::read_to_string(&unit_path).unwrap(), unit);
+}
+
+/// The administrator's template, as an instance for the user running the
+/// test, with ExecStart at the sweepd just built.
+#[test]
+fn the_per_user_template_unit_passes_systemd_analyze_verify() {
+    let w = World::new();
+    let template = std::fs::read_to_string(repo_root().join("systemd/sweepd@.service")).unwrap();
+    assert!(template.contains("\nUser=%i\n") && template.contains("\nType=notify\n"));
+    let sweepd = common::bin("sweepd");
+    let unit: String = template
+        .lines()
+        .map(|l| {
+            if l.starts_with("ExecStart=") {
+                format!("ExecStart={}\n", sweepd.display())
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = String::from_utf8(me.stdout).unwrap();
+    let instance = w.path(&format!("sweepd@{}.service", me.trim()));
+    std::fs::write(&instance, unit).unwrap();
+    systemd_verify(&w, &instance, false);
 }

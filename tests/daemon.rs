@@ -41,6 +41,8 @@ impl Daemon {
         let child = w
             .command("sweepd")
             .args([
+                // CI runs as root in a container; the refusal has its own test.
+                "--allow-root",
                 "--empty-after",
                 "1s",
                 "--term-after",
@@ -354,7 +356,7 @@ fn a_bare_program_name_not_on_path_is_found_beside_sweepd() {
         .env("PATH", &path)
         .env("HOME", w.dir.path())
         .env("SWEEPS_HOME", home(&w))
-        .args(["--settle", "100ms"])
+        .args(["--allow-root", "--settle", "100ms"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -385,11 +387,144 @@ fn a_bare_program_name_not_on_path_is_found_beside_sweepd() {
     }
 }
 
+/// systemd's `Type=notify`: READY=1 with a STATUS line once sweepd serves,
+/// a STATUS line as runs come and go, STOPPING=1 when SIGTERM begins the
+/// shutdown; runs do not inherit NOTIFY_SOCKET.
+#[test]
+fn sweepd_tells_systemd_ready_status_and_stopping() {
+    let w = World::new();
+    let path = w.path("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    socket.set_read_timeout(Some(BOUND)).unwrap();
+    let next = || {
+        let mut buf = [0u8; 4096];
+        let n = socket.recv(&mut buf).expect("a notification from sweepd");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let child = w
+        .command("sweepd")
+        .args(["--allow-root", "--settle", "100ms", "--max-running", "3"])
+        .env("NOTIFY_SOCKET", &path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon { child };
+    let first = next();
+    assert!(first.lines().any(|l| l == "READY=1"), "{first}");
+    assert!(
+        first.contains("STATUS=0 of 3 runs running, 0 queued; sweeps: 0 running, 0 paused"),
+        "{first}"
+    );
+    assert!(
+        std::os::unix::net::UnixStream::connect(home(&w).join("sweepd.sock")).is_ok(),
+        "READY comes after the control socket is up"
+    );
+    // The run fails if it sees NOTIFY_SOCKET.
+    w.file(
+        "env.yaml",
+        "method: grid\ncommand: [sh, -c, 'test -z \"$NOTIFY_SOCKET\" && echo \"{\\\"loss\\\": 1}\"']\nmetric: {name: loss}\nparameters: {a: {value: 1}}\n",
+    );
+    let id = w.sweepctl(["submit", "env.yaml"]).expect_code(0).stdout();
+    let sweep = home(&w).join("sweeps").join(id.trim());
+    wait_until("the sweep to finish", || state(&sweep) == "finished");
+    assert_eq!(
+        summaries(&sweep)[0]["state"],
+        "finished",
+        "NOTIFY_SOCKET not inherited"
+    );
+    assert!(daemon.terminate().success());
+    let mut seen = vec![first];
+    while !seen.last().unwrap().contains("STOPPING=1") {
+        seen.push(next());
+    }
+    assert!(
+        seen.iter()
+            .any(|m| m.contains("STATUS=1 of 3 runs running")),
+        "a status while the run ran: {seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|m| m.contains("READY=1")).count(),
+        1,
+        "{seen:?}"
+    );
+}
+
+/// SIGTERM (systemd's stop) during a sweep: the runs get the stop message
+/// (reason `shutdown`) and end, sweepd exits, the runs are recorded as
+/// interrupted; after a restart they run again and the sweep completes.
+#[test]
+fn sigterm_interrupts_runs_which_run_again_after_a_restart() {
+    let w = World::new();
+    // Logs a value, then (until `go` exists) waits for the stop message and
+    // writes it down.
+    w.file(
+        "grid.yaml",
+        "method: grid\ncommand: [sh, -c, 'read start; echo \"{\\\"loss\\\": 1}\"; [ -e go ] && exit 0; read stop; echo \"$stop\" > \"$SWEEP_RUN_DIR/heard\"']\nmetric: {name: loss}\nparameters: {a: {values: [1, 2]}}\nsweepd: {max_parallel: 2}\n",
+    );
+    let daemon = Daemon::start(&w);
+    let id = w.sweepctl(["submit", "grid.yaml"]).expect_code(0).stdout();
+    let sweep = home(&w).join("sweeps").join(id.trim());
+    wait_until("both runs to log", || {
+        (1..=2).all(|n| {
+            fs::read_to_string(sweep.join(format!("runs/{n:04}/metrics.jsonl")))
+                .is_ok_and(|m| m.contains("loss"))
+        })
+    });
+    assert!(daemon.terminate().success(), "a clean exit");
+    for n in 1..=2 {
+        let heard = fs::read_to_string(sweep.join(format!("runs/{n:04}/heard"))).unwrap();
+        let stop: Value = serde_json::from_str(&heard).unwrap();
+        assert_eq!(stop["reason"], "shutdown", "run {n}");
+    }
+    let runs = summaries(&sweep);
+    assert!(
+        runs[..2].iter().all(|r| r["state"] == "interrupted"),
+        "{runs:?}"
+    );
+    assert!(
+        runs[2..].iter().all(|r| r["state"] == "queued"),
+        "queued again, to run after the restart: {runs:?}"
+    );
+    assert_eq!(state(&sweep), "running");
+
+    w.file("go", "");
+    let _daemon = Daemon::start(&w);
+    wait_until("the sweep to finish", || state(&sweep) == "finished");
+    let runs = summaries(&sweep);
+    assert_eq!(runs.len(), 4, "each interrupted run ran again: {runs:?}");
+    assert!(
+        runs[2..].iter().all(|r| r["state"] == "finished"),
+        "{runs:?}"
+    );
+    assert_eq!(counted(&runs), 2);
+}
+
+/// As root (or root of a user namespace, for a test run by a user) sweepd
+/// refuses to start without --allow-root, and starts nothing.
+#[test]
+fn sweepd_refuses_to_run_as_root_unless_told() {
+    let w = World::new();
+    let out = Command::new("unshare")
+        .arg("--map-root-user")
+        .arg(common::bin("sweepd"))
+        .env("SWEEPS_HOME", home(&w))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("refusing to run as root"), "{stderr}");
+    assert!(stderr.contains("--allow-root"), "{stderr}");
+    assert!(!home(&w).exists(), "nothing was set up");
+}
+
 #[test]
 fn a_second_daemon_on_the_same_home_names_the_first_and_exits() {
     let w = World::new();
     let first = Daemon::start(&w);
-    let second = w.command("sweepd").output().unwrap();
+    let second = w.command("sweepd").arg("--allow-root").output().unwrap();
     assert_eq!(second.status.code(), Some(1));
     let message = String::from_utf8_lossy(&second.stderr);
     assert!(

@@ -7,6 +7,7 @@ mod client;
 mod control;
 mod logs;
 mod preview;
+mod service;
 mod status;
 mod submit;
 mod table;
@@ -106,6 +107,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// sweepd as a systemd service.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Subcommand)]
+enum ServiceCommand {
+    /// Write the systemd user unit (~/.config/systemd/user/sweepd.service)
+    /// running this installation's sweepd, and say what to do next.
+    Install {
+        /// Where to write the unit.
+        #[arg(long, value_name = "DIR")]
+        unit_dir: Option<PathBuf>,
+        /// The sweepd to run (default: the one beside sweepctl, else on PATH).
+        #[arg(long, value_name = "PATH")]
+        sweepd: Option<PathBuf>,
+        /// Replace a unit that differs.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// How a command ended, mapped to the documented exit codes.
@@ -151,6 +172,16 @@ fn main() -> ExitCode {
         Command::Stop { sweep } => home().and_then(|h| control::run(&h, "stop", &sweep)),
         Command::Cancel { sweep } => home().and_then(|h| control::run(&h, "cancel", &sweep)),
         Command::Watch { sweep, json } => home().and_then(|h| watch::run(&h, &sweep, json)),
+        Command::Service(ServiceCommand::Install {
+            unit_dir,
+            sweepd,
+            force,
+        }) => service::install(service::Install {
+            unit_dir,
+            sweepd,
+            home: cli.home.clone(),
+            force,
+        }),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

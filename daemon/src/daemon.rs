@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::scheduler::{self, SchedulerHandle};
 use crate::server;
+use crate::service;
 use crate::store::{Home, LockError};
 use crate::watcher::{self, InboxConfig};
 
@@ -48,16 +49,17 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
     })?;
     tracing::info!(home = %home.root().display(), pid = std::process::id(), "sweepd started");
 
-    let (handle, messages): (SchedulerHandle, _) = scheduler::channel();
+    let (handle, mailbox): (SchedulerHandle, _) = scheduler::channel();
     let (notices, _) = broadcast::channel(256);
     // The watcher and the server stop first; the scheduler then stops the runs.
     let intake_stop = shutdown.child_token();
     let scheduler_task = tokio::spawn(scheduler::run(
         home.clone(),
         config.scheduler,
-        messages,
+        mailbox,
         shutdown.clone(),
     ));
+    let service_task = tokio::spawn(service::report(handle.status(), shutdown.clone()));
     let watcher_task = tokio::spawn(watcher::run(
         home.clone(),
         config.inbox,
@@ -71,6 +73,7 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
     intake_stop.cancel();
     let _ = watcher_task.await;
     let _ = server_task.await;
+    let _ = service_task.await;
     let _ = std::fs::remove_file(&socket);
     tracing::info!("sweepd stopped");
     match result {

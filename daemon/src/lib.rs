@@ -21,6 +21,7 @@ pub mod protocol;
 pub mod scheduler;
 pub mod search;
 pub mod server;
+pub mod service;
 pub mod spec;
 pub mod stopping;
 pub mod store;

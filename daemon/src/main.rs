@@ -42,10 +42,22 @@ struct Args {
     /// From a stop request to SIGKILL of the run's process group.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     kill_after: Duration,
+    /// Run even as root (runs would run as root too; on a shared host run one
+    /// sweepd per user instead: sweepd@USER.service).
+    #[arg(long)]
+    allow_root: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if nix::unistd::geteuid().is_root() && !args.allow_root {
+        eprintln!(
+            "sweepd: refusing to run as root: every run would run as root. Run sweepd as the \
+             user whose sweeps it runs (the systemd user unit, or sweepd@USER.service), or pass \
+             --allow-root (e.g. in a container where root is the only user)."
+        );
+        return ExitCode::from(2);
+    }
     // Logs go to stderr, never into runs' output. Under systemd the journal
     // stamps each line, so no timestamps of our own there.
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();

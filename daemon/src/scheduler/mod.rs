@@ -13,7 +13,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use launching::{NOT_INHERITED, interpreter, workdir};
@@ -73,9 +73,23 @@ pub enum Control {
 #[derive(Debug, Clone)]
 pub struct SchedulerHandle {
     tx: mpsc::UnboundedSender<Msg>,
+    status: watch::Receiver<String>,
+}
+
+/// What the scheduler reads: messages, and where it says how things stand.
+#[derive(Debug)]
+pub struct Mailbox {
+    msgs: mpsc::UnboundedReceiver<Msg>,
+    status: watch::Sender<String>,
 }
 
 impl SchedulerHandle {
+    /// A one-line summary of the scheduler's state (for systemd's STATUS=),
+    /// updated whenever it changes; empty until the sweeps are loaded.
+    pub fn status(&self) -> watch::Receiver<String> {
+        self.status.clone()
+    }
+
     pub fn send(&self, msg: Msg) -> bool {
         self.tx.send(msg).is_ok()
     }
@@ -91,9 +105,16 @@ impl SchedulerHandle {
     }
 }
 
-pub fn channel() -> (SchedulerHandle, mpsc::UnboundedReceiver<Msg>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    (SchedulerHandle { tx }, rx)
+pub fn channel() -> (SchedulerHandle, Mailbox) {
+    let (tx, msgs) = mpsc::unbounded_channel();
+    let (status, status_rx) = watch::channel(String::new());
+    (
+        SchedulerHandle {
+            tx,
+            status: status_rx,
+        },
+        Mailbox { msgs, status },
+    )
 }
 
 struct Scheduler {
@@ -109,9 +130,10 @@ struct Scheduler {
 pub async fn run(
     home: Home,
     config: Config,
-    mut msgs: mpsc::UnboundedReceiver<Msg>,
+    mailbox: Mailbox,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
+    let Mailbox { mut msgs, status } = mailbox;
     let (run_tx, mut run_rx) = mpsc::unbounded_channel();
     let mut s = Scheduler {
         home,
@@ -122,6 +144,7 @@ pub async fn run(
     };
     s.load_all()?;
     s.fill();
+    s.publish(&status);
     loop {
         tokio::select! {
             Some(msg) = msgs.recv() => s.handle(msg),
@@ -136,6 +159,7 @@ pub async fn run(
             () = shutdown.cancelled() => break,
         }
         s.fill();
+        s.publish(&status);
     }
     s.shut_down(&mut run_rx).await;
     Ok(())
@@ -231,6 +255,40 @@ impl Scheduler {
         if let Err(e) = result {
             tracing::error!(run = %event.id, error = %e, "cannot record the run's progress");
         }
+    }
+
+    /// Say how things stand, when that changed.
+    fn publish(&self, status: &watch::Sender<String>) {
+        let line = self.summary();
+        status.send_if_modified(|old| {
+            let changed = *old != line;
+            if changed {
+                old.clone_from(&line);
+            }
+            changed
+        });
+    }
+
+    /// One line: runs running, queued runs, and sweeps by state.
+    fn summary(&self) -> String {
+        let count = |state| {
+            self.sweeps
+                .values()
+                .filter(|s| s.record.state == state)
+                .count()
+        };
+        let queued: usize = self
+            .sweeps
+            .values()
+            .map(|s| s.active().saturating_sub(s.supervised()))
+            .sum();
+        format!(
+            "{} of {} runs running, {queued} queued; sweeps: {} running, {} paused",
+            self.supervised(),
+            self.config.max_running,
+            count(SweepState::Running),
+            count(SweepState::Paused),
+        )
     }
 
     /// Runs with a live process, over all sweeps.

@@ -56,12 +56,12 @@ impl World {
         CancellationToken,
         tokio::task::JoinHandle<io::Result<()>>,
     ) {
-        let (handle, rx) = channel();
+        let (handle, mailbox) = channel();
         let token = CancellationToken::new();
         let task = tokio::spawn(run(
             self.home.clone(),
             self.config.clone(),
-            rx,
+            mailbox,
             token.clone(),
         ));
         (handle, token, task)

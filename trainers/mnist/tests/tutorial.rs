@@ -71,6 +71,7 @@ fn the_tutorial_sweep_runs_five_runs_of_this_trainer_through_the_daemon() {
     let log = std::fs::File::create(home.path().join("sweepd.log")).unwrap();
     let _daemon = Daemon(
         Command::new(ours("sweepd"))
+            .arg("--allow-root") // CI runs as root in a container
             .env("SWEEPS_HOME", home.path())
             .env("SWEEPD_MNIST_DEVICE", "cpu")
             // Not a sweepd-mnist of the user's: the one built beside sweepd.
