@@ -480,3 +480,84 @@ fn the_per_user_template_unit_passes_systemd_analyze_verify() {
     std::fs::write(&instance, unit).unwrap();
     systemd_verify(&w, &instance, false);
 }
+
+/// `sweepctl gpus` with the fake nvidia-smi (tests/fakes/nvidia-smi), which
+/// prints what the real one prints for the GPUs in a CSV file.
+#[test]
+fn gpus_lists_what_nvidia_smi_reports_within_cuda_visible_devices() {
+    let w = World::new();
+    let state = w.file(
+        "gpus.csv",
+        "0, GPU-1d3b2c4a-0000-4000-8000-000000000000, NVIDIA H100 80GB HBM3, 81559, 3, 0\n\
+         1, GPU-9a8b7c6d-0000-4000-8000-000000000001, NVIDIA H100 80GB HBM3, 81559, 40000, 97\n\
+         2, GPU-77777777-0000-4000-8000-000000000002, NVIDIA H100 80GB HBM3, 81559, [N/A], [N/A]\n",
+    );
+    let gpus = |extra: &[(&str, &str)]| {
+        let mut command = w.command("sweepctl");
+        command
+            .args(["gpus", "--json"])
+            .env(
+                "SWEEPD_NVIDIA_SMI",
+                repo_root().join("tests/fakes/nvidia-smi"),
+            )
+            .env("FAKE_NVIDIA_SMI_STATE", &state);
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let all = gpus(&[]);
+    assert_eq!(all["gpus"].as_array().unwrap().len(), 3, "{all}");
+    assert_eq!(all["gpus"][1]["memory_used_mib"], 40000);
+    assert_eq!(all["gpus"][1]["utilization_pct"], 97);
+    assert_eq!(
+        all["gpus"][2]["memory_used_mib"],
+        serde_json::Value::Null,
+        "[N/A]"
+    );
+    assert!(all["source"].as_str().unwrap().starts_with("nvidia-smi"));
+
+    let some = gpus(&[("CUDA_VISIBLE_DEVICES", "2,GPU-1d3b")]);
+    let indices: Vec<u64> = some["gpus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indices, [2, 0], "{some}");
+    assert!(
+        some["note"]
+            .as_str()
+            .unwrap()
+            .contains("2 of 3 GPUs visible")
+    );
+
+    let none = gpus(&[("FAKE_NVIDIA_SMI_FAIL", "1")]);
+    assert_eq!(none["gpus"], json!([]), "no GPUs is a normal state");
+    let note = none["note"].as_str().unwrap();
+    assert!(
+        note.contains("exit status: 9")
+            && note.contains("couldn't communicate with the NVIDIA driver"),
+        "{note}"
+    );
+
+    let text = w
+        .command("sweepctl")
+        .arg("gpus")
+        .env(
+            "SWEEPD_NVIDIA_SMI",
+            repo_root().join("tests/fakes/nvidia-smi"),
+        )
+        .env("FAKE_NVIDIA_SMI_STATE", &state)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("40000 / 81559 MiB  97 %"), "{text}");
+    assert!(text.contains("n/a / 81559 MiB    n/a"), "{text}");
+}

@@ -5,6 +5,7 @@
 
 mod client;
 mod control;
+mod gpus;
 mod logs;
 mod preview;
 mod service;
@@ -107,6 +108,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The GPUs sweepd sees (NVML, else nvidia-smi; SWEEPD_NVIDIA_SMI names
+    /// one), their memory and utilisation, or why there are none.
+    Gpus {
+        #[arg(long)]
+        json: bool,
+    },
     /// sweepd as a systemd service.
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -172,6 +179,7 @@ fn main() -> ExitCode {
         Command::Stop { sweep } => home().and_then(|h| control::run(&h, "stop", &sweep)),
         Command::Cancel { sweep } => home().and_then(|h| control::run(&h, "cancel", &sweep)),
         Command::Watch { sweep, json } => home().and_then(|h| watch::run(&h, &sweep, json)),
+        Command::Gpus { json } => gpus::run(json),
         Command::Service(ServiceCommand::Install {
             unit_dir,
             sweepd,

@@ -48,6 +48,7 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
         source,
     })?;
     tracing::info!(home = %home.root().display(), pid = std::process::id(), "sweepd started");
+    tokio::task::spawn_blocking(log_gpus);
 
     let (handle, mailbox): (SchedulerHandle, _) = scheduler::channel();
     let (notices, _) = broadcast::channel(256);
@@ -81,4 +82,20 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
         Ok(Err(e)) => Err(DaemonError::Scheduler(e)),
         Err(e) => Err(DaemonError::Scheduler(io::Error::other(e))),
     }
+}
+
+/// Say at start which GPUs there are (or why none), for the journal.
+fn log_gpus() {
+    let snapshot = crate::gpu::Probe::new(crate::gpu::ProbeConfig::from_env()).snapshot();
+    let gpus: Vec<String> = snapshot
+        .gpus
+        .iter()
+        .map(|g| format!("{} {} {}", g.index, g.name, g.uuid))
+        .collect();
+    tracing::info!(
+        source = %snapshot.source,
+        note = snapshot.note.as_deref().unwrap_or(""),
+        "GPUs: {}",
+        if gpus.is_empty() { "none".to_owned() } else { gpus.join("; ") }
+    );
 }

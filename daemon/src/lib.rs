@@ -15,6 +15,7 @@
 
 pub mod daemon;
 pub mod executor;
+pub mod gpu;
 pub mod intake;
 pub mod launch;
 pub mod protocol;

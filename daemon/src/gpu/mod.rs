@@ -1,0 +1,134 @@
+//! The machine's NVIDIA GPUs: what there is and how busy each one is. NVML
+//! first (nvml-wrapper loads `libnvidia-ml.so.1` at run time: no link-time
+//! NVIDIA dependency), `nvidia-smi` as the fallback, and "no GPUs" as a normal
+//! state that says why. Only the GPUs this daemon may use count: an inherited
+//! CUDA_VISIBLE_DEVICES (an administrator's, or a Slurm allocation's) limits
+//! them (`visible`).
+
+mod nvml;
+pub mod smi;
+pub mod visible;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One GPU as last seen. Values a device does not report (MIG, vGPU:
+/// `[N/A]`) are `None`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Gpu {
+    /// NVML's (and nvidia-smi's) index: PCI bus order.
+    pub index: u32,
+    pub uuid: String,
+    pub name: String,
+    pub memory_total_mib: Option<u64>,
+    pub memory_used_mib: Option<u64>,
+    pub utilization_pct: Option<u32>,
+}
+
+/// Where GPUs are looked for.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeConfig {
+    /// Use this nvidia-smi and not NVML (tests, or a driver whose NVML is
+    /// broken); otherwise NVML, then `nvidia-smi` on PATH.
+    pub nvidia_smi: Option<PathBuf>,
+    /// The daemon's CUDA_VISIBLE_DEVICES, if it has one.
+    pub visible: Option<String>,
+}
+
+impl ProbeConfig {
+    /// From the environment: `SWEEPD_NVIDIA_SMI` and `CUDA_VISIBLE_DEVICES`.
+    pub fn from_env() -> ProbeConfig {
+        ProbeConfig {
+            nvidia_smi: std::env::var_os("SWEEPD_NVIDIA_SMI").map(PathBuf::from),
+            visible: std::env::var("CUDA_VISIBLE_DEVICES").ok(),
+        }
+    }
+}
+
+/// What one look found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub gpus: Vec<Gpu>,
+    /// `NVML`, `nvidia-smi (PATH)`, or `none`.
+    pub source: String,
+    /// Why there are no GPUs (or fewer than the machine has), when that is
+    /// worth saying: the driver failed, CUDA_VISIBLE_DEVICES hides them, ...
+    pub note: Option<String>,
+}
+
+/// How long nvidia-smi may take (it can hang on a wedged GPU).
+pub const SMI_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Looks at the GPUs; keeps NVML loaded between looks.
+pub struct Probe {
+    config: ProbeConfig,
+    nvml: Option<nvml_wrapper::Nvml>,
+    /// Why NVML is not used.
+    nvml_absent: Option<String>,
+}
+
+impl Probe {
+    pub fn new(config: ProbeConfig) -> Probe {
+        let (nvml, nvml_absent) = if config.nvidia_smi.is_some() {
+            (None, Some("nvidia-smi was named".to_owned()))
+        } else {
+            match nvml::init() {
+                Ok(nvml) => (Some(nvml), None),
+                Err(why) => (None, Some(why)),
+            }
+        };
+        Probe {
+            config,
+            nvml,
+            nvml_absent,
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let (found, source) = match (&self.nvml, &self.config.nvidia_smi) {
+            (Some(nvml), _) => (nvml::query(nvml), "NVML".to_owned()),
+            (None, Some(program)) => (
+                smi::query(program, SMI_TIMEOUT).map_err(|e| e.to_string()),
+                format!("nvidia-smi ({})", program.display()),
+            ),
+            (None, None) => match smi::on_path() {
+                Some(program) => (
+                    smi::query(&program, SMI_TIMEOUT).map_err(|e| e.to_string()),
+                    format!("nvidia-smi ({})", program.display()),
+                ),
+                None => {
+                    let why = format!(
+                        "no NVIDIA driver found: {}; no nvidia-smi on PATH",
+                        self.nvml_absent.as_deref().unwrap_or("NVML absent")
+                    );
+                    return Snapshot {
+                        gpus: Vec::new(),
+                        source: "none".to_owned(),
+                        note: Some(why),
+                    };
+                }
+            },
+        };
+        match found {
+            Err(why) => Snapshot {
+                gpus: Vec::new(),
+                source,
+                note: Some(why),
+            },
+            Ok(all) => {
+                let total = all.len();
+                let gpus = visible::filter(all, self.config.visible.as_deref());
+                let note = (gpus.len() < total).then(|| {
+                    format!(
+                        "{} of {total} GPUs visible (CUDA_VISIBLE_DEVICES={:?})",
+                        gpus.len(),
+                        self.config.visible.as_deref().unwrap_or_default()
+                    )
+                });
+                Snapshot { gpus, source, note }
+            }
+        }
+    }
+}

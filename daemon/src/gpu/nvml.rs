@@ -1,0 +1,30 @@
+//! NVML through nvml-wrapper, which `dlopen`s `libnvidia-ml.so.1` (installed
+//! with the NVIDIA driver): on a machine without it, `init` fails cleanly and
+//! nvidia-smi (or nothing) is used instead.
+
+use nvml_wrapper::Nvml;
+
+use super::Gpu;
+
+pub fn init() -> Result<Nvml, String> {
+    Nvml::init().map_err(|e| format!("NVML: {e}"))
+}
+
+pub fn query(nvml: &Nvml) -> Result<Vec<Gpu>, String> {
+    let fail = |what: &str, e: nvml_wrapper::error::NvmlError| format!("NVML {what}: {e}");
+    let count = nvml.device_count().map_err(|e| fail("device count", e))?;
+    (0..count)
+        .map(|index| {
+            let device = nvml.device_by_index(index).map_err(|e| fail("device", e))?;
+            let memory = device.memory_info().ok();
+            Ok(Gpu {
+                index,
+                uuid: device.uuid().map_err(|e| fail("uuid", e))?,
+                name: device.name().unwrap_or_default(),
+                memory_total_mib: memory.as_ref().map(|m| m.total / (1 << 20)),
+                memory_used_mib: memory.as_ref().map(|m| m.used / (1 << 20)),
+                utilization_pct: device.utilization_rates().ok().map(|u| u.gpu),
+            })
+        })
+        .collect()
+}
