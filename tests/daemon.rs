@@ -959,3 +959,213 @@ fn bad_inbox_files_are_rejected_with_a_reason_while_a_good_sweep_runs() {
     assert!(summaries(&good).iter().any(|s| s["state"] == "running"));
     assert_eq!(sweeps(&w).len(), 1, "no bad file became a sweep");
 }
+
+const GPU0: &str = "GPU-0a0a0a0a-0000-4000-8000-000000000000";
+const GPU1: &str = "GPU-1b1b1b1b-0000-4000-8000-000000000001";
+
+/// sweepd with the fake nvidia-smi (tests/fakes/nvidia-smi) reading the GPUs
+/// from `gpus.csv` in the world, its GPU locks in `locks/`, looking often.
+fn gpu_daemon(w: &World, extra_env: &[(&str, &str)]) -> Daemon {
+    let mut command = w.command("sweepd");
+    command
+        .args([
+            "--allow-root",
+            "--settle",
+            "100ms",
+            "--gpu-sample-every",
+            "50ms",
+            "--gpu-cooldown",
+            "0s",
+            "--gpu-lock-dir",
+        ])
+        .arg(w.path("locks"))
+        .env(
+            "SWEEPD_NVIDIA_SMI",
+            repo_root().join("tests/fakes/nvidia-smi"),
+        )
+        .env("FAKE_NVIDIA_SMI_STATE", w.path("gpus.csv"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(w.path("sweepd.log")).unwrap());
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    let daemon = Daemon {
+        child: command.spawn().unwrap(),
+    };
+    let socket = home(w).join("sweepd.sock");
+    wait_until("sweepd to listen", || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    daemon
+}
+
+/// A trainer that notes the GPUs it was given in its folder, claims each in
+/// `held/` (failing if another run holds it), works a little, and lets go.
+const GPU_TRAINER: &str = "command: [sh, -c, 'read start; echo \"$CUDA_VISIBLE_DEVICES|$CUDA_DEVICE_ORDER|$SWEEPD_GPUS\" > \"$SWEEP_RUN_DIR/gpu\"; [ -z \"$CUDA_VISIBLE_DEVICES\" ] || (set -o noclobber; echo $SWEEP_RUN_ID > held/$CUDA_VISIBLE_DEVICES) || exit 3; echo \"{\\\"loss\\\": 1}\"; sleep 0.3; rm -f held/$CUDA_VISIBLE_DEVICES']\nmetric: {name: loss}\n";
+
+fn gpu_of(sweep: &Path, n: u32) -> String {
+    fs::read_to_string(sweep.join(format!("runs/{n:04}/gpu")))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn lock_file(w: &World, uuid: &str) -> fs::File {
+    fs::create_dir_all(w.path("locks")).unwrap();
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(w.path(&format!("locks/gpu-{uuid}.lock")))
+        .unwrap()
+}
+
+#[test]
+fn four_runs_on_two_gpus_never_share_one_and_every_gpu_is_released() {
+    let w = World::new();
+    w.file(
+        "gpus.csv",
+        &format!("0, {GPU0}, Fake H100, 81559, 3, 0\n1, {GPU1}, Fake H100, 81559, 3, 0\n"),
+    );
+    fs::create_dir(w.path("held")).unwrap();
+    let _daemon = gpu_daemon(&w, &[]);
+    w.file(
+        "gpus.yaml",
+        &format!("method: grid\n{GPU_TRAINER}parameters: {{a: {{values: [1, 2, 3, 4]}}}}\nsweepd: {{gpus_per_run: 1, max_parallel: 4}}\n"),
+    );
+    let id = w.sweepctl(["submit", "gpus.yaml"]).expect_code(0).stdout();
+    let sweep = home(&w).join("sweeps").join(id.trim());
+    wait_until("the sweep to finish", || state(&sweep) == "finished");
+    let runs = summaries(&sweep);
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    assert!(
+        runs.iter().all(|r| r["state"] == "finished"),
+        "exit 3 would mean two runs held one GPU at once: {runs:?}"
+    );
+    let given: Vec<String> = (1..=4).map(|n| gpu_of(&sweep, n)).collect();
+    for g in &given {
+        let [uuid, order, index] = g.split('|').collect::<Vec<_>>()[..] else {
+            panic!("{g}")
+        };
+        assert!([GPU0, GPU1].contains(&uuid), "one GPU, by UUID: {g}");
+        assert_eq!(order, "PCI_BUS_ID");
+        assert_eq!(index, if uuid == GPU0 { "0" } else { "1" });
+    }
+    assert!(given.iter().any(|g| g.starts_with(GPU0)) && given.iter().any(|g| g.starts_with(GPU1)));
+    // Released: no run holds a GPU, and both locks are free.
+    let report: Value =
+        serde_json::from_str(&fs::read_to_string(home(&w).join("gpus.json")).unwrap()).unwrap();
+    assert_eq!(report["gpus"].as_array().unwrap().len(), 2);
+    assert!(
+        report["gpus"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g.get("held_by").is_none()),
+        "{report}"
+    );
+    for uuid in [GPU0, GPU1] {
+        let lock = nix::fcntl::Flock::lock(
+            lock_file(&w, uuid),
+            nix::fcntl::FlockArg::LockExclusiveNonblock,
+        );
+        assert!(lock.is_ok(), "{uuid} is still locked");
+    }
+    assert_eq!(fs::read_dir(w.path("held")).unwrap().count(), 0);
+}
+
+#[test]
+fn a_busy_gpu_and_another_sweepds_lock_make_runs_wait_saying_why() {
+    let w = World::new();
+    w.file(
+        "gpus.csv",
+        &format!("0, {GPU0}, Fake H100, 81559, 3, 0\n1, {GPU1}, Fake H100, 81559, 40000, 97\n"),
+    );
+    fs::create_dir(w.path("held")).unwrap();
+    // Another user's sweepd holds GPU 0.
+    let other = nix::fcntl::Flock::lock(
+        lock_file(&w, GPU0),
+        nix::fcntl::FlockArg::LockExclusiveNonblock,
+    )
+    .map_err(|(_, e)| e)
+    .unwrap();
+    let _daemon = gpu_daemon(&w, &[]);
+    w.file(
+        "wait.yaml",
+        &format!("method: grid\n{GPU_TRAINER}parameters: {{a: {{value: 1}}}}\nsweepd: {{gpus_per_run: 1}}\n"),
+    );
+    let id = w.sweepctl(["submit", "wait.yaml"]).expect_code(0).stdout();
+    let id = id.trim();
+    let sweep = home(&w).join("sweeps").join(id);
+    let waiting = || {
+        let record: Value =
+            serde_json::from_str(&fs::read_to_string(sweep.join("state.json")).unwrap_or_default())
+                .unwrap_or_default();
+        record["waiting"].as_str().unwrap_or("").to_owned()
+    };
+    wait_until("the sweep to wait", || !waiting().is_empty());
+    let why = waiting();
+    let log = fs::read_to_string(w.path("sweepd.log")).unwrap_or_default();
+    assert!(
+        why.contains("GPU 0: locked by another sweepd"),
+        "{why}\n{log}"
+    );
+    assert!(why.contains("GPU 1: in use by others"), "{why}");
+    assert!(
+        !sweep.join("runs/0001").exists(),
+        "no run was started or queued"
+    );
+    let status = w.sweepctl(["status", id]).expect_code(0).stdout();
+    assert!(status.contains("waiting for 1 free GPU(s)"), "{status}");
+
+    drop(other);
+    wait_until("the sweep to finish", || state(&sweep) == "finished");
+    assert!(gpu_of(&sweep, 1).starts_with(GPU0));
+    assert_eq!(waiting(), "", "nothing holds it back any more");
+}
+
+#[test]
+fn without_a_driver_gpu_sweeps_wait_and_cpu_sweeps_run_with_no_gpu_visible() {
+    let w = World::new();
+    w.file("gpus.csv", "");
+    fs::create_dir(w.path("held")).unwrap();
+    let _daemon = gpu_daemon(&w, &[("FAKE_NVIDIA_SMI_FAIL", "1")]);
+    w.file(
+        "gpu.yaml",
+        &format!("method: grid\n{GPU_TRAINER}parameters: {{a: {{value: 1}}}}\nsweepd: {{gpus_per_run: 1}}\n"),
+    );
+    w.file(
+        "cpu.yaml",
+        &format!("method: grid\n{GPU_TRAINER}parameters: {{a: {{value: 1}}}}\nsweepd: {{gpus_per_run: 0}}\n"),
+    );
+    let gpu_sweep = home(&w).join("sweeps").join(
+        w.sweepctl(["submit", "gpu.yaml"])
+            .expect_code(0)
+            .stdout()
+            .trim(),
+    );
+    let cpu_sweep = home(&w).join("sweeps").join(
+        w.sweepctl(["submit", "cpu.yaml"])
+            .expect_code(0)
+            .stdout()
+            .trim(),
+    );
+    wait_until("the CPU sweep to finish", || {
+        state(&cpu_sweep) == "finished"
+    });
+    assert_eq!(
+        gpu_of(&cpu_sweep, 1),
+        "||",
+        "CUDA_VISIBLE_DEVICES set and empty"
+    );
+    let status = w
+        .sweepctl(["status", gpu_sweep.file_name().unwrap().to_str().unwrap()])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        status.contains("needs 1 GPU(s) and sweepd sees 0") && status.contains("exit status: 9"),
+        "{status}"
+    );
+    assert_eq!(state(&gpu_sweep), "running");
+}

@@ -1,30 +1,67 @@
-//! `sweepctl gpus`: the GPUs sweepd would see (NVML, else nvidia-smi), with
-//! their memory and utilisation, or why there are none.
+//! `sweepctl gpus`: the GPUs as the running sweepd last saw them (its
+//! `gpus.json`), with the run of ours holding each; without a running sweepd,
+//! a look of its own (NVML, else nvidia-smi), or why there are none.
 
 use std::io::Write;
 
 use anyhow::Result;
-use sweepd::gpu::{Probe, ProbeConfig};
+use sweepd::gpu::{HeldGpu, Probe, ProbeConfig, Report};
+use sweepd::store::Home;
 
 use crate::Outcome;
+use crate::client::Client;
 use crate::table::write_rows;
 
-pub fn run(json: bool) -> Result<Outcome> {
-    let snapshot = Probe::new(ProbeConfig::from_env()).snapshot();
+pub fn run(home: &Home, json: bool) -> Result<Outcome> {
+    let daemon = Client::connect(home).ok().flatten().is_some();
+    let from_daemon = daemon
+        .then(|| std::fs::read_to_string(home.gpus_file()).ok())
+        .flatten()
+        .and_then(|text| serde_json::from_str::<Report>(&text).ok());
+    let (report, seen_by) = match from_daemon {
+        Some(report) => {
+            let by = format!("sweepd, at {}", report.taken_at);
+            (report, by)
+        }
+        None => {
+            let snapshot = Probe::new(ProbeConfig::from_env()).snapshot();
+            let report = Report {
+                version: 1,
+                taken_at: String::new(),
+                source: snapshot.source,
+                note: snapshot.note,
+                gpus: snapshot
+                    .gpus
+                    .into_iter()
+                    .map(|gpu| HeldGpu { gpu, held_by: None })
+                    .collect(),
+            };
+            (report, "sweepctl (sweepd is not running)".to_owned())
+        }
+    };
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", serde_json::to_string(&snapshot)?)?;
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
         return Ok(Outcome::Ok);
     }
     let na = || "n/a".to_owned();
-    if snapshot.gpus.is_empty() {
+    if report.gpus.is_empty() {
         writeln!(out, "no GPUs")?;
     } else {
-        let header = ["gpu", "uuid", "name", "memory used", "utilization"].map(String::from);
-        let rows: Vec<Vec<String>> = snapshot
+        let header = [
+            "gpu",
+            "uuid",
+            "name",
+            "memory used",
+            "utilization",
+            "held by",
+        ]
+        .map(String::from);
+        let rows: Vec<Vec<String>> = report
             .gpus
             .iter()
-            .map(|g| {
+            .map(|h| {
+                let g = &h.gpu;
                 let memory = match (g.memory_used_mib, g.memory_total_mib) {
                     (Some(used), Some(total)) => format!("{used} / {total} MiB"),
                     (None, Some(total)) => format!("n/a / {total} MiB"),
@@ -36,13 +73,14 @@ pub fn run(json: bool) -> Result<Outcome> {
                     g.name.clone(),
                     memory,
                     g.utilization_pct.map_or_else(na, |u| format!("{u} %")),
+                    h.held_by.clone().unwrap_or_else(|| "-".to_owned()),
                 ]
             })
             .collect();
         write_rows(&mut out, &header, &rows)?;
     }
-    writeln!(out, "source: {}", snapshot.source)?;
-    if let Some(note) = &snapshot.note {
+    writeln!(out, "source: {}; seen by {seen_by}", report.source)?;
+    if let Some(note) = &report.note {
         writeln!(out, "note: {note}")?;
     }
     Ok(Outcome::Ok)

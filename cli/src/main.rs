@@ -179,7 +179,7 @@ fn main() -> ExitCode {
         Command::Stop { sweep } => home().and_then(|h| control::run(&h, "stop", &sweep)),
         Command::Cancel { sweep } => home().and_then(|h| control::run(&h, "cancel", &sweep)),
         Command::Watch { sweep, json } => home().and_then(|h| watch::run(&h, &sweep, json)),
-        Command::Gpus { json } => gpus::run(json),
+        Command::Gpus { json } => home().and_then(|h| gpus::run(&h, json)),
         Command::Service(ServiceCommand::Install {
             unit_dir,
             sweepd,

@@ -116,6 +116,9 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
                     "  [sweepd is not running]"
                 }
             )?;
+            if let Some(why) = &line.waiting {
+                writeln!(out, "{why}")?;
+            }
             let names: Vec<String> = view
                 .runs
                 .first()

@@ -36,6 +36,9 @@ pub struct SweepLine {
     pub state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Why no run can start now (no free GPU), while that holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
     pub run_cap: Option<u64>,
     pub finished: usize,
     pub running: usize,
@@ -139,6 +142,7 @@ impl SweepView {
                 .map_or("?".into(), |s| s.method.name().to_owned()),
             state: state_word(&self.record),
             reason: self.record.reason.clone(),
+            waiting: self.record.waiting.clone(),
             run_cap: self.spec.as_ref().and_then(|s| s.run_cap),
             finished: count(RunState::Finished),
             running: count(RunState::Running),

@@ -146,6 +146,7 @@ fn accept(
         seed,
         created_at: created.clone(),
         updated_at: created.clone(),
+        waiting: None,
     };
     let source = Source {
         version: RECORD_VERSION,

@@ -46,6 +46,23 @@ struct Args {
     /// sweepd per user instead: sweepd@USER.service).
     #[arg(long)]
     allow_root: bool,
+    /// Folder of the cross-user GPU locks; every user's sweepd on the host must
+    /// use the same one (default: /run/lock/sweepd).
+    #[arg(long, value_name = "DIR")]
+    gpu_lock_dir: Option<PathBuf>,
+    /// How often the GPUs are looked at.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    gpu_sample_every: Duration,
+    /// How long a GPU rests after a run of ours used it.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    gpu_cooldown: Duration,
+    /// A GPU whose memory in use (by anyone) is above this, or above 5 % of
+    /// its total if that is more, is busy.
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    gpu_max_memory_mib: u64,
+    /// A GPU above this utilisation (%) is busy.
+    #[arg(long, default_value_t = 10, value_name = "PERCENT")]
+    gpu_max_utilization: u32,
 }
 
 fn main() -> ExitCode {
@@ -91,6 +108,13 @@ fn main() -> ExitCode {
     let mut scheduler = scheduler::Config::new(user_home);
     if let Some(n) = args.max_running {
         scheduler.max_running = n.max(1);
+    }
+    scheduler.gpu.sample_every = args.gpu_sample_every;
+    scheduler.gpu.thresholds.cooldown = args.gpu_cooldown;
+    scheduler.gpu.thresholds.max_memory_mib = args.gpu_max_memory_mib;
+    scheduler.gpu.thresholds.max_utilization_pct = args.gpu_max_utilization;
+    if let Some(dir) = args.gpu_lock_dir {
+        scheduler.gpu.lock_dir = dir;
     }
     scheduler.stop = StopTimes {
         term_after: args.term_after,

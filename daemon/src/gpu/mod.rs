@@ -6,17 +6,18 @@
 //! them (`visible`).
 
 mod nvml;
+pub mod placement;
 pub mod smi;
 pub mod visible;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One GPU as last seen. Values a device does not report (MIG, vGPU:
 /// `[N/A]`) are `None`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gpu {
     /// NVML's (and nvidia-smi's) index: PCI bus order.
     pub index: u32,
@@ -48,7 +49,7 @@ impl ProbeConfig {
 }
 
 /// What one look found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub gpus: Vec<Gpu>,
     /// `NVML`, `nvidia-smi (PATH)`, or `none`.
@@ -56,6 +57,27 @@ pub struct Snapshot {
     /// Why there are no GPUs (or fewer than the machine has), when that is
     /// worth saying: the driver failed, CUDA_VISIBLE_DEVICES hides them, ...
     pub note: Option<String>,
+}
+
+/// `gpus.json` in the home: the daemon's latest look at the GPUs, with the
+/// run of ours holding each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub version: u32,
+    pub taken_at: String,
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub gpus: Vec<HeldGpu>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldGpu {
+    #[serde(flatten)]
+    pub gpu: Gpu,
+    /// The run of ours holding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
 }
 
 /// How long nvidia-smi may take (it can hang on a wedged GPU).

@@ -53,6 +53,17 @@ pub fn workdir(spec: &SweepSpec, source: &Source, user_home: &Path) -> PathBuf {
     }
 }
 
+/// What a run is told about GPUs.
+#[derive(Debug, Clone, Copy)]
+pub enum Gpus<'a> {
+    /// These, by UUID (immune to CUDA's own device order).
+    These(&'a [crate::gpu::Gpu]),
+    /// None: CUDA_VISIBLE_DEVICES is empty.
+    None,
+    /// Whatever sweepd has (it found no GPUs to place).
+    Inherited,
+}
+
 pub struct RunContext<'a> {
     pub spec: &'a SweepSpec,
     pub id: &'a RunId,
@@ -63,6 +74,7 @@ pub struct RunContext<'a> {
     pub cwd: PathBuf,
     pub interpreter: &'a str,
     pub stop: StopTimes,
+    pub gpus: Gpus<'a>,
 }
 
 /// Everything the executor needs to start the run.
@@ -94,6 +106,18 @@ pub fn launch(ctx: RunContext<'_>) -> Result<Launch, CommandError> {
         ("WANDB_RUN_ID".to_owned(), run_id.clone()),
         ("WANDB_SWEEP_PARAM_PATH".to_owned(), wandb_params),
     ];
+    match ctx.gpus {
+        Gpus::These(gpus) => {
+            let join = |f: fn(&crate::gpu::Gpu) -> String| {
+                gpus.iter().map(f).collect::<Vec<_>>().join(",")
+            };
+            env.push(("CUDA_VISIBLE_DEVICES".to_owned(), join(|g| g.uuid.clone())));
+            env.push(("CUDA_DEVICE_ORDER".to_owned(), "PCI_BUS_ID".to_owned()));
+            env.push(("SWEEPD_GPUS".to_owned(), join(|g| g.index.to_string())));
+        }
+        Gpus::None => env.push(("CUDA_VISIBLE_DEVICES".to_owned(), String::new())),
+        Gpus::Inherited => {}
+    }
     env.extend(
         ctx.spec
             .sweepd

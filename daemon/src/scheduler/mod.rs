@@ -11,7 +11,8 @@ mod tests;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 pub use launching::{NOT_INHERITED, interpreter, workdir};
 
 use crate::executor::{self, RunEvent, RunEventKind, StopTimes, Tails};
+use crate::gpu::placement::{Lease, Placement};
+use crate::gpu::{self, Probe, Snapshot};
 use crate::protocol::trainer::StopReason;
 use crate::store::{Home, SweepDir, SweepId, SweepState};
 use launching::RunContext;
@@ -36,6 +39,29 @@ pub struct Config {
     pub interpreter: String,
     /// The user's home, the working directory of runs by default.
     pub user_home: PathBuf,
+    pub gpu: GpuConfig,
+}
+
+/// How GPUs are found and shared.
+#[derive(Debug, Clone)]
+pub struct GpuConfig {
+    pub probe: gpu::ProbeConfig,
+    pub thresholds: gpu::placement::Thresholds,
+    /// Where the cross-user locks are (every user's sweepd must agree).
+    pub lock_dir: PathBuf,
+    /// How often the GPUs are looked at.
+    pub sample_every: Duration,
+}
+
+impl Default for GpuConfig {
+    fn default() -> Self {
+        GpuConfig {
+            probe: gpu::ProbeConfig::from_env(),
+            thresholds: Default::default(),
+            lock_dir: gpu::placement::default_lock_dir(),
+            sample_every: Duration::from_secs(5),
+        }
+    }
 }
 
 impl Config {
@@ -46,6 +72,7 @@ impl Config {
             stop: StopTimes::default(),
             interpreter: interpreter(),
             user_home,
+            gpu: GpuConfig::default(),
         }
     }
 }
@@ -123,6 +150,7 @@ struct Scheduler {
     tails: Tails,
     sweeps: BTreeMap<SweepId, Sweep>,
     run_tx: mpsc::UnboundedSender<RunEvent>,
+    placement: Placement,
 }
 
 /// Run the scheduler until `shutdown`; then stop every run (they are
@@ -135,7 +163,15 @@ pub async fn run(
 ) -> io::Result<()> {
     let Mailbox { mut msgs, status } = mailbox;
     let (run_tx, mut run_rx) = mpsc::unbounded_channel();
+    let (snapshots, mut snapshot_rx) = mpsc::channel(1);
+    let sampler = tokio::spawn(sample_gpus(
+        config.gpu.probe.clone(),
+        config.gpu.sample_every,
+        snapshots,
+    ));
+    let placement = Placement::new(config.gpu.thresholds.clone(), config.gpu.lock_dir.clone());
     let mut s = Scheduler {
+        placement,
         home,
         config,
         tails: Tails::start(),
@@ -148,6 +184,10 @@ pub async fn run(
     loop {
         tokio::select! {
             Some(msg) = msgs.recv() => s.handle(msg),
+            Some(snapshot) = snapshot_rx.recv() => {
+                s.placement.observe(snapshot);
+                s.write_gpus();
+            }
             Some(event) = run_rx.recv() => {
                 // A metric value changes nothing about what may start.
                 let metric = matches!(event.kind, RunEventKind::Metric { .. });
@@ -161,8 +201,27 @@ pub async fn run(
         s.fill();
         s.publish(&status);
     }
+    sampler.abort();
     s.shut_down(&mut run_rx).await;
     Ok(())
+}
+
+/// Look at the GPUs every `every` (off the async threads: nvidia-smi may take
+/// seconds) and hand each look to the scheduler, until it is gone.
+async fn sample_gpus(config: gpu::ProbeConfig, every: Duration, to: mpsc::Sender<Snapshot>) {
+    let Ok(probe) = tokio::task::spawn_blocking(move || Arc::new(Probe::new(config))).await else {
+        return;
+    };
+    loop {
+        let probe = Arc::clone(&probe);
+        let Ok(snapshot) = tokio::task::spawn_blocking(move || probe.snapshot()).await else {
+            return;
+        };
+        if to.send(snapshot).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 impl Scheduler {
@@ -241,6 +300,10 @@ impl Scheduler {
     }
 
     fn on_run_event(&mut self, event: RunEvent) {
+        if matches!(event.kind, RunEventKind::Ended(_)) {
+            self.placement.release(&event.id, Instant::now());
+            self.write_gpus();
+        }
         let Some(sweep) = self.sweeps.get_mut(&event.id.sweep) else {
             return;
         };
@@ -254,6 +317,18 @@ impl Scheduler {
         };
         if let Err(e) = result {
             tracing::error!(run = %event.id, error = %e, "cannot record the run's progress");
+        }
+    }
+
+    /// `gpus.json`: the GPUs as last seen and which runs hold them, for
+    /// `sweepctl gpus`.
+    fn write_gpus(&self) {
+        if let Some(mut report) = self.placement.report() {
+            report.taken_at = crate::store::now();
+            let path = self.home.gpus_file();
+            if let Err(e) = crate::store::atomic::write_json(&path, &report) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write the GPUs' state");
+            }
         }
     }
 
@@ -309,8 +384,26 @@ impl Scheduler {
                 if sweep.supervised() >= sweep.max_parallel(self.config.default_max_parallel) {
                     continue;
                 }
+                let lease = match gpus_needed(sweep, &self.placement) {
+                    // The GPUs have not been looked at yet.
+                    None => continue,
+                    Some(0) => None,
+                    Some(_) if !sweep.is_running() => continue,
+                    Some(n) => match self.placement.lease(n, Instant::now()) {
+                        Ok(lease) => Some(lease),
+                        Err(why) => {
+                            if let Err(e) = sweep.set_waiting(Some(why)) {
+                                tracing::error!(sweep = %id, error = %e, "cannot record why it waits");
+                            }
+                            continue;
+                        }
+                    },
+                };
+                if let Err(e) = sweep.set_waiting(None) {
+                    tracing::error!(sweep = %id, error = %e, "cannot record the sweep's state");
+                }
                 match sweep.next_run() {
-                    Ok(Some(n)) => started |= self.start(&id, n),
+                    Ok(Some(n)) => started |= self.start(&id, n, lease),
                     Ok(None) => {
                         if let Err(e) = sweep.finish_if_done() {
                             tracing::error!(sweep = %id, error = %e, "cannot record the sweep's end");
@@ -327,12 +420,24 @@ impl Scheduler {
 
     /// Start run `n`; false when it could not be (then recorded as crashed,
     /// and the sweep failed: a command that cannot be built fails every run).
-    fn start(&mut self, id: &SweepId, n: u32) -> bool {
+    fn start(&mut self, id: &SweepId, n: u32, lease: Option<Lease>) -> bool {
         let sweep = self.sweeps.get_mut(id).expect("present");
         let run_dir = sweep.run_dir(n);
         let run_id = sweep.run_id(n);
         let run = &sweep.runs[&n];
         let token = run.summary.token.clone().unwrap_or_default();
+        let gpus = match &lease {
+            Some(lease) => launching::Gpus::These(&lease.gpus),
+            // Explicitly CPU only, or the machine has GPUs this run does
+            // not get: hide them. (With none found, leave CUDA alone: the
+            // detection may be what failed.)
+            None if sweep.spec.sweepd.gpus_per_run == Some(0)
+                || !self.placement.gpus().is_empty() =>
+            {
+                launching::Gpus::None
+            }
+            None => launching::Gpus::Inherited,
+        };
         let launch = launching::launch(RunContext {
             spec: &sweep.spec,
             id: &run_id,
@@ -342,11 +447,16 @@ impl Scheduler {
             cwd: workdir(&sweep.spec, &sweep.source, &self.config.user_home),
             interpreter: &self.config.interpreter,
             stop: self.config.stop,
+            gpus,
         });
         match launch {
             Ok(launch) => {
                 let handle = executor::start(launch, self.tails.clone(), self.run_tx.clone());
                 sweep.attach(n, handle);
+                if let Some(lease) = lease {
+                    self.placement.hold(&run_id, lease);
+                    self.write_gpus();
+                }
                 true
             }
             Err(e) => {
@@ -407,5 +517,17 @@ fn control_word(control: Control) -> &'static str {
         Control::Resume => "resume it",
         Control::Stop => "stop it",
         Control::Cancel => "cancel it",
+    }
+}
+
+/// GPUs each run of `sweep` gets: `sweepd.gpus_per_run`, else 1 where there
+/// are GPUs and 0 where there are none; `None` until the GPUs have been
+/// looked at (a sweep that says 0 need not wait for that).
+fn gpus_needed(sweep: &Sweep, placement: &Placement) -> Option<u32> {
+    match sweep.spec.sweepd.gpus_per_run {
+        Some(0) => Some(0),
+        _ if !placement.ready() => None,
+        Some(n) => Some(n),
+        None => Some(u32::from(!placement.gpus().is_empty())),
     }
 }

@@ -623,10 +623,27 @@ impl Sweep {
         self.set_state(SweepState::Finished, Some(reason.to_owned()))
     }
 
+    /// Say (in state.json, where `sweepctl status` reads it) why no run can
+    /// start now, or that nothing holds the sweep back any more.
+    pub fn set_waiting(&mut self, why: Option<String>) -> io::Result<()> {
+        if self.record.waiting == why {
+            return Ok(());
+        }
+        if let Some(why) = &why {
+            tracing::info!(sweep = %self.id, "{why}");
+        }
+        self.record.waiting = why;
+        self.record.updated_at = now();
+        self.dir.write_state(&self.record)
+    }
+
     pub fn set_state(&mut self, to: SweepState, reason: Option<String>) -> io::Result<()> {
         let from = self.record.state;
         if from == to && self.record.reason == reason {
             return Ok(());
+        }
+        if to != SweepState::Running {
+            self.record.waiting = None;
         }
         self.record.state = to;
         self.record.reason = reason.clone();

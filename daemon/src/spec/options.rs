@@ -25,6 +25,9 @@ pub struct SweepdOptions {
     pub retry: u32,
     /// After this many runs in a row fail or crash, the sweep pauses (0: never).
     pub max_failures_in_a_row: u32,
+    /// GPUs each run gets (0: CPU only). Unset: 1 where sweepd sees GPUs,
+    /// else 0.
+    pub gpus_per_run: Option<u32>,
 }
 
 /// `max_failures_in_a_row` when not given.
@@ -40,6 +43,7 @@ impl Default for SweepdOptions {
             timeout: None,
             retry: 0,
             max_failures_in_a_row: DEFAULT_MAX_FAILURES_IN_A_ROW,
+            gpus_per_run: None,
         }
     }
 }
@@ -52,6 +56,7 @@ pub const KEYS: &[&str] = &[
     "timeout",
     "retry",
     "max_failures_in_a_row",
+    "gpus_per_run",
 ];
 
 pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<SweepdOptions> {
@@ -88,6 +93,12 @@ pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Opt
     if let Some(n) = fields.get("max_failures_in_a_row") {
         match counted(c, n, &fields.child("max_failures_in_a_row"), 0) {
             Some(v) => options.max_failures_in_a_row = v,
+            None => ok = false,
+        }
+    }
+    if let Some(n) = fields.get("gpus_per_run") {
+        match counted(c, n, &fields.child("gpus_per_run"), 0) {
+            Some(v) => options.gpus_per_run = Some(v),
             None => ok = false,
         }
     }

@@ -773,14 +773,16 @@ fn command_macros() {
 #[test]
 fn sweepd_block() {
     let spec = valid(&format!(
-        "{}sweepd:\n  seed: 42\n  max_parallel: 4\n  workdir: ~/runs\n  timeout: 1h 30m\n  retry: 2\n  max_failures_in_a_row: 0\n  env: {{OMP_NUM_THREADS: 1, MODE: fast}}\n",
+        "{}sweepd:\n  seed: 42\n  max_parallel: 4\n  workdir: ~/runs\n  timeout: 1h 30m\n  retry: 2\n  max_failures_in_a_row: 0\n  gpus_per_run: 2\n  env: {{OMP_NUM_THREADS: 1, MODE: fast}}\n",
         sweep("random", "  a: {value: 1}\n")
     ));
     let o = spec.sweepd;
     assert_eq!((o.seed, o.max_parallel, o.retry), (Some(42), Some(4), 2));
     assert_eq!(o.max_failures_in_a_row, 0);
+    assert_eq!(o.gpus_per_run, Some(2));
     let default = valid(&sweep("random", "  a: {value: 1}\n")).sweepd;
     assert_eq!(default.max_failures_in_a_row, 5);
+    assert_eq!(default.gpus_per_run, None);
     assert_eq!(o.workdir.as_deref(), Some("~/runs"));
     assert_eq!(o.timeout, Some(std::time::Duration::from_secs(5400)));
     assert_eq!(o.env.get("OMP_NUM_THREADS").map(String::as_str), Some("1"));

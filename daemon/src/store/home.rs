@@ -85,6 +85,11 @@ impl Home {
         self.root.join("sweepd.lock")
     }
 
+    /// The GPUs as the running daemon last saw them, and which runs hold them.
+    pub fn gpus_file(&self) -> PathBuf {
+        self.root.join("gpus.json")
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.root.join("sweepd.sock")
     }

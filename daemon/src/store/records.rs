@@ -47,6 +47,10 @@ pub struct SweepRecord {
     pub seed: u64,
     pub created_at: String,
     pub updated_at: String,
+    /// Why no run can start now though the sweep would start one (no free
+    /// GPU); absent when nothing holds it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// How a sweep file arrived.

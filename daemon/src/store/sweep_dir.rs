@@ -179,6 +179,7 @@ mod tests {
             seed: 7,
             created_at: now(),
             updated_at: now(),
+            waiting: None,
         }
     }
 
@@ -219,6 +220,7 @@ mod tests {
         SweepRecord {
             created_at: on_disk.created_at.clone(),
             updated_at: on_disk.updated_at.clone(),
+            waiting: None,
             ..record()
         }
     }

@@ -1,0 +1,279 @@
+//! Which GPUs a run may have. A GPU is free for a run when no run of ours
+//! holds it, it was not released in the last `cooldown` (memory is freed
+//! lazily), every recent sample shows memory use and utilisation under the
+//! thresholds (someone else's job counts), and no other sweepd holds its
+//! lock: a file per GPU in a folder every user can write, `flock`ed for the
+//! run's life, so that two users' daemons never place on the same GPU even
+//! before its memory shows the first one's job.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use super::{Gpu, Snapshot};
+use crate::store::RunId;
+
+/// When a GPU counts as busy.
+#[derive(Debug, Clone)]
+pub struct Thresholds {
+    /// Memory used by anyone above max(this, `max_memory_fraction` of the
+    /// total) makes a GPU busy.
+    pub max_memory_mib: u64,
+    pub max_memory_fraction: f64,
+    /// Utilisation above this (%) makes it busy.
+    pub max_utilization_pct: u32,
+    /// How many recent samples must all be under the thresholds.
+    pub samples: usize,
+    /// How long a GPU rests after a run of ours released it.
+    pub cooldown: Duration,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            max_memory_mib: 1024,
+            max_memory_fraction: 0.05,
+            max_utilization_pct: 10,
+            samples: 3,
+            cooldown: Duration::from_secs(5),
+        }
+    }
+}
+
+/// GPUs taken for a run that is about to start, with their locks.
+#[derive(Debug)]
+pub struct Lease {
+    pub gpus: Vec<Gpu>,
+    locks: Vec<Flock<File>>,
+}
+
+/// Memory used (MiB) and utilisation (%), as one look saw them.
+type Sample = (Option<u64>, Option<u32>);
+
+#[derive(Debug)]
+struct Held {
+    run: RunId,
+    _lock: Flock<File>,
+}
+
+/// The GPUs, what has been seen of them, and which runs of ours hold them.
+#[derive(Debug)]
+pub struct Placement {
+    thresholds: Thresholds,
+    lock_dir: PathBuf,
+    /// The latest snapshot, once one came.
+    latest: Option<Snapshot>,
+    /// Recent samples by uuid, newest last.
+    history: HashMap<String, VecDeque<Sample>>,
+    held: BTreeMap<String, Held>,
+    released: HashMap<String, Instant>,
+}
+
+impl Placement {
+    pub fn new(thresholds: Thresholds, lock_dir: PathBuf) -> Placement {
+        Placement {
+            thresholds,
+            lock_dir,
+            latest: None,
+            history: HashMap::new(),
+            held: BTreeMap::new(),
+            released: HashMap::new(),
+        }
+    }
+
+    /// A new look at the GPUs.
+    pub fn observe(&mut self, snapshot: Snapshot) {
+        let keep = self.thresholds.samples.max(1);
+        for gpu in &snapshot.gpus {
+            let samples = self.history.entry(gpu.uuid.clone()).or_default();
+            samples.push_back((gpu.memory_used_mib, gpu.utilization_pct));
+            while samples.len() > keep {
+                samples.pop_front();
+            }
+        }
+        self.latest = Some(snapshot);
+    }
+
+    /// Whether the GPUs have been looked at yet.
+    pub fn ready(&self) -> bool {
+        self.latest.is_some()
+    }
+
+    pub fn gpus(&self) -> &[Gpu] {
+        self.latest.as_ref().map_or(&[], |s| &s.gpus)
+    }
+
+    /// The run of ours holding each GPU.
+    pub fn holder(&self, uuid: &str) -> Option<&RunId> {
+        self.held.get(uuid).map(|h| &h.run)
+    }
+
+    /// `n` free GPUs, locked; or why there are not `n` free now.
+    pub fn lease(&mut self, n: u32, now: Instant) -> Result<Lease, String> {
+        let gpus = self.gpus().to_vec();
+        if gpus.len() < n as usize {
+            let why = self
+                .latest
+                .as_ref()
+                .and_then(|s| s.note.clone())
+                .map_or_else(String::new, |note| format!(" ({note})"));
+            return Err(format!(
+                "each run needs {n} GPU(s) and sweepd sees {}{why}",
+                gpus.len()
+            ));
+        }
+        let mut lease = Lease {
+            gpus: Vec::new(),
+            locks: Vec::new(),
+        };
+        let mut reasons = Vec::new();
+        for gpu in gpus {
+            if lease.gpus.len() == n as usize {
+                break;
+            }
+            match self.free(&gpu, now) {
+                Err(why) => reasons.push(format!("GPU {}: {why}", gpu.index)),
+                Ok(()) => match lock(&self.lock_dir, &gpu.uuid) {
+                    Ok(lock) => {
+                        lease.locks.push(lock);
+                        lease.gpus.push(gpu);
+                    }
+                    Err(why) => reasons.push(format!("GPU {}: {why}", gpu.index)),
+                },
+            }
+        }
+        if lease.gpus.len() < n as usize {
+            // Dropping the lease unlocks what it took.
+            return Err(format!(
+                "waiting for {n} free GPU(s): {}",
+                reasons.join("; ")
+            ));
+        }
+        Ok(lease)
+    }
+
+    /// The run now holds the lease's GPUs.
+    pub fn hold(&mut self, run: &RunId, lease: Lease) {
+        for (gpu, lock) in lease.gpus.into_iter().zip(lease.locks) {
+            self.held.insert(
+                gpu.uuid,
+                Held {
+                    run: run.clone(),
+                    _lock: lock,
+                },
+            );
+        }
+    }
+
+    /// The run ended: its GPUs rest for the cooldown, then are free again.
+    pub fn release(&mut self, run: &RunId, now: Instant) {
+        let uuids: Vec<String> = self
+            .held
+            .iter()
+            .filter(|(_, h)| &h.run == run)
+            .map(|(uuid, _)| uuid.clone())
+            .collect();
+        for uuid in uuids {
+            self.held.remove(&uuid);
+            // Samples taken while our run used it say nothing about others.
+            self.history.remove(&uuid);
+            self.released.insert(uuid, now);
+        }
+    }
+
+    /// What `gpus.json` says: the latest look and who holds what (`None`
+    /// before the first look).
+    pub fn report(&self) -> Option<super::Report> {
+        let snapshot = self.latest.as_ref()?;
+        Some(super::Report {
+            version: crate::store::RECORD_VERSION,
+            taken_at: String::new(),
+            source: snapshot.source.clone(),
+            note: snapshot.note.clone(),
+            gpus: snapshot
+                .gpus
+                .iter()
+                .map(|gpu| super::HeldGpu {
+                    gpu: gpu.clone(),
+                    held_by: self.holder(&gpu.uuid).map(ToString::to_string),
+                })
+                .collect(),
+        })
+    }
+
+    fn free(&self, gpu: &Gpu, now: Instant) -> Result<(), String> {
+        if let Some(h) = self.held.get(&gpu.uuid) {
+            return Err(format!("held by run {}", h.run));
+        }
+        if let Some(at) = self.released.get(&gpu.uuid)
+            && now.duration_since(*at) < self.thresholds.cooldown
+        {
+            return Err("released moments ago (cooling down)".into());
+        }
+        let t = &self.thresholds;
+        let memory_limit = gpu.memory_total_mib.map_or(t.max_memory_mib, |total| {
+            t.max_memory_mib
+                .max((total as f64 * t.max_memory_fraction) as u64)
+        });
+        let samples = self.history.get(&gpu.uuid);
+        if samples.is_none_or(|s| s.is_empty()) {
+            return Err("not sampled since it was last used".into());
+        }
+        for (memory, utilization) in samples.into_iter().flatten() {
+            if memory.is_some_and(|m| m > memory_limit)
+                || utilization.is_some_and(|u| u > t.max_utilization_pct)
+            {
+                return Err(format!(
+                    "in use by others (over {memory_limit} MiB or {} % in the last {} samples)",
+                    t.max_utilization_pct, t.samples
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the cross-user GPU locks live: /run/lock/sweepd where /run/lock is
+/// (Debian: mode 1777), else sweepd-gpu-locks in the temp folder.
+pub fn default_lock_dir() -> PathBuf {
+    let run_lock = Path::new("/run/lock");
+    if run_lock.is_dir() {
+        run_lock.join("sweepd")
+    } else {
+        std::env::temp_dir().join("sweepd-gpu-locks")
+    }
+}
+
+/// Take `gpu-<uuid>.lock` in `dir` without waiting; the folder and the file
+/// are made usable by every user (1777, 0666) when this sweepd creates them.
+fn lock(dir: &Path, uuid: &str) -> Result<Flock<File>, String> {
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777));
+    }
+    let path = dir.join(format!("gpu-{uuid}.lock"));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o666)
+        .open(&path)
+        .or_else(|_| File::open(&path))
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let _ = file.set_permissions(std::fs::Permissions::from_mode(0o666));
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
+        nix::errno::Errno::EWOULDBLOCK => {
+            format!("locked by another sweepd ({})", path.display())
+        }
+        other => format!("cannot lock {}: {other}", path.display()),
+    })
+}
+
+#[cfg(test)]
+mod tests;

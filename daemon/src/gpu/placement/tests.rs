@@ -1,0 +1,141 @@
+use super::*;
+
+fn gpu(index: u32, used: u64, util: u32) -> Gpu {
+    Gpu {
+        index,
+        uuid: format!("GPU-test-{index}"),
+        name: "Test GPU".into(),
+        memory_total_mib: Some(81559),
+        memory_used_mib: Some(used),
+        utilization_pct: Some(util),
+    }
+}
+
+fn snapshot(gpus: Vec<Gpu>) -> Snapshot {
+    Snapshot {
+        gpus,
+        source: "test".into(),
+        note: None,
+    }
+}
+
+fn run(n: u32) -> RunId {
+    RunId {
+        sweep: "20261128-000000-t-abcd".parse().unwrap(),
+        run: n,
+    }
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    placement: Placement,
+    now: Instant,
+}
+
+fn world(gpus: Vec<Gpu>) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let mut placement = Placement::new(Thresholds::default(), dir.path().join("locks"));
+    placement.observe(snapshot(gpus));
+    World {
+        dir,
+        placement,
+        now: Instant::now(),
+    }
+}
+
+fn indices(lease: &Lease) -> Vec<u32> {
+    lease.gpus.iter().map(|g| g.index).collect()
+}
+
+#[test]
+fn free_gpus_go_one_run_each_and_come_back_after_the_cooldown() {
+    let mut w = world(vec![gpu(0, 3, 0), gpu(1, 3, 0)]);
+    let a = w.placement.lease(1, w.now).unwrap();
+    assert_eq!(indices(&a), [0]);
+    w.placement.hold(&run(1), a);
+    let b = w.placement.lease(1, w.now).unwrap();
+    assert_eq!(indices(&b), [1]);
+    w.placement.hold(&run(2), b);
+    let why = w.placement.lease(1, w.now).unwrap_err();
+    assert!(
+        why.contains("GPU 0: held by run") && why.contains("/1"),
+        "{why}"
+    );
+    assert!(why.contains("GPU 1: held by run"), "{why}");
+
+    w.placement.release(&run(1), w.now);
+    let why = w.placement.lease(1, w.now).unwrap_err();
+    assert!(why.contains("GPU 0: released moments ago"), "{why}");
+    let later = w.now + Duration::from_secs(6);
+    let why = w.placement.lease(1, later).unwrap_err();
+    assert!(
+        why.contains("not sampled since"),
+        "needs a fresh look: {why}"
+    );
+    w.placement
+        .observe(snapshot(vec![gpu(0, 3, 0), gpu(1, 30_000, 90)]));
+    assert_eq!(indices(&w.placement.lease(1, later).unwrap()), [0]);
+}
+
+#[test]
+fn a_gpu_used_by_others_in_any_recent_sample_is_busy() {
+    let mut w = world(vec![gpu(0, 40_000, 97), gpu(1, 3, 0)]);
+    let lease = w.placement.lease(1, w.now).unwrap();
+    assert_eq!(indices(&lease), [1], "GPU 0 is busy");
+    drop(lease);
+    // GPU 0 idles now, but the last 3 samples still include the busy one.
+    w.placement
+        .observe(snapshot(vec![gpu(0, 3, 0), gpu(1, 3, 0)]));
+    w.placement
+        .observe(snapshot(vec![gpu(0, 3, 0), gpu(1, 3, 0)]));
+    let why = w.placement.lease(2, w.now).unwrap_err();
+    assert!(why.contains("GPU 0: in use by others"), "{why}");
+    w.placement
+        .observe(snapshot(vec![gpu(0, 3, 0), gpu(1, 3, 0)]));
+    assert_eq!(indices(&w.placement.lease(2, w.now).unwrap()), [0, 1]);
+    // Memory under max(1024 MiB, 5 % of 81559 MiB = 4077 MiB) is idle.
+    w.placement.observe(snapshot(vec![gpu(0, 4000, 5)]));
+    assert!(w.placement.lease(1, w.now).is_ok());
+}
+
+#[test]
+fn another_sweepds_lock_keeps_a_gpu_and_a_failed_lease_keeps_nothing() {
+    let mut w = world(vec![gpu(0, 3, 0), gpu(1, 3, 0)]);
+    // Another user's sweepd holds GPU 0's lock.
+    let other = w.placement.lease(1, w.now).unwrap();
+    assert_eq!(indices(&other), [0]);
+    let mut second = Placement::new(Thresholds::default(), w.dir.path().join("locks"));
+    second.observe(snapshot(vec![gpu(0, 3, 0), gpu(1, 3, 0)]));
+    let why = second.lease(2, w.now).unwrap_err();
+    assert!(why.contains("GPU 0: locked by another sweepd"), "{why}");
+    // The failed lease of 2 did not keep GPU 1's lock.
+    let mine = second.lease(1, w.now).unwrap();
+    assert_eq!(indices(&mine), [1]);
+    drop(other);
+    drop(mine);
+    assert_eq!(indices(&second.lease(2, w.now).unwrap()), [0, 1]);
+    let mode = std::fs::metadata(w.dir.path().join("locks"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o1777, "every user can make locks there");
+}
+
+#[test]
+fn asking_for_more_gpus_than_there_are_says_how_many_there_are() {
+    let mut w = world(vec![gpu(0, 3, 0)]);
+    let why = w.placement.lease(2, w.now).unwrap_err();
+    assert!(why.contains("needs 2 GPU(s) and sweepd sees 1"), "{why}");
+    let mut none = Placement::new(Thresholds::default(), w.dir.path().join("l"));
+    assert!(!none.ready());
+    none.observe(Snapshot {
+        gpus: vec![],
+        source: "nvidia-smi".into(),
+        note: Some("nvidia-smi failed (exit status: 9)".into()),
+    });
+    let why = none.lease(1, w.now).unwrap_err();
+    assert!(
+        why.contains("sees 0 (nvidia-smi failed (exit status: 9))"),
+        "{why}"
+    );
+}
