@@ -403,8 +403,18 @@ fn sweepd_tells_systemd_ready_status_and_stopping() {
     };
     let child = w
         .command("sweepd")
-        .args(["--allow-root", "--settle", "100ms", "--max-running", "3"])
+        .args([
+            "--allow-root",
+            "--settle",
+            "100ms",
+            "--max-running",
+            "3",
+            "--gpu-sample-every",
+            "20ms",
+        ])
         .env("NOTIFY_SOCKET", &path)
+        // systemd's watchdog at 0.2 s: pinged every 0.1 s while the scheduler turns
+        .env("WATCHDOG_USEC", "200000")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -421,10 +431,10 @@ fn sweepd_tells_systemd_ready_status_and_stopping() {
         std::os::unix::net::UnixStream::connect(home(&w).join("sweepd.sock")).is_ok(),
         "READY comes after the control socket is up"
     );
-    // The run fails if it sees NOTIFY_SOCKET.
+    // The run fails if it sees NOTIFY_SOCKET or WATCHDOG_USEC.
     w.file(
         "env.yaml",
-        "method: grid\ncommand: [sh, -c, 'test -z \"$NOTIFY_SOCKET\" && echo \"{\\\"loss\\\": 1}\"']\nmetric: {name: loss}\nparameters: {a: {value: 1}}\n",
+        "method: grid\ncommand: [sh, -c, 'test -z \"$NOTIFY_SOCKET$WATCHDOG_USEC\" && echo \"{\\\"loss\\\": 1}\"']\nmetric: {name: loss}\nparameters: {a: {value: 1}}\n",
     );
     let id = w.sweepctl(["submit", "env.yaml"]).expect_code(0).stdout();
     let sweep = home(&w).join("sweeps").join(id.trim());
@@ -448,6 +458,10 @@ fn sweepd_tells_systemd_ready_status_and_stopping() {
         seen.iter().filter(|m| m.contains("READY=1")).count(),
         1,
         "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|m| m == "WATCHDOG=1\n"),
+        "the watchdog was fed: {seen:?}"
     );
 }
 
@@ -506,9 +520,15 @@ fn sigterm_interrupts_runs_which_run_again_after_a_restart() {
 #[test]
 fn sweepd_refuses_to_run_as_root_unless_told() {
     let w = World::new();
-    let out = Command::new("unshare")
-        .arg("--map-root-user")
-        .arg(common::bin("sweepd"))
+    // Root runs it directly; a user as root of a user namespace.
+    let mut command = if nix::unistd::geteuid().is_root() {
+        Command::new(common::bin("sweepd"))
+    } else {
+        let mut unshare = Command::new("unshare");
+        unshare.arg("--map-root-user").arg(common::bin("sweepd"));
+        unshare
+    };
+    let out = command
         .env("SWEEPS_HOME", home(&w))
         .stdin(Stdio::null())
         .output()
@@ -525,7 +545,7 @@ fn a_second_daemon_on_the_same_home_names_the_first_and_exits() {
     let w = World::new();
     let first = Daemon::start(&w);
     let second = w.command("sweepd").arg("--allow-root").output().unwrap();
-    assert_eq!(second.status.code(), Some(1));
+    assert_eq!(second.status.code(), Some(2), "a restart would not help");
     let message = String::from_utf8_lossy(&second.stderr);
     assert!(
         message.contains("another sweepd already runs on this home"),
@@ -1002,7 +1022,7 @@ fn gpu_daemon(w: &World, extra_env: &[(&str, &str)]) -> Daemon {
 
 /// A trainer that notes the GPUs it was given in its folder, claims each in
 /// `held/` (failing if another run holds it), works a little, and lets go.
-const GPU_TRAINER: &str = "command: [sh, -c, 'read start; echo \"$CUDA_VISIBLE_DEVICES|$CUDA_DEVICE_ORDER|$SWEEPD_GPUS\" > \"$SWEEP_RUN_DIR/gpu\"; [ -z \"$CUDA_VISIBLE_DEVICES\" ] || (set -o noclobber; echo $SWEEP_RUN_ID > held/$CUDA_VISIBLE_DEVICES) || exit 3; echo \"{\\\"loss\\\": 1}\"; sleep 0.3; rm -f held/$CUDA_VISIBLE_DEVICES']\nmetric: {name: loss}\n";
+const GPU_TRAINER: &str = "command: [sh, -c, 'read start; echo \"$CUDA_VISIBLE_DEVICES|$CUDA_DEVICE_ORDER|$SWEEPD_GPUS\" > \"$SWEEP_RUN_DIR/gpu\"; [ -z \"$CUDA_VISIBLE_DEVICES\" ] || (set -o noclobber; echo $SWEEP_RUN_ID > held/$CUDA_VISIBLE_DEVICES) || exit 3; cp \"$SWEEPS_HOME/gpus.json\" \"$SWEEP_RUN_DIR/gpus-seen.json\"; echo \"{\\\"loss\\\": 1}\"; sleep 0.3; rm -f held/$CUDA_VISIBLE_DEVICES']\nmetric: {name: loss}\n";
 
 fn gpu_of(sweep: &Path, n: u32) -> String {
     fs::read_to_string(sweep.join(format!("runs/{n:04}/gpu")))
@@ -1052,7 +1072,22 @@ fn four_runs_on_two_gpus_never_share_one_and_every_gpu_is_released() {
         assert_eq!(order, "PCI_BUS_ID");
         assert_eq!(index, if uuid == GPU0 { "0" } else { "1" });
     }
-    assert!(given.iter().any(|g| g.starts_with(GPU0)) && given.iter().any(|g| g.starts_with(GPU1)));
+    assert!(given.iter().any(|g| g.starts_with(GPU0)) && given.iter().any(|g| g.starts_with(GPU1))); // While each ran, gpus.json (`sweepctl gpus`) named it as its GPU's holder.
+    for n in 1..=4 {
+        let seen: Value = serde_json::from_str(
+            &fs::read_to_string(sweep.join(format!("runs/{n:04}/gpus-seen.json"))).unwrap(),
+        )
+        .unwrap();
+        let mine = gpu_of(&sweep, n);
+        let held = seen["gpus"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| mine.starts_with(g["uuid"].as_str().unwrap()))
+            .unwrap();
+        assert_eq!(held["held_by"], format!("{}/{n}", id.trim()), "{seen}");
+    }
+
     // Released: no run holds a GPU, and both locks are free.
     let report: Value =
         serde_json::from_str(&fs::read_to_string(home(&w).join("gpus.json")).unwrap()).unwrap();

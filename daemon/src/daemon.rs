@@ -48,7 +48,6 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
         source,
     })?;
     tracing::info!(home = %home.root().display(), pid = std::process::id(), "sweepd started");
-    tokio::task::spawn_blocking(log_gpus);
 
     let (handle, mailbox): (SchedulerHandle, _) = scheduler::channel();
     let (notices, _) = broadcast::channel(256);
@@ -60,7 +59,11 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
         mailbox,
         shutdown.clone(),
     ));
-    let service_task = tokio::spawn(service::report(handle.status(), shutdown.clone()));
+    let service_task = tokio::spawn(service::report(
+        handle.status(),
+        handle.heartbeat(),
+        shutdown.clone(),
+    ));
     let watcher_task = tokio::spawn(watcher::run(
         home.clone(),
         config.inbox,
@@ -82,20 +85,4 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
         Ok(Err(e)) => Err(DaemonError::Scheduler(e)),
         Err(e) => Err(DaemonError::Scheduler(io::Error::other(e))),
     }
-}
-
-/// Say at start which GPUs there are (or why none), for the journal.
-fn log_gpus() {
-    let snapshot = crate::gpu::Probe::new(crate::gpu::ProbeConfig::from_env()).snapshot();
-    let gpus: Vec<String> = snapshot
-        .gpus
-        .iter()
-        .map(|g| format!("{} {} {}", g.index, g.name, g.uuid))
-        .collect();
-    tracing::info!(
-        source = %snapshot.source,
-        note = snapshot.note.as_deref().unwrap_or(""),
-        "GPUs: {}",
-        if gpus.is_empty() { "none".to_owned() } else { gpus.join("; ") }
-    );
 }

@@ -141,17 +141,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(watch_signals(shutdown.clone(), home_root));
         match run(config, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
+            // Another daemon has the home: starting again will not help
+            // (systemd: RestartPreventExitStatus=2).
+            Err(e @ sweepd::daemon::DaemonError::Locked(_)) => {
+                eprintln!("sweepd: {e}");
+                ExitCode::from(2)
+            }
             Err(e) => {
                 eprintln!("sweepd: {e}");
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    // A look at the GPUs may still be running (nvidia-smi on a wedged GPU):
+    // do not wait for it.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
 }
 
 /// First SIGINT/SIGTERM: shut down gracefully. Second: kill this home's runs and exit now.

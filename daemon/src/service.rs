@@ -5,6 +5,8 @@
 //! NOTIFY_SOCKET) every call is a no-op. Runs never inherit these variables
 //! (scheduler::launching::NOT_INHERITED).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
@@ -18,8 +20,14 @@ fn notify(states: &[NotifyState]) {
 }
 
 /// Tell systemd how the daemon stands until `shutdown`: READY with the first
-/// summary, then each new summary, and STOPPING when shutdown begins.
-pub async fn report(mut status: watch::Receiver<String>, shutdown: CancellationToken) {
+/// summary, then each new summary, and STOPPING when shutdown begins. The
+/// watchdog is fed only while `heartbeat` (the scheduler's turns) moves, so
+/// a stuck scheduler gets sweepd restarted.
+pub async fn report(
+    mut status: watch::Receiver<String>,
+    heartbeat: Arc<AtomicU64>,
+    shutdown: CancellationToken,
+) {
     let watchdog = sd_notify::watchdog_enabled();
     if let Some(interval) = watchdog {
         tracing::info!(interval = ?interval, "systemd's watchdog is on");
@@ -27,6 +35,7 @@ pub async fn report(mut status: watch::Receiver<String>, shutdown: CancellationT
     // Ping at half the interval, as sd_watchdog_enabled(3) advises.
     let mut ping = tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |d| d / 2));
     let mut ready = false;
+    let mut last_beat = None;
     loop {
         tokio::select! {
             changed = status.changed() => {
@@ -44,7 +53,13 @@ pub async fn report(mut status: watch::Receiver<String>, shutdown: CancellationT
                     ready = true;
                 }
             }
-            _ = ping.tick(), if watchdog.is_some() => notify(&[NotifyState::Watchdog]),
+            _ = ping.tick(), if watchdog.is_some() => {
+                let beat = heartbeat.load(Ordering::Relaxed);
+                if last_beat != Some(beat) {
+                    notify(&[NotifyState::Watchdog]);
+                    last_beat = Some(beat);
+                }
+            }
             () = shutdown.cancelled() => break,
         }
     }

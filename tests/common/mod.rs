@@ -85,7 +85,13 @@ impl World {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
             .env("LANG", "C")
-            .env("SWEEPS_HOME", self.path("home"));
+            .env("SWEEPS_HOME", self.path("home"))
+            // No GPUs, whatever the machine has (GPU tests give their own).
+            .env(
+                "SWEEPD_NVIDIA_SMI",
+                repo_root().join("tests/fakes/nvidia-smi"),
+            )
+            .env("FAKE_NVIDIA_SMI_STATE", "/dev/null");
         command
     }
 }

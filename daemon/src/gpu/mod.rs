@@ -29,13 +29,15 @@ pub struct Gpu {
 }
 
 /// Where GPUs are looked for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProbeConfig {
     /// Use this nvidia-smi and not NVML (tests, or a driver whose NVML is
     /// broken); otherwise NVML, then `nvidia-smi` on PATH.
     pub nvidia_smi: Option<PathBuf>,
     /// The daemon's CUDA_VISIBLE_DEVICES, if it has one.
     pub visible: Option<String>,
+    /// Look at all (tests of things other than GPUs turn it off).
+    pub enabled: bool,
 }
 
 impl ProbeConfig {
@@ -44,6 +46,16 @@ impl ProbeConfig {
         ProbeConfig {
             nvidia_smi: std::env::var_os("SWEEPD_NVIDIA_SMI").map(PathBuf::from),
             visible: std::env::var("CUDA_VISIBLE_DEVICES").ok(),
+            enabled: true,
+        }
+    }
+
+    /// No GPUs, without looking.
+    pub fn off() -> ProbeConfig {
+        ProbeConfig {
+            nvidia_smi: None,
+            visible: None,
+            enabled: false,
         }
     }
 }
@@ -57,6 +69,27 @@ pub struct Snapshot {
     /// Why there are no GPUs (or fewer than the machine has), when that is
     /// worth saying: the driver failed, CUDA_VISIBLE_DEVICES hides them, ...
     pub note: Option<String>,
+    /// The look itself failed (the driver, NVML or nvidia-smi erred or hung),
+    /// as opposed to finding no GPUs.
+    #[serde(default)]
+    pub failed: bool,
+    /// When the look began (for placement: a look that began before a run
+    /// of ours let go of a GPU says nothing about it).
+    #[serde(skip)]
+    pub began: Option<std::time::Instant>,
+}
+
+impl Snapshot {
+    /// A look that did not work out, and why.
+    pub fn failure(source: String, why: String) -> Snapshot {
+        Snapshot {
+            gpus: Vec::new(),
+            source,
+            note: Some(why),
+            failed: true,
+            began: None,
+        }
+    }
 }
 
 /// `gpus.json` in the home: the daemon's latest look at the GPUs, with the
@@ -93,7 +126,7 @@ pub struct Probe {
 
 impl Probe {
     pub fn new(config: ProbeConfig) -> Probe {
-        let (nvml, nvml_absent) = if config.nvidia_smi.is_some() {
+        let (nvml, nvml_absent) = if config.nvidia_smi.is_some() || !config.enabled {
             (None, Some("nvidia-smi was named".to_owned()))
         } else {
             match nvml::init() {
@@ -109,8 +142,34 @@ impl Probe {
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        let (found, source) = match (&self.nvml, &self.config.nvidia_smi) {
-            (Some(nvml), _) => (nvml::query(nvml), "NVML".to_owned()),
+        let began = std::time::Instant::now();
+        Snapshot {
+            began: Some(began),
+            ..self.look()
+        }
+    }
+
+    fn look(&self) -> Snapshot {
+        if !self.config.enabled {
+            return Snapshot {
+                gpus: Vec::new(),
+                source: "none".to_owned(),
+                note: Some("GPU detection is off".to_owned()),
+                failed: false,
+                began: None,
+            };
+        }
+        let nvml = self.nvml.as_ref().map(nvml::query);
+        let (found, source) = match (nvml, &self.config.nvidia_smi) {
+            (Some(Ok(gpus)), _) => (Ok(gpus), "NVML".to_owned()),
+            // NVML loaded but failed this time: nvidia-smi may still answer.
+            (Some(Err(why)), _) => match smi::on_path() {
+                Some(program) => (
+                    smi::query(&program, SMI_TIMEOUT).map_err(|e| format!("{why}; then {e}")),
+                    format!("nvidia-smi ({})", program.display()),
+                ),
+                None => (Err(why), "NVML".to_owned()),
+            },
             (None, Some(program)) => (
                 smi::query(program, SMI_TIMEOUT).map_err(|e| e.to_string()),
                 format!("nvidia-smi ({})", program.display()),
@@ -129,16 +188,14 @@ impl Probe {
                         gpus: Vec::new(),
                         source: "none".to_owned(),
                         note: Some(why),
+                        failed: false,
+                        began: None,
                     };
                 }
             },
         };
         match found {
-            Err(why) => Snapshot {
-                gpus: Vec::new(),
-                source,
-                note: Some(why),
-            },
+            Err(why) => Snapshot::failure(source, why),
             Ok(all) => {
                 let total = all.len();
                 let gpus = visible::filter(all, self.config.visible.as_deref());
@@ -149,7 +206,13 @@ impl Probe {
                         self.config.visible.as_deref().unwrap_or_default()
                     )
                 });
-                Snapshot { gpus, source, note }
+                Snapshot {
+                    gpus,
+                    source,
+                    note,
+                    failed: false,
+                    began: None,
+                }
             }
         }
     }

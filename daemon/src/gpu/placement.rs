@@ -65,8 +65,11 @@ struct Held {
 pub struct Placement {
     thresholds: Thresholds,
     lock_dir: PathBuf,
-    /// The latest snapshot, once one came.
+    /// The latest snapshot that worked, once one came.
     latest: Option<Snapshot>,
+    /// Why the latest look failed, while it does: nothing is placed then
+    /// (the GPUs may be busy; we cannot tell).
+    failing: Option<String>,
     /// Recent samples by uuid, newest last.
     history: HashMap<String, VecDeque<Sample>>,
     held: BTreeMap<String, Held>,
@@ -79,16 +82,35 @@ impl Placement {
             thresholds,
             lock_dir,
             latest: None,
+            failing: None,
             history: HashMap::new(),
             held: BTreeMap::new(),
             released: HashMap::new(),
         }
     }
 
-    /// A new look at the GPUs.
+    /// A new look at the GPUs. A failed look after GPUs were seen keeps them
+    /// (placing nothing until a look works again); before, it means none.
     pub fn observe(&mut self, snapshot: Snapshot) {
+        if snapshot.failed {
+            let why = snapshot.note.clone().unwrap_or_default();
+            self.failing = Some(why);
+            if self.latest.as_ref().is_some_and(|s| !s.gpus.is_empty()) {
+                return;
+            }
+        } else {
+            self.failing = None;
+        }
         let keep = self.thresholds.samples.max(1);
         for gpu in &snapshot.gpus {
+            // A look begun before our run let go of this GPU saw our run.
+            let stale = match (snapshot.began, self.released.get(&gpu.uuid)) {
+                (Some(began), Some(released)) => began < *released,
+                _ => false,
+            };
+            if stale {
+                continue;
+            }
             let samples = self.history.entry(gpu.uuid.clone()).or_default();
             samples.push_back((gpu.memory_used_mib, gpu.utilization_pct));
             while samples.len() > keep {
@@ -96,6 +118,11 @@ impl Placement {
             }
         }
         self.latest = Some(snapshot);
+    }
+
+    /// Whether the latest look failed.
+    pub fn failing(&self) -> bool {
+        self.failing.is_some()
     }
 
     /// Whether the GPUs have been looked at yet.
@@ -114,6 +141,11 @@ impl Placement {
 
     /// `n` free GPUs, locked; or why there are not `n` free now.
     pub fn lease(&mut self, n: u32, now: Instant) -> Result<Lease, String> {
+        if let Some(why) = &self.failing
+            && !self.gpus().is_empty()
+        {
+            return Err(format!("waiting: the last look at the GPUs failed: {why}"));
+        }
         let gpus = self.gpus().to_vec();
         if gpus.len() < n as usize {
             let why = self
@@ -237,14 +269,18 @@ impl Placement {
     }
 }
 
-/// Where the cross-user GPU locks live: /run/lock/sweepd where /run/lock is
-/// (Debian: mode 1777), else sweepd-gpu-locks in the temp folder.
+/// Where the cross-user GPU locks live: /run/lock/sweepd where that exists
+/// or /run/lock is writable (Debian and Ubuntu: mode 1777), else the fixed
+/// /tmp/sweepd-gpu-locks (not $TMPDIR: every user's sweepd must agree).
+/// systemd/tmpfiles-sweepd.conf creates /run/lock/sweepd at boot.
 pub fn default_lock_dir() -> PathBuf {
-    let run_lock = Path::new("/run/lock");
-    if run_lock.is_dir() {
-        run_lock.join("sweepd")
+    use nix::unistd::{AccessFlags, access};
+    let ours = Path::new("/run/lock/sweepd");
+    let writable = |p: &Path| access(p, AccessFlags::W_OK | AccessFlags::X_OK).is_ok();
+    if (ours.is_dir() && writable(ours)) || (!ours.exists() && writable(Path::new("/run/lock"))) {
+        ours.to_owned()
     } else {
-        std::env::temp_dir().join("sweepd-gpu-locks")
+        PathBuf::from("/tmp/sweepd-gpu-locks")
     }
 }
 

@@ -58,7 +58,9 @@ pub fn query(program: &Path, timeout: Duration) -> Result<Vec<Gpu>, SmiError> {
         Ok(Some(status)) => status,
         Ok(None) | Err(_) => {
             let _ = child.kill();
-            let _ = child.wait();
+            // A process stuck in the driver may not die at once: reap it
+            // elsewhere rather than hang here.
+            std::thread::spawn(move || child.wait());
             return Err(SmiError::Timeout {
                 program: name,
                 seconds: timeout.as_secs(),

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -101,6 +102,7 @@ pub enum Control {
 pub struct SchedulerHandle {
     tx: mpsc::UnboundedSender<Msg>,
     status: watch::Receiver<String>,
+    heartbeat: Arc<AtomicU64>,
 }
 
 /// What the scheduler reads: messages, and where it says how things stand.
@@ -108,6 +110,7 @@ pub struct SchedulerHandle {
 pub struct Mailbox {
     msgs: mpsc::UnboundedReceiver<Msg>,
     status: watch::Sender<String>,
+    heartbeat: Arc<AtomicU64>,
 }
 
 impl SchedulerHandle {
@@ -115,6 +118,12 @@ impl SchedulerHandle {
     /// updated whenever it changes; empty until the sweeps are loaded.
     pub fn status(&self) -> watch::Receiver<String> {
         self.status.clone()
+    }
+
+    /// Counts the scheduler's turns (at least one per look at the GPUs), so
+    /// that systemd's watchdog is fed only while the scheduler turns.
+    pub fn heartbeat(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.heartbeat)
     }
 
     pub fn send(&self, msg: Msg) -> bool {
@@ -135,12 +144,18 @@ impl SchedulerHandle {
 pub fn channel() -> (SchedulerHandle, Mailbox) {
     let (tx, msgs) = mpsc::unbounded_channel();
     let (status, status_rx) = watch::channel(String::new());
+    let heartbeat = Arc::new(AtomicU64::new(0));
     (
         SchedulerHandle {
             tx,
             status: status_rx,
+            heartbeat: Arc::clone(&heartbeat),
         },
-        Mailbox { msgs, status },
+        Mailbox {
+            msgs,
+            status,
+            heartbeat,
+        },
     )
 }
 
@@ -151,6 +166,8 @@ struct Scheduler {
     sweeps: BTreeMap<SweepId, Sweep>,
     run_tx: mpsc::UnboundedSender<RunEvent>,
     placement: Placement,
+    /// What gpus.json last said (less its time).
+    gpus_written: Option<gpu::Report>,
 }
 
 /// Run the scheduler until `shutdown`; then stop every run (they are
@@ -161,7 +178,11 @@ pub async fn run(
     mailbox: Mailbox,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
-    let Mailbox { mut msgs, status } = mailbox;
+    let Mailbox {
+        mut msgs,
+        status,
+        heartbeat,
+    } = mailbox;
     let (run_tx, mut run_rx) = mpsc::unbounded_channel();
     let (snapshots, mut snapshot_rx) = mpsc::channel(1);
     let sampler = tokio::spawn(sample_gpus(
@@ -170,8 +191,11 @@ pub async fn run(
         snapshots,
     ));
     let placement = Placement::new(config.gpu.thresholds.clone(), config.gpu.lock_dir.clone());
+    // A dead daemon's view of the GPUs (and their holders) is not ours.
+    let _ = std::fs::remove_file(home.gpus_file());
     let mut s = Scheduler {
         placement,
+        gpus_written: None,
         home,
         config,
         tails: Tails::start(),
@@ -182,12 +206,10 @@ pub async fn run(
     s.fill();
     s.publish(&status);
     loop {
+        heartbeat.fetch_add(1, Ordering::Relaxed);
         tokio::select! {
             Some(msg) = msgs.recv() => s.handle(msg),
-            Some(snapshot) = snapshot_rx.recv() => {
-                s.placement.observe(snapshot);
-                s.write_gpus();
-            }
+            Some(snapshot) = snapshot_rx.recv() => s.observe_gpus(snapshot),
             Some(event) = run_rx.recv() => {
                 // A metric value changes nothing about what may start.
                 let metric = matches!(event.kind, RunEventKind::Metric { .. });
@@ -212,10 +234,22 @@ async fn sample_gpus(config: gpu::ProbeConfig, every: Duration, to: mpsc::Sender
     let Ok(probe) = tokio::task::spawn_blocking(move || Arc::new(Probe::new(config))).await else {
         return;
     };
+    // nvidia-smi is killed after SMI_TIMEOUT, but NVML or a process stuck
+    // in the driver may not return at all: the scheduler hears of it.
+    let bound = gpu::SMI_TIMEOUT + Duration::from_secs(5);
     loop {
-        let probe = Arc::clone(&probe);
-        let Ok(snapshot) = tokio::task::spawn_blocking(move || probe.snapshot()).await else {
-            return;
+        let looking = Arc::clone(&probe);
+        let look = tokio::task::spawn_blocking(move || looking.snapshot());
+        let snapshot = match tokio::time::timeout(bound, look).await {
+            Ok(Ok(snapshot)) => snapshot,
+            Ok(Err(_)) => return,
+            Err(_) => Snapshot::failure(
+                "NVML/nvidia-smi".into(),
+                format!(
+                    "the look at the GPUs did not finish within {} s",
+                    bound.as_secs()
+                ),
+            ),
         };
         if to.send(snapshot).await.is_err() {
             return;
@@ -242,7 +276,11 @@ impl Scheduler {
         }
         let dir: SweepDir = self.home.sweep(&id);
         match Sweep::load(&id, dir.clone(), leftovers) {
-            Ok(sweep) => {
+            Ok(mut sweep) => {
+                // A dead daemon's reason to wait is not ours.
+                if let Err(e) = sweep.set_waiting(None) {
+                    tracing::error!(sweep = %id, error = %e, "cannot record the sweep's state");
+                }
                 tracing::info!(sweep = %id, state = ?sweep.record.state, runs = sweep.runs.len(), "sweep loaded");
                 self.sweeps.insert(id, sweep);
             }
@@ -322,14 +360,52 @@ impl Scheduler {
 
     /// `gpus.json`: the GPUs as last seen and which runs hold them, for
     /// `sweepctl gpus`.
-    fn write_gpus(&self) {
-        if let Some(mut report) = self.placement.report() {
-            report.taken_at = crate::store::now();
-            let path = self.home.gpus_file();
-            if let Err(e) = crate::store::atomic::write_json(&path, &report) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot write the GPUs' state");
+    /// Written when it changes (not its time); a cache, so not fsynced.
+    fn write_gpus(&mut self) {
+        let Some(mut report) = self.placement.report() else {
+            return;
+        };
+        if self.gpus_written.as_ref() == Some(&report) {
+            return;
+        }
+        self.gpus_written = Some(report.clone());
+        report.taken_at = crate::store::now();
+        let path = self.home.gpus_file();
+        let tmp = path.with_extension("json.tmp");
+        let written = serde_json::to_vec_pretty(&report)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the GPUs' state");
+        }
+    }
+
+    /// A look at the GPUs: to placement, to gpus.json, and to the log when
+    /// what there is changed (the first look; a look failing or working again).
+    fn observe_gpus(&mut self, snapshot: Snapshot) {
+        let first = !self.placement.ready();
+        let failed_before = self.placement.failing();
+        let failed = snapshot.failed;
+        if first || failed != failed_before {
+            let gpus: Vec<String> = snapshot
+                .gpus
+                .iter()
+                .map(|g| format!("{} {} {}", g.index, g.name, g.uuid))
+                .collect();
+            let listed = if gpus.is_empty() {
+                "none".to_owned()
+            } else {
+                gpus.join("; ")
+            };
+            if failed {
+                tracing::warn!(source = %snapshot.source, "cannot look at the GPUs: {}", snapshot.note.as_deref().unwrap_or(""));
+            } else {
+                tracing::info!(source = %snapshot.source, note = snapshot.note.as_deref().unwrap_or(""), "GPUs: {listed}");
             }
         }
+        self.placement.observe(snapshot);
+        self.write_gpus();
     }
 
     /// Say how things stand, when that changed.
@@ -451,12 +527,15 @@ impl Scheduler {
         });
         match launch {
             Ok(launch) => {
-                let handle = executor::start(launch, self.tails.clone(), self.run_tx.clone());
-                sweep.attach(n, handle);
+                // Recorded as held before the run exists, so that it (and
+                // `sweepctl gpus`) never sees its GPU as free.
                 if let Some(lease) = lease {
                     self.placement.hold(&run_id, lease);
                     self.write_gpus();
                 }
+                let sweep = self.sweeps.get_mut(id).expect("present");
+                let handle = executor::start(launch, self.tails.clone(), self.run_tx.clone());
+                sweep.attach(n, handle);
                 true
             }
             Err(e) => {
@@ -480,6 +559,12 @@ impl Scheduler {
     /// Ask every run to stop (reason: shutdown), wait for them within the stop
     /// sequence's bound, and record them.
     async fn shut_down(&mut self, run_rx: &mut mpsc::UnboundedReceiver<RunEvent>) {
+        // Nothing waits for a GPU while no sweepd runs.
+        for sweep in self.sweeps.values_mut() {
+            if let Err(e) = sweep.set_waiting(None) {
+                tracing::error!(sweep = %sweep.id, error = %e, "cannot record the sweep's state");
+            }
+        }
         for sweep in self.sweeps.values() {
             for handle in sweep.handles() {
                 handle.stop(StopReason::Shutdown);

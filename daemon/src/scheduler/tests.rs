@@ -23,6 +23,8 @@ impl World {
         home.create().unwrap();
         let mut config = Config::new(dir.path().to_owned());
         config.max_running = 4;
+        // These tests are not about GPUs: none, whatever the machine has.
+        config.gpu.probe = crate::gpu::ProbeConfig::off();
         config.stop = StopTimes {
             term_after: Duration::from_millis(200),
             kill_after: Duration::from_millis(500),

@@ -16,6 +16,8 @@ fn snapshot(gpus: Vec<Gpu>) -> Snapshot {
         gpus,
         source: "test".into(),
         note: None,
+        failed: false,
+        began: Some(Instant::now()),
     }
 }
 
@@ -128,14 +130,52 @@ fn asking_for_more_gpus_than_there_are_says_how_many_there_are() {
     assert!(why.contains("needs 2 GPU(s) and sweepd sees 1"), "{why}");
     let mut none = Placement::new(Thresholds::default(), w.dir.path().join("l"));
     assert!(!none.ready());
-    none.observe(Snapshot {
-        gpus: vec![],
-        source: "nvidia-smi".into(),
-        note: Some("nvidia-smi failed (exit status: 9)".into()),
-    });
+    none.observe(Snapshot::failure(
+        "nvidia-smi".into(),
+        "nvidia-smi failed (exit status: 9)".into(),
+    ));
     let why = none.lease(1, w.now).unwrap_err();
     assert!(
         why.contains("sees 0 (nvidia-smi failed (exit status: 9))"),
         "{why}"
     );
+}
+
+#[test]
+fn a_failed_look_keeps_the_gpus_known_and_places_nothing_until_a_look_works() {
+    let mut w = world(vec![gpu(0, 3, 0)]);
+    w.placement
+        .observe(Snapshot::failure("nvidia-smi".into(), "timed out".into()));
+    assert_eq!(
+        w.placement.gpus().len(),
+        1,
+        "still known: runs keep needing a GPU"
+    );
+    let why = w.placement.lease(1, w.now).unwrap_err();
+    assert!(
+        why.contains("the last look at the GPUs failed: timed out"),
+        "{why}"
+    );
+    w.placement.observe(snapshot(vec![gpu(0, 3, 0)]));
+    assert!(w.placement.lease(1, w.now).is_ok());
+}
+
+#[test]
+fn a_look_begun_before_our_run_let_go_does_not_count_against_the_gpu() {
+    let mut w = world(vec![gpu(0, 3, 0)]);
+    let lease = w.placement.lease(1, w.now).unwrap();
+    w.placement.hold(&run(1), lease);
+    // This look saw our own run's memory; it arrives after the release.
+    let busy_look = snapshot(vec![gpu(0, 30_000, 99)]);
+    let released = Instant::now();
+    w.placement.release(&run(1), released);
+    w.placement.observe(busy_look);
+    let later = released + Duration::from_secs(6);
+    let why = w.placement.lease(1, later).unwrap_err();
+    assert!(
+        why.contains("not sampled since"),
+        "the stale look was dropped: {why}"
+    );
+    w.placement.observe(snapshot(vec![gpu(0, 3, 0)]));
+    assert!(w.placement.lease(1, later).is_ok());
 }
