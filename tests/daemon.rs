@@ -1204,3 +1204,162 @@ fn without_a_driver_gpu_sweeps_wait_and_cpu_sweeps_run_with_no_gpu_visible() {
     );
     assert_eq!(state(&gpu_sweep), "running");
 }
+
+/// Run `argv` as root: directly when the test is root, else through
+/// passwordless sudo (creating a user and acting as one need it).
+fn as_root(argv: &[&str]) -> std::process::Output {
+    let mut command = if nix::unistd::geteuid().is_root() {
+        Command::new(argv[0])
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.arg("-n").arg(argv[0]);
+        sudo
+    };
+    command.args(&argv[1..]).output().unwrap()
+}
+
+/// `sweepd-other`, a second user of the host, created by the test if the
+/// host does not have it yet.
+const OTHER: &str = "sweepd-other";
+
+fn as_other(argv: &[&str]) -> std::process::Output {
+    let exists = Command::new("id")
+        .arg(OTHER)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        let made = as_root(&[
+            "useradd",
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            OTHER,
+        ]);
+        let again = Command::new("id")
+            .arg(OTHER)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(
+            again,
+            "cannot create the user {OTHER} (the test needs root or passwordless sudo): {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
+    let mut full = vec!["runuser", "-u", OTHER, "--"];
+    full.extend_from_slice(argv);
+    as_root(&full)
+}
+
+/// A second user cannot steer the first user's sweeps through the control
+/// socket, nor get a sweep accepted through the first user's inbox, even
+/// where the first user's folders were opened up (the modes are the first
+/// guard; the peer's uid and the file's owner are checked behind them).
+#[test]
+fn another_user_can_neither_steer_sweeps_nor_use_the_inbox() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let daemon = Daemon::start(&w);
+    w.file(
+        "mine.yaml",
+        "method: grid\ncommand: [sh, -c, 'read start; echo \"{\\\"loss\\\": 1}\"; read stop']\nmetric: {name: loss}\nparameters: {a: {value: 1}}\n",
+    );
+    let id = w.sweepctl(["submit", "mine.yaml"]).expect_code(0).stdout();
+    let id = id.trim().to_owned();
+    let sweep = home(&w).join("sweeps").join(&id);
+    let sweepctl = common::bin("sweepctl");
+    let home_arg = home(&w).display().to_string();
+
+    // With the folders as sweepd makes them, the other user cannot even reach the socket.
+    let out = as_other(&[
+        sweepctl.to_str().unwrap(),
+        "--home",
+        &home_arg,
+        "pause",
+        &id,
+    ]);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Opened up: the socket answers no one but its owner.
+    let open =
+        |path: &Path, mode| fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    open(w.dir.path(), 0o711);
+    open(&home(&w), 0o711);
+    open(&home(&w).join("sweepd.sock"), 0o666);
+    open(&home(&w).join("inbox"), 0o777);
+    open(&home(&w).join("sweeps"), 0o755);
+    let out = as_other(&[
+        sweepctl.to_str().unwrap(),
+        "--home",
+        &home_arg,
+        "pause",
+        &id,
+    ]);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("sweepd refused: this sweepd (uid") || said.contains("cannot talk to sweepd"),
+        "{said}"
+    );
+    assert_eq!(state(&sweep), "running", "not paused");
+    let log = fs::read_to_string(w.path("sweepd.log")).unwrap();
+    assert!(
+        log.contains("refused a control connection from another user"),
+        "{log}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // And a file the other user drops into the inbox is rejected, saying why.
+    let inbox_file = home(&w).join("inbox/theirs.yaml");
+    let out = as_other(&[
+        "sh",
+        "-c",
+        &format!(
+            "printf 'method: grid\\nprogram: x\\nparameters: {{a: {{value: 1}}}}\\n' > {}",
+            inbox_file.display()
+        ),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rejected = home(&w).join("rejected");
+    let reason = || {
+        fs::read_dir(&rejected)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with("theirs.yaml.error.txt")
+            })
+            .map(|e| fs::read_to_string(e.path()).unwrap())
+    };
+    wait_until("the other user's file to be rejected", || {
+        reason().is_some()
+    });
+    assert!(
+        reason().unwrap().contains("belongs to another user"),
+        "{:?}",
+        reason()
+    );
+    assert_eq!(sweeps(&w).len(), 1, "only the owner's sweep");
+    // The owner still steers it.
+    w.sweepctl(["cancel", &id]).expect_code(0);
+    wait_until("the sweep to be canceled", || state(&sweep) == "canceled");
+    drop(daemon);
+}

@@ -30,6 +30,7 @@ impl Client {
             version: CONTROL_VERSION,
         })? {
             Response::Hello { version, .. } if version == CONTROL_VERSION => Ok(Some(client)),
+            Response::Refused { message } => bail!("sweepd refused: {message}"),
             Response::Hello { version, .. } => {
                 bail!(
                     "sweepd speaks control protocol {version}, this sweepctl {CONTROL_VERSION}: restart sweepd"
@@ -40,9 +41,11 @@ impl Client {
     }
 
     pub fn request(&mut self, request: &Request) -> Result<Response> {
+        // The socket's errors are not stdout's: a broken pipe here is sweepd
+        // hanging up, not a reader that has read enough (see main).
         self.writer
             .write_all(request.to_line().as_bytes())
-            .context("cannot talk to sweepd")?;
+            .map_err(|e| anyhow::anyhow!("cannot talk to sweepd: {e}"))?;
         self.read()
     }
 
@@ -57,7 +60,7 @@ impl Client {
         let n = self
             .reader
             .read_line(&mut line)
-            .context("no answer from sweepd")?;
+            .map_err(|e| anyhow::anyhow!("no answer from sweepd: {e}"))?;
         if n == 0 {
             bail!("sweepd closed the connection");
         }

@@ -44,9 +44,17 @@ pub async fn run(
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    let allowed = stream.peer_cred().is_ok_and(|cred| cred.uid() == me);
-                    if !allowed {
-                        tracing::warn!("refused a control connection from another user");
+                    let peer = stream.peer_cred().ok().map(|cred| cred.uid());
+                    if peer != Some(me) {
+                        tracing::warn!(uid = ?peer, "refused a control connection from another user");
+                        // Say so (best effort, never waiting on them), then hang up.
+                        let refusal = crate::protocol::control::Response::Refused {
+                            message: format!(
+                                "this sweepd (uid {me}) answers only its own user; you are uid {}",
+                                peer.map_or("unknown".to_owned(), |u| u.to_string())
+                            ),
+                        };
+                        let _ = stream.try_write(refusal.to_line().as_bytes());
                         continue;
                     }
                     tokio::spawn(serve(stream, scheduler.clone(), notices.clone(), shutdown.clone()));
