@@ -4,6 +4,7 @@
 //! I/O or daemon errors.
 
 mod client;
+mod config;
 mod control;
 mod gpus;
 mod logs;
@@ -114,6 +115,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The daemon's settings and where each came from (default, config file,
+    /// command line); the running sweepd's, else what it would use.
+    Config {
+        #[arg(long)]
+        json: bool,
+    },
     /// sweepd as a systemd service.
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -179,6 +186,7 @@ fn main() -> ExitCode {
         Command::Stop { sweep } => home().and_then(|h| control::run(&h, "stop", &sweep)),
         Command::Cancel { sweep } => home().and_then(|h| control::run(&h, "cancel", &sweep)),
         Command::Watch { sweep, json } => home().and_then(|h| watch::run(&h, &sweep, json)),
+        Command::Config { json } => home().and_then(|h| config::run(&h, json)),
         Command::Gpus { json } => home().and_then(|h| gpus::run(&h, json)),
         Command::Service(ServiceCommand::Install {
             unit_dir,

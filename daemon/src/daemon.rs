@@ -18,6 +18,8 @@ pub struct DaemonConfig {
     pub home: Home,
     pub scheduler: scheduler::Config,
     pub inbox: InboxConfig,
+    /// Written to `settings.json` in the home for `sweepctl config`.
+    pub settings: Option<crate::settings::Report>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,12 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
         source,
     })?;
     tracing::info!(home = %home.root().display(), pid = std::process::id(), "sweepd started");
+    if let Some(report) = &config.settings {
+        let path = home.settings_file();
+        if let Err(e) = crate::store::atomic::write_json(&path, report) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the settings");
+        }
+    }
 
     let (handle, mailbox): (SchedulerHandle, _) = scheduler::channel();
     let (notices, _) = broadcast::channel(256);

@@ -23,6 +23,7 @@ pub mod scheduler;
 pub mod search;
 pub mod server;
 pub mod service;
+pub mod settings;
 pub mod spec;
 pub mod stopping;
 pub mod store;

@@ -14,6 +14,7 @@ use tracing_subscriber::EnvFilter;
 use sweepd::daemon::{DaemonConfig, run};
 use sweepd::executor::StopTimes;
 use sweepd::scheduler;
+use sweepd::settings::{self, FileGpu, FileSettings, Origin, Settings};
 use sweepd::store::Home;
 use sweepd::watcher::InboxConfig;
 
@@ -27,42 +28,73 @@ struct Args {
     /// The sweeps home (default: $SWEEPS_HOME, else ~/.sweeps).
     #[arg(long)]
     home: Option<PathBuf>,
-    /// Runs at once over all sweeps (default: the number of CPU cores).
+    /// The configuration file (default: $SWEEPD_CONFIG, else
+    /// ~/.config/sweepd/config.toml if it exists). Flags win over it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Runs at once over all sweeps [default: the number of CPU cores].
     #[arg(long)]
     max_running: Option<usize>,
-    /// An inbox file is taken once unchanged this long.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
-    settle: Duration,
-    /// An empty inbox file is rejected once it has stayed empty this long.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
-    empty_after: Duration,
-    /// From a stop request to SIGTERM of the run's process group.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
-    term_after: Duration,
-    /// From a stop request to SIGKILL of the run's process group.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
-    kill_after: Duration,
+    /// An inbox file is taken once unchanged this long [default: 1s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    settle: Option<Duration>,
+    /// An empty inbox file is rejected once it has stayed empty this long
+    /// [default: 30s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    empty_after: Option<Duration>,
+    /// The whole inbox is rescanned this often, for what file events missed
+    /// [default: 30s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    rescan_every: Option<Duration>,
+    /// From a stop request to SIGTERM of the run's process group [default: 10s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    term_after: Option<Duration>,
+    /// From a stop request to SIGKILL of the run's process group [default: 30s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    kill_after: Option<Duration>,
     /// Run even as root (runs would run as root too; on a shared host run one
     /// sweepd per user instead: sweepd@USER.service).
     #[arg(long)]
     allow_root: bool,
     /// Folder of the cross-user GPU locks; every user's sweepd on the host must
-    /// use the same one (default: /run/lock/sweepd).
+    /// use the same one [default: /run/lock/sweepd].
     #[arg(long, value_name = "DIR")]
     gpu_lock_dir: Option<PathBuf>,
-    /// How often the GPUs are looked at.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
-    gpu_sample_every: Duration,
-    /// How long a GPU rests after a run of ours used it.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
-    gpu_cooldown: Duration,
+    /// How often the GPUs are looked at [default: 5s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    gpu_sample_every: Option<Duration>,
+    /// How long a GPU rests after a run of ours used it [default: 5s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    gpu_cooldown: Option<Duration>,
     /// A GPU whose memory in use (by anyone) is above this, or above 5 % of
-    /// its total if that is more, is busy.
-    #[arg(long, default_value_t = 1024, value_name = "MIB")]
-    gpu_max_memory_mib: u64,
-    /// A GPU above this utilisation (%) is busy.
-    #[arg(long, default_value_t = 10, value_name = "PERCENT")]
-    gpu_max_utilization: u32,
+    /// its total if that is more, is busy [default: 1024].
+    #[arg(long, value_name = "MIB")]
+    gpu_max_memory_mib: Option<u64>,
+    /// A GPU above this utilisation (%) is busy [default: 10].
+    #[arg(long, value_name = "PERCENT")]
+    gpu_max_utilization: Option<u32>,
+}
+
+impl Args {
+    /// The flags given, as settings over the file's.
+    fn overrides(&self) -> FileSettings {
+        FileSettings {
+            max_running: self.max_running,
+            settle: self.settle,
+            empty_after: self.empty_after,
+            rescan_every: self.rescan_every,
+            term_after: self.term_after,
+            kill_after: self.kill_after,
+            gpu: FileGpu {
+                lock_dir: self.gpu_lock_dir.clone(),
+                sample_every: self.gpu_sample_every,
+                cooldown: self.gpu_cooldown,
+                max_memory_mib: self.gpu_max_memory_mib,
+                max_utilization: self.gpu_max_utilization,
+                nvidia_smi: None,
+            },
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -93,6 +125,7 @@ fn main() -> ExitCode {
     }
     let home = match args
         .home
+        .clone()
         .map(Home::new)
         .map(Ok)
         .unwrap_or_else(Home::from_env)
@@ -103,26 +136,40 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Defaults, then the file, then flags.
+    let (file, required) = match (&args.config, std::env::var_os("SWEEPD_CONFIG")) {
+        (Some(path), _) => (Some(path.clone()), true),
+        (None, Some(path)) => (Some(PathBuf::from(path)), true),
+        (None, None) => (settings::default_path(), false),
+    };
+    let mut settings = match Settings::load(file.as_deref(), required) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("sweepd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    settings.apply(args.overrides(), Origin::Flag);
     let user_home = directories::BaseDirs::new()
         .map_or_else(|| PathBuf::from("/"), |b| b.home_dir().to_owned());
     let mut scheduler = scheduler::Config::new(user_home);
-    if let Some(n) = args.max_running {
-        scheduler.max_running = n.max(1);
-    }
-    scheduler.gpu.sample_every = args.gpu_sample_every;
-    scheduler.gpu.thresholds.cooldown = args.gpu_cooldown;
-    scheduler.gpu.thresholds.max_memory_mib = args.gpu_max_memory_mib;
-    scheduler.gpu.thresholds.max_utilization_pct = args.gpu_max_utilization;
-    if let Some(dir) = args.gpu_lock_dir {
-        scheduler.gpu.lock_dir = dir;
+    scheduler.max_running = settings.max_running.value;
+    scheduler.gpu.sample_every = settings.gpu_sample_every.value;
+    scheduler.gpu.thresholds.cooldown = settings.gpu_cooldown.value;
+    scheduler.gpu.thresholds.max_memory_mib = settings.gpu_max_memory_mib.value;
+    scheduler.gpu.thresholds.max_utilization_pct = settings.gpu_max_utilization.value;
+    scheduler.gpu.lock_dir = settings.gpu_lock_dir.value.clone();
+    if let Some(program) = &settings.gpu_nvidia_smi.value {
+        scheduler.gpu.probe.nvidia_smi = Some(program.clone());
     }
     scheduler.stop = StopTimes {
-        term_after: args.term_after,
-        kill_after: args.kill_after.max(args.term_after),
+        term_after: settings.term_after.value,
+        kill_after: settings.kill_after.value.max(settings.term_after.value),
     };
     let inbox = InboxConfig {
-        settle: args.settle,
-        empty_after: args.empty_after,
+        settle: settings.settle.value,
+        empty_after: settings.empty_after.value,
+        rescan: settings.rescan_every.value,
         ..InboxConfig::default()
     };
     let home_root = home.root().to_owned();
@@ -130,6 +177,12 @@ fn main() -> ExitCode {
         home,
         scheduler,
         inbox,
+        settings: Some(settings::Report {
+            version: 1,
+            pid: std::process::id(),
+            file: settings.file.clone(),
+            settings: settings.shown(),
+        }),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -53,7 +53,7 @@ pub async fn report(
                     ready = true;
                 }
             }
-            _ = ping.tick(), if watchdog.is_some() => {
+            _ = ping.tick(), if watchdog.is_some() && ready => {
                 let beat = heartbeat.load(Ordering::Relaxed);
                 if last_beat != Some(beat) {
                     notify(&[NotifyState::Watchdog]);

@@ -121,7 +121,19 @@ mod tests {
             .process_group(0)
             .spawn()
             .unwrap();
-        let found = find();
+        // Spawning returns once the child has begun to exec, a moment before
+        // the kernel has set up its environment: look until it shows (bounded).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let found = loop {
+            let found = find();
+            if found.contains_key(&token) || Instant::now() > deadline {
+                break found;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if found.get(&token) != Some(&vec![child.id() as i32]) {
+            let _ = child.kill();
+        }
         assert_eq!(found.get(&token), Some(&vec![child.id() as i32]));
         assert_ne!(new_token(), token);
         kill_all(&found[&token]);

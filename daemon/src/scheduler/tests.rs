@@ -215,6 +215,15 @@ async fn runs_a_dead_daemon_left_behind_are_recovered() {
         .env(crate::executor::orphans::TOKEN_VAR, &token)
         .spawn()
         .unwrap();
+    // Its environment shows a moment after spawn returns (see orphans' test).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !crate::executor::orphans::find().contains_key(&token) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the orphan never showed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 
     let (_handle, token, task) = w.start();
     w.wait_for(&id, SweepState::Finished).await;

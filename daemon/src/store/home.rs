@@ -90,6 +90,11 @@ impl Home {
         self.root.join("gpus.json")
     }
 
+    /// The running daemon's settings and where each came from.
+    pub fn settings_file(&self) -> PathBuf {
+        self.root.join("settings.json")
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.root.join("sweepd.sock")
     }
