@@ -1278,19 +1278,25 @@ fn another_user_can_neither_steer_sweeps_nor_use_the_inbox() {
     let sweepctl = common::bin("sweepctl");
     let home_arg = home(&w).display().to_string();
 
+    // The other user's `sweepctl pause`, which must fail.
+    let pause = || {
+        let out = as_other(&[
+            sweepctl.to_str().unwrap(),
+            "--home",
+            &home_arg,
+            "pause",
+            &id,
+        ]);
+        assert!(
+            !out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+
     // With the folders as sweepd makes them, the other user cannot even reach the socket.
-    let out = as_other(&[
-        sweepctl.to_str().unwrap(),
-        "--home",
-        &home_arg,
-        "pause",
-        &id,
-    ]);
-    assert!(
-        !out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    pause();
 
     // Opened up: the socket answers no one but its owner.
     let open =
@@ -1300,19 +1306,7 @@ fn another_user_can_neither_steer_sweeps_nor_use_the_inbox() {
     open(&home(&w).join("sweepd.sock"), 0o666);
     open(&home(&w).join("inbox"), 0o777);
     open(&home(&w).join("sweeps"), 0o755);
-    let out = as_other(&[
-        sweepctl.to_str().unwrap(),
-        "--home",
-        &home_arg,
-        "pause",
-        &id,
-    ]);
-    assert!(
-        !out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let said = String::from_utf8_lossy(&out.stderr);
+    let said = pause();
     assert!(
         said.contains("sweepd refused: this sweepd (uid") || said.contains("cannot talk to sweepd"),
         "{said}"
@@ -1321,8 +1315,7 @@ fn another_user_can_neither_steer_sweeps_nor_use_the_inbox() {
     let log = fs::read_to_string(w.path("sweepd.log")).unwrap();
     assert!(
         log.contains("refused a control connection from another user"),
-        "{log}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{log}\n{said}"
     );
 
     // And a file the other user drops into the inbox is rejected, saying why.

@@ -67,3 +67,14 @@ impl Client {
         serde_json::from_str(&line).with_context(|| format!("cannot read sweepd's answer {line:?}"))
     }
 }
+
+/// A JSON file the running sweepd keeps in its home (`settings.json`,
+/// `gpus.json`); `None` when no sweepd runs there or it has not written it.
+pub fn daemon_file<T: serde::de::DeserializeOwned>(
+    home: &Home,
+    path: &std::path::Path,
+) -> Option<T> {
+    Client::connect(home).ok().flatten()?;
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}

@@ -10,15 +10,11 @@ use sweepd::settings::{self, Origin, Report, Settings};
 use sweepd::store::Home;
 
 use crate::Outcome;
-use crate::client::Client;
+use crate::client::daemon_file;
 use crate::table::write_rows;
 
 pub fn run(home: &Home, json: bool) -> Result<Outcome> {
-    let daemon = Client::connect(home).ok().flatten().is_some();
-    let running = daemon
-        .then(|| std::fs::read_to_string(home.settings_file()).ok())
-        .flatten()
-        .and_then(|text| serde_json::from_str::<Report>(&text).ok());
+    let running: Option<Report> = daemon_file(home, &home.settings_file());
     let (report, whose) = match running {
         Some(report) => {
             let whose = format!(

@@ -9,15 +9,11 @@ use sweepd::gpu::{HeldGpu, Probe, ProbeConfig, Report};
 use sweepd::store::Home;
 
 use crate::Outcome;
-use crate::client::Client;
+use crate::client::daemon_file;
 use crate::table::write_rows;
 
 pub fn run(home: &Home, json: bool) -> Result<Outcome> {
-    let daemon = Client::connect(home).ok().flatten().is_some();
-    let from_daemon = daemon
-        .then(|| std::fs::read_to_string(home.gpus_file()).ok())
-        .flatten()
-        .and_then(|text| serde_json::from_str::<Report>(&text).ok());
+    let from_daemon: Option<Report> = daemon_file(home, &home.gpus_file());
     let (report, seen_by) = match from_daemon {
         Some(report) => {
             let by = format!("sweepd, at {}", report.taken_at);
