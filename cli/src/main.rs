@@ -6,9 +6,11 @@
 mod client;
 mod config;
 mod control;
+mod export;
 mod gpus;
 mod logs;
 mod preview;
+mod report;
 mod service;
 mod status;
 mod submit;
@@ -16,6 +18,11 @@ mod table;
 mod validate;
 mod view;
 mod watch;
+
+/// Sweeps with known runs in the daemon's layout, for unit tests.
+#[cfg(test)]
+#[path = "../../tests/common/synthetic.rs"]
+mod synthetic;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -102,12 +109,32 @@ enum Command {
     Stop { sweep: String },
     /// Stop the sweep and its running runs (W&B's --cancel).
     Cancel { sweep: String },
-    /// Follow a sweep's progress until it ends.
+    /// Follow a sweep's progress until it ends: a live panel on a terminal,
+    /// one line per event otherwise.
     Watch {
         sweep: String,
-        /// One JSON object per change.
+        /// One JSON object per change of the sweep's headline.
         #[arg(long)]
         json: bool,
+    },
+    /// Write a sweep's report: one self-contained HTML file (parallel
+    /// coordinates, parameter importance, curves, the runs, the best run's
+    /// parameters) that opens from disk with no network.
+    Report {
+        sweep: String,
+        /// Where to write it (default: SWEEP-ID.html here).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// One row per run (parameters flattened with dots, state, times, summary
+    /// metrics), for pandas or a spreadsheet.
+    Export {
+        sweep: String,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: export::Format,
+        /// Where to write it (default: standard output).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// The GPUs sweepd sees (NVML, else nvidia-smi; SWEEPD_NVIDIA_SMI names
     /// one), their memory and utilisation, or why there are none.
@@ -186,6 +213,12 @@ fn main() -> ExitCode {
         Command::Stop { sweep } => home().and_then(|h| control::run(&h, "stop", &sweep)),
         Command::Cancel { sweep } => home().and_then(|h| control::run(&h, "cancel", &sweep)),
         Command::Watch { sweep, json } => home().and_then(|h| watch::run(&h, &sweep, json)),
+        Command::Report { sweep, output } => home().and_then(|h| report::run(&h, &sweep, output)),
+        Command::Export {
+            sweep,
+            format,
+            output,
+        } => home().and_then(|h| export::run(&h, &sweep, format, output)),
         Command::Config { json } => home().and_then(|h| config::run(&h, json)),
         Command::Gpus { json } => home().and_then(|h| gpus::run(&h, json)),
         Command::Service(ServiceCommand::Install {

@@ -57,7 +57,7 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
                 .iter()
                 .map(|v| {
                     let l = v.line();
-                    let cap = l.run_cap.map_or(String::new(), |c| format!(" of {c}"));
+                    let cap = l.total.map_or(String::new(), |c| format!(" of {c}"));
                     let runs = format!(
                         "{} done{cap}, {} running, {} failed",
                         l.counted,

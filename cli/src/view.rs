@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::Value;
-use sweepd::search::ParamSet;
-use sweepd::spec::{self, Format, Goal, SweepSpec};
-use sweepd::store::{Home, RunDir, RunId, RunState, RunSummary, Source, SweepId, SweepRecord};
+use sweepd::search::{Grid, ParamSet};
+use sweepd::spec::{self, Format, Goal, Method, SweepSpec};
+use sweepd::store::{
+    Home, RunDir, RunId, RunState, RunSummary, Source, SweepId, SweepRecord, metric_values,
+};
 
 /// One sweep, read from its folder.
 pub struct SweepView {
@@ -25,6 +27,9 @@ pub struct RunView {
     pub dir: RunDir,
     /// The sweep metric's values so far (from metrics.jsonl).
     pub values: Vec<f64>,
+    /// The last value logged for every key (W&B's run summary), `_step`,
+    /// `_timestamp` and `_runtime` included.
+    pub latest: serde_json::Map<String, Value>,
 }
 
 /// The machine-readable form of a sweep's headline.
@@ -40,6 +45,9 @@ pub struct SweepLine {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
     pub run_cap: Option<u64>,
+    /// How many runs the sweep will count when done: `run_cap`, or the
+    /// grid's size when that is smaller; None for an uncapped search.
+    pub total: Option<u64>,
     pub finished: usize,
     pub running: usize,
     pub queued: usize,
@@ -73,15 +81,21 @@ impl SweepView {
             let (Ok(summary), Ok(params)) = (run_dir.read_summary(), run_dir.read_params()) else {
                 continue;
             };
+            let records = run_dir.read_metrics().unwrap_or_default();
             let values = match &metric {
-                Some(m) => run_dir.metric_values(&m.name).unwrap_or_default(),
+                Some(m) => metric_values(&records, &m.name),
                 None => Vec::new(),
             };
+            let mut latest = serde_json::Map::new();
+            for record in records {
+                latest.extend(record);
+            }
             runs.push(RunView {
                 summary,
                 params,
                 dir: run_dir,
                 values,
+                latest,
             });
         }
         Ok(Self {
@@ -125,6 +139,19 @@ impl SweepView {
             })
     }
 
+    /// `run_cap`, or the grid's size when that is smaller.
+    pub fn total(&self) -> Option<u64> {
+        let spec = self.spec.as_ref()?;
+        let grid = (spec.method == Method::Grid)
+            .then(|| Grid::new(&spec.parameters).ok())
+            .flatten()
+            .map(|g| u64::try_from(g.len()).unwrap_or(u64::MAX));
+        match (spec.run_cap, grid) {
+            (Some(cap), Some(size)) => Some(cap.min(size)),
+            (cap, size) => cap.or(size),
+        }
+    }
+
     pub fn line(&self) -> SweepLine {
         let count = |state: RunState| {
             self.runs
@@ -144,6 +171,7 @@ impl SweepView {
             reason: self.record.reason.clone(),
             waiting: self.record.waiting.clone(),
             run_cap: self.spec.as_ref().and_then(|s| s.run_cap),
+            total: self.total(),
             finished: count(RunState::Finished),
             running: count(RunState::Running),
             queued: count(RunState::Queued),
@@ -174,6 +202,17 @@ impl SweepView {
 }
 
 impl RunView {
+    /// Seconds from start to end, or to `now` while it runs.
+    pub fn duration(&self, now: std::time::SystemTime) -> Option<f64> {
+        let time = |t: &Option<String>| {
+            t.as_deref()
+                .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+        };
+        let start = time(&self.summary.started_at)?;
+        let end = time(&self.summary.ended_at).unwrap_or(now);
+        Some(end.duration_since(start).ok()?.as_secs_f64())
+    }
+
     pub fn best(&self, goal: Goal) -> Option<f64> {
         let values = self.values.iter().copied();
         match goal {

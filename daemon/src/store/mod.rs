@@ -16,5 +16,5 @@ pub use records::{
     Event, EventKind, MetricSummary, RECORD_VERSION, RunState, RunSummary, Source, SweepRecord,
     SweepState, Via, now,
 };
-pub use run_dir::RunDir;
+pub use run_dir::{RunDir, metric_values};
 pub use sweep_dir::SweepDir;

@@ -82,16 +82,27 @@ impl RunDir {
         atomic::write_json(&self.summary_file(), summary)
     }
 
+    /// Every record of `metrics.jsonl`, in order.
+    pub fn read_metrics(&self) -> io::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        atomic::read_json_lines(&self.metrics_file())
+    }
+
     /// The finite values of metric `name` in `metrics.jsonl`, in order.
     pub fn metric_values(&self, name: &str) -> io::Result<Vec<f64>> {
-        let records: Vec<serde_json::Map<String, serde_json::Value>> =
-            atomic::read_json_lines(&self.metrics_file())?;
-        Ok(records
-            .iter()
-            .filter_map(|r| r.get(name).and_then(serde_json::Value::as_f64))
-            .filter(|v| v.is_finite())
-            .collect())
+        Ok(metric_values(&self.read_metrics()?, name))
     }
+}
+
+/// The finite values of metric `name` in metric records, in order.
+pub fn metric_values(
+    records: &[serde_json::Map<String, serde_json::Value>],
+    name: &str,
+) -> Vec<f64> {
+    records
+        .iter()
+        .filter_map(|r| r.get(name).and_then(serde_json::Value::as_f64))
+        .filter(|v| v.is_finite())
+        .collect()
 }
 
 #[cfg(test)]

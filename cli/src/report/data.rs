@@ -1,0 +1,496 @@
+//! What a report shows, worked out from a sweep's folder: one axis per swept
+//! parameter, one row per run, the best-so-far curve and the best run. The
+//! HTML page draws this; it computes nothing the reader has to trust.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+use serde_json::Value;
+use sweepd::search::Space;
+use sweepd::spec::{Distribution, Goal};
+use sweepd::store::RunState;
+
+use super::importance::{self, Importance};
+use crate::view::{RunView, SweepView, run_state_word, show_value, state_word};
+
+/// Curves keep at most this many points in all, so that a report of
+/// thousands of runs stays a few megabytes at most.
+const CURVE_POINT_BUDGET: usize = 60_000;
+/// ... and each run keeps at least this many (or all it has).
+const CURVE_POINTS_MIN: usize = 16;
+
+#[derive(Debug, Serialize)]
+pub struct ReportData {
+    pub sweep: SweepInfo,
+    pub axes: Vec<Axis>,
+    pub runs: Vec<RunRow>,
+    /// (run number, best value of the runs up to it), in run order.
+    pub best_so_far: Vec<(u32, f64)>,
+    pub importance: Importance,
+    pub best: Option<BestRun>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SweepInfo {
+    pub id: String,
+    pub name: String,
+    pub method: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub waiting: Option<String>,
+    /// Whether runs may still start or run: the report is a snapshot.
+    pub active: bool,
+    pub metric: Option<MetricInfo>,
+    pub run_cap: Option<u64>,
+    pub created_at: String,
+    /// When this report read the folder.
+    pub taken_at: String,
+    /// Parameters with one value for every run (`value:`), as `name: value`.
+    pub constants: Vec<(String, String)>,
+    /// Runs per state, in a fixed order.
+    pub counts: Vec<(String, usize)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MetricInfo {
+    pub name: String,
+    pub goal: &'static str,
+}
+
+/// One swept parameter, as an axis of the parallel coordinates plot.
+#[derive(Debug, Clone, Serialize)]
+pub struct Axis {
+    /// Dotted for nested parameters: `optimizer.lr`.
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: AxisKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AxisKind {
+    Numeric {
+        log: bool,
+        /// The smallest and largest value the runs have (None: no run has one).
+        range: Option<(f64, f64)>,
+    },
+    /// Values in the sweep file's order (numbers sorted); runs hold an index.
+    Categorical { labels: Vec<String> },
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunRow {
+    pub run: u32,
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Per axis: the number, or the label's index for a categorical axis.
+    pub values: Vec<Option<f64>>,
+    /// The sweep metric's best value (by its goal), as `sweepctl status` ranks runs.
+    pub metric: Option<f64>,
+    pub duration_s: Option<f64>,
+    /// Stopped by the early-termination rule.
+    pub stopped: bool,
+    /// The metric as logged: (n-th value, value), thinned evenly for big sweeps.
+    pub curve: Vec<(u32, f64)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BestRun {
+    pub run: u32,
+    pub value: f64,
+    /// Its parameters as a sweep file's `parameters:` block of `value:`s.
+    pub yaml: String,
+}
+
+impl ReportData {
+    pub fn new(view: &SweepView, now: SystemTime) -> Self {
+        let goal = view.goal();
+        let metric = view
+            .spec
+            .as_ref()
+            .and_then(|s| s.metric.as_ref())
+            .map(|m| MetricInfo {
+                name: m.name.clone(),
+                goal: match m.goal {
+                    Goal::Minimize => "minimize",
+                    Goal::Maximize => "maximize",
+                },
+            });
+        let (swept, constants) = parameters(view);
+        let axes: Vec<Axis> = swept
+            .iter()
+            .map(|(name, path, dist)| axis(name, path, dist, &view.runs))
+            .collect();
+        let per_run = (CURVE_POINT_BUDGET / view.runs.len().max(1)).max(CURVE_POINTS_MIN);
+        let runs: Vec<RunRow> = view
+            .runs
+            .iter()
+            .map(|run| RunRow {
+                run: run.summary.run,
+                state: run_state_word(run.summary.state),
+                reason: run.summary.reason.clone(),
+                values: axes
+                    .iter()
+                    .zip(&swept)
+                    .map(|(axis, (_, path, _))| {
+                        Space::lookup(&run.params, path).and_then(|v| position(&axis.kind, v))
+                    })
+                    .collect(),
+                metric: run.best(goal),
+                duration_s: run.duration(now),
+                stopped: run.summary.state == RunState::Killed
+                    && run.summary.early_terminate.is_some(),
+                curve: thin(&run.values, per_run),
+            })
+            .collect();
+        let importance = importance::compute(&axes, &runs);
+        let best = view.best().map(|(run, value)| BestRun {
+            run: run.summary.run,
+            value,
+            yaml: parameters_yaml(&run.params),
+        });
+        let sweep = SweepInfo {
+            id: view.id.to_string(),
+            name: view.name(),
+            method: view
+                .spec
+                .as_ref()
+                .map_or("?".into(), |s| s.method.name().to_owned()),
+            state: state_word(&view.record),
+            reason: view.record.reason.clone(),
+            waiting: view.record.waiting.clone(),
+            active: view.record.state.is_active()
+                || view.runs.iter().any(|r| !r.summary.state.is_terminal()),
+            metric,
+            run_cap: view.spec.as_ref().and_then(|s| s.run_cap),
+            created_at: view.record.created_at.clone(),
+            taken_at: humantime::format_rfc3339_seconds(now).to_string(),
+            constants,
+            counts: counts(&view.runs),
+        };
+        Self {
+            best_so_far: best_so_far(&runs, goal),
+            sweep,
+            axes,
+            runs,
+            importance,
+            best,
+        }
+    }
+}
+
+type Swept = (String, Vec<String>, Option<Distribution>);
+
+/// The swept parameters (name, path, distribution) and the constants. From
+/// the sweep file; from the runs' parameters when the file cannot be read.
+fn parameters(view: &SweepView) -> (Vec<Swept>, Vec<(String, String)>) {
+    let mut swept = Vec::new();
+    let mut constants = Vec::new();
+    match &view.spec {
+        Some(spec) => {
+            for leaf in Space::new(&spec.parameters).leaves {
+                match leaf.distribution {
+                    Distribution::Constant { ref value } => {
+                        constants.push((leaf.name(), show_value(value)));
+                    }
+                    ref d => swept.push((leaf.name(), leaf.path.clone(), Some(d.clone()))),
+                }
+            }
+        }
+        None => {
+            let mut names: Vec<Vec<String>> = Vec::new();
+            for run in &view.runs {
+                for (name, _) in crate::view::flat_params(&run.params) {
+                    let path: Vec<String> = name.split('.').map(str::to_owned).collect();
+                    if !names.contains(&path) {
+                        names.push(path);
+                    }
+                }
+            }
+            names.sort();
+            swept = names
+                .into_iter()
+                .map(|path| (path.join("."), path, None))
+                .collect();
+        }
+    }
+    (swept, constants)
+}
+
+fn axis(name: &str, path: &[String], dist: &Option<Distribution>, runs: &[RunView]) -> Axis {
+    let values: Vec<&Value> = runs
+        .iter()
+        .filter_map(|r| Space::lookup(&r.params, path))
+        .collect();
+    let categorical = |mut labels: Vec<Value>| {
+        for v in &values {
+            if !labels.contains(v) {
+                labels.push((*v).clone());
+            }
+        }
+        if labels.iter().all(Value::is_number) {
+            labels.sort_by(|a, b| {
+                a.as_f64()
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.as_f64().unwrap_or(0.0))
+            });
+        }
+        AxisKind::Categorical {
+            labels: labels.iter().map(show_value).collect(),
+        }
+    };
+    let numeric = |log: bool| {
+        let numbers = values
+            .iter()
+            .filter_map(|v| v.as_f64())
+            .filter(|x| x.is_finite() && (!log || *x > 0.0));
+        let range = numbers.fold(None, |acc: Option<(f64, f64)>, x| {
+            Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
+        });
+        AxisKind::Numeric { log, range }
+    };
+    let kind = match dist {
+        Some(Distribution::Categorical { values: labels })
+        | Some(Distribution::CategoricalWithProbabilities { values: labels, .. }) => {
+            categorical(labels.clone())
+        }
+        Some(d) => numeric(is_log(d)),
+        None if values.iter().all(|v| v.is_number()) => numeric(false),
+        None => categorical(Vec::new()),
+    };
+    Axis {
+        name: name.to_owned(),
+        kind,
+    }
+}
+
+/// Whether a distribution spreads its values over orders of magnitude.
+fn is_log(d: &Distribution) -> bool {
+    matches!(
+        d,
+        Distribution::LogUniform { .. }
+            | Distribution::LogUniformValues { .. }
+            | Distribution::QLogUniform { .. }
+            | Distribution::QLogUniformValues { .. }
+            | Distribution::InvLogUniform { .. }
+            | Distribution::InvLogUniformValues { .. }
+            | Distribution::LogNormal { .. }
+            | Distribution::QLogNormal { .. }
+    )
+}
+
+/// Where a run's value sits on an axis.
+fn position(kind: &AxisKind, value: &Value) -> Option<f64> {
+    match kind {
+        AxisKind::Numeric { log, .. } => value
+            .as_f64()
+            .filter(|x| x.is_finite() && (!log || *x > 0.0)),
+        AxisKind::Categorical { labels } => {
+            let shown = show_value(value);
+            labels.iter().position(|l| *l == shown).map(|i| i as f64)
+        }
+    }
+}
+
+/// At most `keep` values, evenly spread, the first and last always kept;
+/// each with its 1-based place in the full series.
+fn thin(values: &[f64], keep: usize) -> Vec<(u32, f64)> {
+    let n = values.len();
+    if n <= keep {
+        return values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u32 + 1, round(*v)))
+            .collect();
+    }
+    let mut out: Vec<(u32, f64)> = (0..keep)
+        .map(|k| {
+            let i = (k * (n - 1)) / (keep - 1);
+            (i as u32 + 1, round(values[i]))
+        })
+        .collect();
+    out.dedup_by_key(|p| p.0);
+    out
+}
+
+/// Six significant digits: enough for a curve, and half the bytes.
+fn round(x: f64) -> f64 {
+    format!("{x:.5e}").parse().unwrap_or(x)
+}
+
+fn best_so_far(runs: &[RunRow], goal: Goal) -> Vec<(u32, f64)> {
+    let mut best: Option<f64> = None;
+    let mut out = Vec::new();
+    for run in runs {
+        let Some(value) = run.metric else { continue };
+        let better = match (best, goal) {
+            (None, _) => true,
+            (Some(b), Goal::Minimize) => value < b,
+            (Some(b), Goal::Maximize) => value > b,
+        };
+        if better {
+            best = Some(value);
+        }
+        out.push((run.run, best.unwrap_or(value)));
+    }
+    out
+}
+
+fn counts(runs: &[RunView]) -> Vec<(String, usize)> {
+    use RunState::*;
+    [
+        Finished,
+        Running,
+        Queued,
+        Failed,
+        Killed,
+        Crashed,
+        Interrupted,
+    ]
+    .into_iter()
+    .map(|state| {
+        (
+            run_state_word(state),
+            runs.iter().filter(|r| r.summary.state == state).count(),
+        )
+    })
+    .filter(|(_, n)| *n > 0)
+    .collect()
+}
+
+/// `parameters:` with a `value:` for each, nested groups under their own
+/// `parameters:`: pasted into a sweep file, it runs this configuration.
+pub fn parameters_yaml(params: &serde_json::Map<String, Value>) -> String {
+    fn block(params: &serde_json::Map<String, Value>) -> serde_yaml::Mapping {
+        let mut out = serde_yaml::Mapping::new();
+        for (name, value) in params {
+            let entry = match value {
+                Value::Object(inner) if !inner.is_empty() => {
+                    let mut m = serde_yaml::Mapping::new();
+                    m.insert("parameters".into(), block(inner).into());
+                    m
+                }
+                other => {
+                    let mut m = serde_yaml::Mapping::new();
+                    m.insert(
+                        "value".into(),
+                        serde_yaml::to_value(other).unwrap_or(serde_yaml::Value::Null),
+                    );
+                    m
+                }
+            };
+            out.insert(name.as_str().into(), entry.into());
+        }
+        out
+    }
+    let mut root = serde_yaml::Mapping::new();
+    root.insert("parameters".into(), block(params).into());
+    serde_yaml::to_string(&root).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::{self, Synthetic};
+    use sweepd::store::Home;
+
+    fn report(runs: u32, running: u32) -> ReportData {
+        let dir = tempfile::tempdir().unwrap();
+        let written = synthetic::write(
+            dir.path(),
+            &Synthetic {
+                runs,
+                epochs: 10,
+                seed: 2,
+                running,
+            },
+        );
+        let view = SweepView::load(&Home::new(dir.path()), &written.id).unwrap();
+        ReportData::new(&view, SystemTime::now())
+    }
+
+    #[test]
+    fn axes_follow_the_sweep_file() {
+        let r = report(30, 0);
+        let axes: Vec<(&str, &AxisKind)> =
+            r.axes.iter().map(|a| (a.name.as_str(), &a.kind)).collect();
+        assert_eq!(axes.len(), 4, "epochs is a constant, not an axis");
+        assert_eq!(axes[0].0, "dropout");
+        assert!(matches!(axes[0].1, AxisKind::Numeric { log: false, .. }));
+        assert_eq!(axes[1].0, "lr");
+        let AxisKind::Numeric {
+            log: true,
+            range: Some((lo, hi)),
+        } = axes[1].1
+        else {
+            panic!("lr is log_uniform_values: {:?}", axes[1]);
+        };
+        assert!(1e-5 <= *lo && lo < hi && *hi <= 0.1);
+        assert_eq!(
+            axes[2],
+            (
+                "model.width",
+                &AxisKind::Categorical {
+                    labels: vec!["64".into(), "128".into(), "256".into(), "512".into()]
+                }
+            ),
+            "numeric labels sorted as numbers"
+        );
+        assert_eq!(
+            axes[3],
+            (
+                "optimizer",
+                &AxisKind::Categorical {
+                    labels: vec!["adam".into(), "sgd".into(), "rmsprop".into()]
+                }
+            ),
+            "text labels in the file's order"
+        );
+        assert_eq!(r.sweep.constants, [("epochs".to_owned(), "10".to_owned())]);
+        assert!(!r.sweep.active);
+    }
+
+    #[test]
+    fn runs_carry_positions_metric_and_curves() {
+        let r = report(30, 2);
+        assert_eq!(r.runs.len(), 30);
+        for run in &r.runs {
+            let width = run.values[2].unwrap();
+            assert!(
+                [0.0, 1.0, 2.0, 3.0].contains(&width),
+                "an index into the labels"
+            );
+            if let Some(m) = run.metric {
+                let lowest = run.curve.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+                assert!((lowest - m).abs() <= m.abs() * 1e-5, "{lowest} vs {m}");
+            }
+        }
+        let stopped: Vec<u32> = r.runs.iter().filter(|r| r.stopped).map(|r| r.run).collect();
+        assert_eq!(stopped, [7, 14, 21, 28], "killed by early termination");
+        assert!(r.sweep.active, "two runs still run");
+        assert_eq!(r.sweep.counts[0], ("finished".to_owned(), 24));
+        // The best-so-far curve never gets worse and ends at the best run.
+        let values: Vec<f64> = r.best_so_far.iter().map(|p| p.1).collect();
+        assert!(values.windows(2).all(|w| w[1] <= w[0]), "{values:?}");
+        let best = r.best.as_ref().unwrap();
+        assert_eq!(*values.last().unwrap(), best.value);
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&best.yaml).unwrap();
+        assert_eq!(
+            yaml["parameters"]["epochs"]["value"],
+            serde_yaml::Value::from(10)
+        );
+        assert!(yaml["parameters"]["model"]["parameters"]["width"]["value"].is_number());
+    }
+
+    #[test]
+    fn big_sweeps_keep_curves_within_budget() {
+        let values: Vec<f64> = (0..1000).map(f64::from).collect();
+        let thinned = thin(&values, 16);
+        assert_eq!(thinned.len(), 16);
+        assert_eq!(thinned[0], (1, 0.0));
+        assert_eq!(*thinned.last().unwrap(), (1000, 999.0));
+        assert_eq!(thin(&values[..5], 16).len(), 5);
+        assert_eq!(round(0.123456789), 0.123457);
+    }
+}

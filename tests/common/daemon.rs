@@ -1,0 +1,149 @@
+//! A real sweepd for end-to-end tests, and reading what it wrote.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::World;
+
+/// A bound on every wait; far above what the machine needs when idle.
+pub const BOUND: Duration = Duration::from_secs(60);
+
+/// Wait until `ready` holds, polling the folders (bounded).
+pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < BOUND, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+pub struct Daemon {
+    pub child: Child,
+}
+
+impl Daemon {
+    pub fn start(w: &World) -> Daemon {
+        Self::start_with(w, &["--settle", "100ms"])
+    }
+
+    pub fn start_with(w: &World, args: &[&str]) -> Daemon {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(w.path("sweepd.log"))
+            .unwrap();
+        let child = w
+            .command("sweepd")
+            .args([
+                // CI runs as root in a container; the refusal has its own test.
+                "--allow-root",
+                "--empty-after",
+                "1s",
+                "--term-after",
+                "300ms",
+                "--kill-after",
+                "1s",
+            ])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("sweepd starts");
+        // The socket file may be a dead daemon's: wait until this one answers.
+        let socket = w.path("home/sweepd.sock");
+        wait_until("sweepd to listen", || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
+        Daemon { child }
+    }
+
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    /// A graceful stop, so that no run outlives the test; then a kill.
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let start = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none()
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn home(w: &World) -> PathBuf {
+    w.path("home")
+}
+
+pub fn sweeps(w: &World) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(home(w).join("sweeps"))
+        .map(|e| {
+            e.flatten()
+                .map(|e| e.path())
+                .filter(|p| !p.file_name().unwrap().to_str().unwrap().starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+pub fn state(sweep: &Path) -> String {
+    let text = fs::read_to_string(sweep.join("state.json")).unwrap_or_default();
+    serde_json::from_str::<Value>(&text)
+        .map(|v| v["state"].as_str().unwrap_or("").to_owned())
+        .unwrap_or_default()
+}
+
+pub fn summaries(sweep: &Path) -> Vec<Value> {
+    let mut runs: Vec<PathBuf> = fs::read_dir(sweep.join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    runs.sort();
+    runs.iter()
+        .filter_map(|r| fs::read_to_string(r.join("summary.json")).ok())
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .collect()
+}
+
+pub fn counted(summaries: &[Value]) -> usize {
+    summaries
+        .iter()
+        .filter(|s| {
+            ["finished", "failed", "killed", "crashed"].contains(&s["state"].as_str().unwrap())
+                && s.get("retried_by").is_none()
+        })
+        .count()
+}
+
+/// Drop a file into the inbox the safe way: written elsewhere, renamed in.
+pub fn drop_file(w: &World, name: &str, bytes: &[u8]) {
+    let staging = w.path(&format!("staging-{name}"));
+    fs::write(&staging, bytes).unwrap();
+    fs::rename(&staging, home(w).join("inbox").join(name)).unwrap();
+}

@@ -1,0 +1,452 @@
+//! `sweepctl report`, `export` and `watch` end to end: sweeps run by the real
+//! sweepd (grid, random, bayes) and a 2,000-run sweep written in the
+//! daemon's layout; reports opened in a real headless Chromium (Debian's
+//! `chromium`, which scripts/setup installs), their DOM checked and a
+//! screenshot kept under the target folder.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::World;
+use common::daemon::{Daemon, drop_file, state, sweeps, wait_until};
+use common::synthetic::{self, Synthetic};
+use serde_json::Value;
+
+// ---- Chromium -----------------------------------------------------------------
+
+/// Debian's chromium, or the one SWEEPD_CHROMIUM names.
+fn chromium() -> PathBuf {
+    if let Some(path) = std::env::var_os("SWEEPD_CHROMIUM") {
+        return PathBuf::from(path);
+    }
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+            let path = dir.join(name);
+            if path.is_file() {
+                return path;
+            }
+        }
+    }
+    panic!(
+        "no chromium on PATH: these tests open reports in a real browser; \
+         scripts/setup installs Debian's chromium (or set SWEEPD_CHROMIUM)"
+    );
+}
+
+/// Chromium, headless, with a profile of the test's own and at most two minutes.
+fn browser(w: &World, args: &[&str], page: &Path) -> std::process::Output {
+    let profile = w.path("chromium-profile");
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(chromium())
+        .args([
+            "--headless",
+            // Tests run as root in CI containers, where the sandbox cannot start.
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .env("HOME", w.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The page's DOM after its script ran; fails if the script failed.
+fn dom(w: &World, page: &Path) -> String {
+    let dom = String::from_utf8(browser(w, &["--dump-dom"], page).stdout).unwrap();
+    assert!(
+        dom.contains("data-rendered=\"ok\"") && !dom.contains("data-error="),
+        "the report's script failed: {}",
+        dom.split("data-error=\"")
+            .nth(1)
+            .map_or("(it did not finish)", |e| e.split('"').next().unwrap_or(""))
+    );
+    dom
+}
+
+/// A full-page screenshot, kept where a person can look at it.
+fn screenshot(w: &World, page: &Path, name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshots");
+    fs::create_dir_all(&dir).unwrap();
+    let png = dir.join(format!("{name}.png"));
+    let _ = fs::remove_file(&png);
+    browser(
+        w,
+        &[
+            &format!("--screenshot={}", png.display()),
+            "--window-size=1400,3400",
+        ],
+        page,
+    );
+    let bytes = fs::read(&png).expect("chromium wrote the screenshot");
+    assert_eq!(&bytes[1..4], b"PNG");
+    eprintln!("screenshot: {}", png.display());
+    png
+}
+
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+/// The `data-parameter` of each importance bar, top to bottom.
+fn importance_order(dom: &str) -> Vec<String> {
+    dom.split("class=\"importance-bar\"")
+        .skip(1)
+        .map(|rest| {
+            rest.split("data-parameter=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Nothing in the page may reach for the network.
+fn assert_offline(html: &str) {
+    for needle in [
+        "<link",
+        "src=\"http",
+        "src='http",
+        "url(",
+        "@import",
+        "fetch(",
+    ] {
+        assert!(!html.contains(needle), "the report refers out: {needle}");
+    }
+}
+
+// ---- sweeps run by the daemon -------------------------------------------------------
+
+/// A trainer whose loss is known: strong in lr, weak in dropout, none in optimizer.
+const TRAINER: &str = "import json, math, sys\n\
+p = json.loads(sys.argv[1])\n\
+end = 2 * abs(math.log10(p['lr']) + 3) + 0.4 * p['dropout']\n\
+for e in range(1, 5):\n    print(json.dumps({'epoch': e, 'loss': end + 2.5 * 0.6 ** e, 'accuracy': 1 - end / 12}), flush=True)\n";
+
+fn sweep_file(w: &World, method: &str, extra: &str) -> String {
+    let trainer = w.file("trainer.py", TRAINER);
+    format!(
+        "name: {method}-sweep\nmethod: {method}\nmetric: {{name: loss, goal: minimize}}\n\
+         command: [python3, {}, '${{args_json}}']\nsweepd: {{max_parallel: 3, seed: 11}}\n{extra}",
+        trainer.display()
+    )
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn flat(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flat(&name, v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.clone());
+        }
+    }
+}
+
+/// Each run's flattened parameters and best loss, from its folder.
+fn runs_on_disk(sweep: &Path) -> BTreeMap<u64, (BTreeMap<String, Value>, f64)> {
+    let mut out = BTreeMap::new();
+    for entry in fs::read_dir(sweep.join("runs")).unwrap().flatten() {
+        let dir = entry.path();
+        let summary = read_json(&dir.join("summary.json"));
+        let mut params = BTreeMap::new();
+        flat("", &read_json(&dir.join("params.json")), &mut params);
+        let best = fs::read_to_string(dir.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["loss"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .fold(f64::INFINITY, f64::min);
+        out.insert(summary["run"].as_u64().unwrap(), (params, best));
+    }
+    out
+}
+
+#[test]
+fn reports_of_grid_random_and_bayes_sweeps_open_in_chromium_and_exports_read_back() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    let params = "parameters:\n  lr: {distribution: log_uniform_values, min: 0.00001, max: 0.1}\n  \
+                  dropout: {min: 0.0, max: 0.5}\n  optimizer: {values: [adam, sgd, rmsprop]}\n  \
+                  batch_size: {value: 64}\n";
+    let grid = "parameters:\n  lr: {values: [0.00001, 0.0001, 0.001, 0.01, 0.1]}\n  \
+                dropout: {values: [0.0, 0.5]}\n  optimizer: {values: [adam, sgd]}\n";
+    let sweeps_wanted = [
+        ("grid", sweep_file(&w, "grid", grid), 20),
+        (
+            "random",
+            sweep_file(&w, "random", &format!("run_cap: 14\n{params}")),
+            14,
+        ),
+        (
+            "bayes",
+            sweep_file(&w, "bayes", &format!("run_cap: 9\n{params}")),
+            9,
+        ),
+    ];
+    for (method, text, _) in &sweeps_wanted {
+        drop_file(&w, &format!("{method}.yaml"), text.as_bytes());
+    }
+    wait_until("three sweeps", || sweeps(&w).len() == 3);
+    for sweep in sweeps(&w) {
+        wait_until("the sweep to finish", || state(&sweep) == "finished");
+    }
+    for (method, _, runs) in sweeps_wanted {
+        let dir = sweeps(&w)
+            .into_iter()
+            .find(|d| d.to_str().unwrap().contains(&format!("-{method}-sweep-")))
+            .unwrap();
+        let id = dir.file_name().unwrap().to_str().unwrap().to_owned();
+        let page = w.path(&format!("{method}.html"));
+        let made = w
+            .sweepctl(["report", &id, "-o", page.to_str().unwrap()])
+            .expect_code(0);
+        assert!(
+            made.stderr().contains(&format!("wrote {}", page.display()))
+                && made.stderr().contains(&format!("{runs} runs")),
+            "{}",
+            made.stderr()
+        );
+        let html = fs::read_to_string(&page).unwrap();
+        assert_offline(&html);
+        let dom = dom(&w, &page);
+        assert_eq!(
+            count(&dom, "class=\"run-line"),
+            runs,
+            "{method}: one line per run"
+        );
+        assert_eq!(
+            count(&dom, "<tr data-run="),
+            runs,
+            "{method}: one row per run"
+        );
+        let order = importance_order(&dom);
+        assert_eq!(order.len(), 3, "{method}: one bar per swept parameter");
+        assert_eq!(order[0], "lr", "{method}: lr drives the loss: {order:?}");
+        assert!(dom.contains("id=\"best-yaml\""), "{method}");
+        assert!(
+            dom.contains("Taken "),
+            "{method}: a finished sweep's report"
+        );
+        if method == "random" {
+            let png = screenshot(&w, &page, "random-sweep");
+            assert!(fs::metadata(&png).unwrap().len() > 20_000, "a drawn page");
+        }
+
+        // The export reads back to what the runs' folders hold.
+        let truth = runs_on_disk(&dir);
+        let csv = w
+            .sweepctl(["export", &id, "--format", "csv"])
+            .expect_code(0)
+            .stdout();
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let mut seen = 0;
+        for record in reader.records() {
+            let record = record.unwrap();
+            let get = |c: &str| &record[header.iter().position(|h| h == c).unwrap()];
+            let (params, best) = &truth[&get("run").parse::<u64>().unwrap()];
+            for (name, value) in params {
+                let cell = get(name);
+                match value {
+                    Value::Number(n) => {
+                        assert_eq!(cell.parse::<f64>().unwrap(), n.as_f64().unwrap(), "{name}")
+                    }
+                    Value::String(s) => assert_eq!(cell, s, "{name}"),
+                    other => panic!("{other}"),
+                }
+            }
+            assert_eq!(get("best_loss").parse::<f64>().unwrap(), *best);
+            assert_eq!(get("state"), "finished");
+            assert_eq!(get("epoch"), "4", "the summary: the last epoch logged");
+            seen += 1;
+        }
+        assert_eq!(seen, runs);
+        let jsonl = w
+            .sweepctl(["export", &id, "--format", "jsonl"])
+            .expect_code(0)
+            .json_lines();
+        assert_eq!(jsonl.len(), runs);
+        for row in jsonl {
+            let (params, best) = &truth[&row["run"].as_u64().unwrap()];
+            for (name, value) in params {
+                assert_eq!(&row[name], value, "{name}");
+            }
+            assert_eq!(row["best_loss"].as_f64(), Some(*best));
+        }
+    }
+}
+
+// ---- big, small and running sweeps ----------------------------------------------------
+
+#[test]
+fn a_report_of_2000_runs_stays_light_and_opens_in_chromium() {
+    let w = World::new();
+    let written = synthetic::write(
+        &w.path("home"),
+        &Synthetic {
+            runs: 2000,
+            epochs: 10,
+            seed: 5,
+            running: 12,
+        },
+    );
+    let page = w.path("big.html");
+    w.sweepctl(["report", written.id.as_str(), "-o", page.to_str().unwrap()])
+        .expect_code(0);
+    let size = fs::metadata(&page).unwrap().len();
+    eprintln!("2000-run report: {size} bytes");
+    assert!(size < 3 * 1024 * 1024, "{size} bytes");
+    let dom = dom(&w, &page);
+    assert_eq!(count(&dom, "class=\"run-line"), 2000);
+    assert_eq!(count(&dom, "<tr data-run="), 2000);
+    // The metric depends strongly on lr, weakly on dropout, not at all on the others.
+    let order = importance_order(&dom);
+    assert_eq!(&order[..2], ["lr", "dropout"], "{order:?}");
+    assert_eq!(order.len(), 4, "{order:?}");
+    // Many runs: the plot starts with the best 10 % shown, and says so.
+    let with_metric = written.runs.iter().filter(|r| r.1.is_some()).count();
+    let top = with_metric.div_ceil(10);
+    assert!(
+        dom.contains(&format!("{top} of 2000 runs shown")),
+        "the top 10 % of {with_metric} runs with a metric"
+    );
+    // A running sweep's report is a snapshot, and says when it was taken.
+    assert!(dom.contains("A snapshot taken "), "snapshot");
+    assert!(
+        count(&dom, "class=\"stop-mark\"") > 200,
+        "stopped runs are marked"
+    );
+    screenshot(&w, &page, "synthetic-2000");
+}
+
+#[test]
+fn a_one_run_sweep_reports_without_importance() {
+    let w = World::new();
+    let written = synthetic::write(
+        &w.path("home"),
+        &Synthetic {
+            runs: 1,
+            epochs: 3,
+            seed: 1,
+            running: 0,
+        },
+    );
+    let page = w.path("one.html");
+    w.sweepctl(["report", written.id.as_str(), "-o", page.to_str().unwrap()])
+        .expect_code(0);
+    let dom = dom(&w, &page);
+    assert_eq!(count(&dom, "class=\"run-line"), 1);
+    assert_eq!(count(&dom, "<tr data-run="), 1);
+    assert!(importance_order(&dom).is_empty());
+    assert!(
+        dom.contains("needs at least 5 runs with a metric value; this sweep has 1"),
+        "says why there is no importance"
+    );
+}
+
+// ---- watch -------------------------------------------------------------------------
+
+/// Piped, `watch` prints the headline, then one line per event as the sweep
+/// goes, then the final headline, and exits when the sweep ends.
+#[test]
+fn watch_prints_one_line_per_event_when_not_on_a_terminal() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    let gate = w.path("gate");
+    let trainer = w.file(
+        "gated.py",
+        &format!(
+            "import json, os, sys, time\n\
+             while not os.path.exists({gate:?}):\n    time.sleep(0.02)\n\
+             x = json.loads(sys.argv[1])['x']\n\
+             print(json.dumps({{'loss': (x - 2) ** 2}}), flush=True)\n",
+            gate = gate.display().to_string()
+        ),
+    );
+    let text = format!(
+        "method: grid\nmetric: {{name: loss}}\ncommand: [python3, {}, '${{args_json}}']\n\
+         parameters: {{x: {{values: [1, 2, 3]}}}}\nsweepd: {{max_parallel: 1}}\n",
+        trainer.display()
+    );
+    drop_file(&w, "gated.yaml", text.as_bytes());
+    wait_until("the sweep", || sweeps(&w).len() == 1);
+    let id = sweeps(&w)[0]
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut watch = w
+        .command("sweepctl")
+        .args(["watch", &id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(
+        first.starts_with(&format!("{id}: running;")),
+        "the headline first: {first}"
+    );
+    // Only now may the runs end: every event after this is watch's to print.
+    fs::write(&gate, "").unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(watch.wait().unwrap().success());
+    let text = rest.join("\n");
+    for n in 1..=3 {
+        let loss = [1, 0, 1][n - 1];
+        assert!(
+            text.contains(&format!("run {n} finished: loss {loss}")),
+            "run {n}:\n{text}"
+        );
+    }
+    assert!(text.contains("sweep running -> finished"), "{text}");
+    let last = rest.last().unwrap();
+    assert!(
+        last.starts_with(&format!("{id}: finished; 3 done")) && last.contains("best loss 0"),
+        "the final headline: {last}"
+    );
+    assert!(
+        rest.iter().all(|l| !l.contains('\u{1b}')),
+        "no terminal codes in a pipe"
+    );
+}
