@@ -39,7 +39,7 @@ fn chromium() -> PathBuf {
 }
 
 /// Chromium, headless, with a profile of the test's own and at most two minutes.
-fn browser(w: &World, args: &[&str], page: &Path) -> std::process::Output {
+fn browser(w: &World, args: &[&str], url: &str) -> std::process::Output {
     let profile = w.path("chromium-profile");
     let out = Command::new("timeout")
         .arg("120")
@@ -55,7 +55,7 @@ fn browser(w: &World, args: &[&str], page: &Path) -> std::process::Output {
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
-        .arg(format!("file://{}", page.display()))
+        .arg(url)
         .env("HOME", w.dir.path())
         .stdin(Stdio::null())
         .output()
@@ -68,9 +68,17 @@ fn browser(w: &World, args: &[&str], page: &Path) -> std::process::Output {
     out
 }
 
+fn url(page: &Path) -> String {
+    format!("file://{}", page.display())
+}
+
 /// The page's DOM after its script ran; fails if the script failed.
 fn dom(w: &World, page: &Path) -> String {
-    let dom = String::from_utf8(browser(w, &["--dump-dom"], page).stdout).unwrap();
+    dom_at(w, &url(page))
+}
+
+fn dom_at(w: &World, url: &str) -> String {
+    let dom = String::from_utf8(browser(w, &["--dump-dom"], url).stdout).unwrap();
     assert!(
         dom.contains("data-rendered=\"ok\"") && !dom.contains("data-error="),
         "the report's script failed: {}",
@@ -93,7 +101,7 @@ fn screenshot(w: &World, page: &Path, name: &str) -> PathBuf {
             &format!("--screenshot={}", png.display()),
             "--window-size=1400,3400",
         ],
-        page,
+        &url(page),
     );
     let bytes = fs::read(&png).expect("chromium wrote the screenshot");
     assert_eq!(&bytes[1..4], b"PNG");
@@ -350,6 +358,27 @@ fn a_report_of_2000_runs_stays_light_and_opens_in_chromium() {
     );
     // A running sweep's report is a snapshot, and says when it was taken.
     assert!(dom.contains("A snapshot taken "), "snapshot");
+    // Brushing keeps the runs through a range of each brushed axis; the view
+    // is read from (and kept in) the address.
+    let view = r#"{"top":"all","brush":[["lr",0.0001,0.01],["optimizer","adam","sgd"]]}"#;
+    let brushed = dom_at(
+        &w,
+        &format!("{}#view={}", url(&page), view.replace('"', "%22")),
+    );
+    let expected = written
+        .runs
+        .iter()
+        .filter(|(params, _, _)| {
+            let lr = params["lr"].as_f64().unwrap();
+            (1e-4..=1e-2).contains(&lr)
+                && ["adam", "sgd"].contains(&params["optimizer"].as_str().unwrap())
+        })
+        .count();
+    assert!(expected > 300 && expected < 1000, "{expected}");
+    let visible =
+        count(&brushed, "class=\"run-line\"") + count(&brushed, "class=\"run-line stopped\"");
+    assert_eq!(visible, expected);
+    assert!(brushed.contains(&format!("{expected} of 2000 runs shown")));
     assert!(
         count(&dom, "class=\"stop-mark\"") > 200,
         "stopped runs are marked"

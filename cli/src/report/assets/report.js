@@ -175,7 +175,9 @@
     const scales = axes.map(function (axis) {
       if (axis.kind === "categorical") {
         const k = axis.labels.length;
-        return (v) => (k === 1 ? (top + bottom) / 2 : bottom - (v * (bottom - top)) / (k - 1));
+        const s = (v) => (k === 1 ? (top + bottom) / 2 : bottom - (v * (bottom - top)) / (k - 1));
+        s.invert = (y) => (k === 1 ? 0 : ((bottom - y) * (k - 1)) / (bottom - top));
+        return s;
       }
       const range = axis.range || [0, 1];
       return scale(range[0], range[1], axis.log, bottom, top);
@@ -204,6 +206,7 @@
       byRun.set(run.run, { run: run, line: line });
     }
     const brushes = new Map();
+    const marks = [];
     axes.forEach(function (axis, i) {
       const g = svg("g", { class: "axis", transform: "translate(" + xAt(i) + ",0)" });
       g.appendChild(svg("line", { y1: top, y2: bottom, class: "axis-line" }));
@@ -221,22 +224,25 @@
       const sel = svg("rect", { x: -7, width: 14, class: "brush", visibility: "hidden" });
       g.appendChild(band);
       g.appendChild(sel);
+      marks.push(sel);
       let start = null;
       const yOf = (e) => Math.max(top, Math.min(bottom, e.clientY - plot.getBoundingClientRect().top));
       band.addEventListener("mousedown", function (e) { start = yOf(e); e.preventDefault(); });
+      let dragged = 0;
       window.addEventListener("mousemove", function (e) {
         if (start === null) return;
         const y = yOf(e);
-        const lo = Math.min(start, y), hi = Math.max(start, y);
-        setAll(sel, { y: lo, height: hi - lo, visibility: "visible" });
-        brushes.set(i, [lo, hi]);
+        const a = scales[i].invert(y), b = scales[i].invert(start);
+        dragged = Math.abs(y - start);
+        brushes.set(i, [Math.min(a, b), Math.max(a, b)]);
+        drawBrush(i);
         filter();
       });
       window.addEventListener("mouseup", function () {
         if (start === null) return;
-        const range = brushes.get(i);
-        if (!range || range[1] - range[0] < 2) { brushes.delete(i); sel.setAttribute("visibility", "hidden"); filter(); }
+        if (dragged < 2) { brushes.delete(i); sel.setAttribute("visibility", "hidden"); filter(); }
         start = null;
+        dragged = 0;
       });
       g.addEventListener("dblclick", function () { brushes.delete(i); sel.setAttribute("visibility", "hidden"); filter(); });
       plot.appendChild(g);
@@ -256,6 +262,49 @@
     });
     pick.addEventListener("change", filter);
 
+    // A brush is a range in the axis's own units (a label's index on a
+    // categorical axis), so what it keeps does not depend on pixels.
+    function drawBrush(i) {
+      const [a, b] = brushes.get(i);
+      const y1 = scales[i](b), y2 = scales[i](a);
+      setAll(marks[i], { y: Math.min(y1, y2), height: Math.max(1, Math.abs(y2 - y1)), visibility: "visible" });
+    }
+
+    // The view lives in the address (#view=...), so a bookmarked or shared
+    // link opens with the same runs shown: {"top": "10%", "brush": [[axis, from, to], ...]},
+    // numbers on numeric axes, labels on categorical ones.
+    function saveView() {
+      const view = { top: pick.value, brush: [] };
+      for (const [i, [a, b]] of brushes) {
+        const axis = axes[i];
+        if (axis.kind !== "categorical") {
+          view.brush.push([axis.name, a, b]);
+        } else if (Math.ceil(a - 1e-9) <= Math.floor(b + 1e-9)) {
+          view.brush.push([axis.name, axis.labels[Math.ceil(a - 1e-9)], axis.labels[Math.floor(b + 1e-9)]]);
+        }
+      }
+      try {
+        history.replaceState(null, "", "#view=" + encodeURIComponent(JSON.stringify(view)));
+      } catch (e) { /* a viewer without history keeps its view unsaved */ }
+    }
+    function loadView() {
+      const m = /#view=(.*)$/.exec(location.hash);
+      if (!m) return;
+      let view;
+      try { view = JSON.parse(decodeURIComponent(m[1])); } catch (e) { return; }
+      if (view.top && choices.some(([v]) => v === view.top)) pick.value = view.top;
+      for (const [name, from, to] of view.brush || []) {
+        const i = axes.findIndex((a) => a.name === name);
+        if (i < 0) continue;
+        const at = (x) => (axes[i].kind === "categorical" ? axes[i].labels.indexOf(String(x)) : Number(x));
+        const a = at(from), b = at(to);
+        if (!isFinite(a) || !isFinite(b) || (axes[i].kind === "categorical" && (a < 0 || b < 0))) continue;
+        brushes.set(i, [Math.min(a, b), Math.max(a, b)]);
+        drawBrush(i);
+      }
+    }
+    loadView();
+
     function filter() {
       const k = pick.value === "all" ? Infinity
         : pick.value.endsWith("%") ? Math.max(1, Math.ceil((rank.size * parseFloat(pick.value)) / 100))
@@ -265,13 +314,13 @@
         let ok = k === Infinity || (rank.has(run.run) && rank.get(run.run) < k);
         for (const [i, [lo, hi]] of brushes) {
           const v = axes[i].kind === "metric" ? run.metric : run.values[i];
-          const y = v === null || v === undefined ? null : scales[i](v);
-          if (y === null || y < lo - 0.5 || y > hi + 0.5) ok = false;
+          if (v === null || v === undefined || v < lo || v > hi) ok = false;
         }
         line.classList.toggle("hidden", !ok);
         if (ok) visible++;
       }
       shown.textContent = visible + " of " + data.runs.length + " runs shown";
+      saveView();
     }
     filter();
 
