@@ -149,10 +149,10 @@ p = json.loads(sys.argv[1])\n\
 end = 2 * abs(math.log10(p['lr']) + 3) + 0.4 * p['dropout']\n\
 for e in range(1, 5):\n    print(json.dumps({'epoch': e, 'loss': end + 2.5 * 0.6 ** e, 'accuracy': 1 - end / 12}), flush=True)\n";
 
-fn sweep_file(w: &World, method: &str, extra: &str) -> String {
+fn sweep_file(w: &World, method: &str, metric: &str, extra: &str) -> String {
     let trainer = w.file("trainer.py", TRAINER);
     format!(
-        "name: {method}-sweep\nmethod: {method}\nmetric: {{name: loss, goal: minimize}}\n\
+        "name: {method}-sweep\nmethod: {method}\nmetric: {metric}\n\
          command: [python3, {}, '${{args_json}}']\nsweepd: {{max_parallel: 3, seed: 11}}\n{extra}",
         trainer.display()
     )
@@ -180,26 +180,57 @@ fn flat(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
     }
 }
 
-/// Each run's flattened parameters and best loss, from its folder.
-fn runs_on_disk(sweep: &Path) -> BTreeMap<u64, (BTreeMap<String, Value>, f64)> {
+/// Each run's flattened parameters and best `metric` by `goal`, from its folder.
+fn runs_on_disk(
+    sweep: &Path,
+    metric: &str,
+    maximize: bool,
+) -> BTreeMap<u64, (BTreeMap<String, Value>, f64)> {
     let mut out = BTreeMap::new();
     for entry in fs::read_dir(sweep.join("runs")).unwrap().flatten() {
         let dir = entry.path();
         let summary = read_json(&dir.join("summary.json"));
         let mut params = BTreeMap::new();
         flat("", &read_json(&dir.join("params.json")), &mut params);
-        let best = fs::read_to_string(dir.join("metrics.jsonl"))
+        let values = fs::read_to_string(dir.join("metrics.jsonl"))
             .unwrap()
             .lines()
             .map(|l| {
-                serde_json::from_str::<Value>(l).unwrap()["loss"]
+                serde_json::from_str::<Value>(l).unwrap()[metric]
                     .as_f64()
                     .unwrap()
             })
-            .fold(f64::INFINITY, f64::min);
+            .collect::<Vec<f64>>();
+        let best = if maximize {
+            values.into_iter().fold(f64::NEG_INFINITY, f64::max)
+        } else {
+            values.into_iter().fold(f64::INFINITY, f64::min)
+        };
         out.insert(summary["run"].as_u64().unwrap(), (params, best));
     }
     out
+}
+
+/// The export's column for a parameter: its name, or `param.<name>` when a
+/// fixed column has that name.
+fn param_column(name: &str) -> String {
+    if [
+        "run",
+        "proposal",
+        "attempt",
+        "state",
+        "reason",
+        "exit_code",
+        "started_at",
+        "ended_at",
+        "duration_s",
+    ]
+    .contains(&name)
+    {
+        format!("param.{name}")
+    } else {
+        name.to_owned()
+    }
 }
 
 #[test]
@@ -211,27 +242,39 @@ fn reports_of_grid_random_and_bayes_sweeps_open_in_chromium_and_exports_read_bac
                   batch_size: {value: 64}\n";
     let grid = "parameters:\n  lr: {values: [0.00001, 0.0001, 0.001, 0.01, 0.1]}\n  \
                 dropout: {values: [0.0, 0.5]}\n  optimizer: {values: [adam, sgd]}\n";
+    let loss = "{name: loss, goal: minimize}";
+    // Maximised: the best is the highest, the table's first row, the brightest line.
+    let accuracy = "{name: accuracy, goal: maximize}";
     let sweeps_wanted = [
-        ("grid", sweep_file(&w, "grid", grid), 20),
+        ("grid", sweep_file(&w, "grid", loss, grid), 20, "loss"),
         (
             "random",
-            sweep_file(&w, "random", &format!("run_cap: 14\n{params}")),
+            // A parameter named like an export column: kept as `param.state`.
+            sweep_file(
+                &w,
+                "random",
+                loss,
+                &format!("run_cap: 14\n{params}  state: {{value: 7}}\n"),
+            ),
             14,
+            "loss",
         ),
         (
             "bayes",
-            sweep_file(&w, "bayes", &format!("run_cap: 9\n{params}")),
+            sweep_file(&w, "bayes", accuracy, &format!("run_cap: 9\n{params}")),
             9,
+            "accuracy",
         ),
     ];
-    for (method, text, _) in &sweeps_wanted {
+    for (method, text, _, _) in &sweeps_wanted {
         drop_file(&w, &format!("{method}.yaml"), text.as_bytes());
     }
     wait_until("three sweeps", || sweeps(&w).len() == 3);
     for sweep in sweeps(&w) {
         wait_until("the sweep to finish", || state(&sweep) == "finished");
     }
-    for (method, _, runs) in sweeps_wanted {
+    for (method, _, runs, metric) in sweeps_wanted {
+        let maximize = metric == "accuracy";
         let dir = sweeps(&w)
             .into_iter()
             .find(|d| d.to_str().unwrap().contains(&format!("-{method}-sweep-")))
@@ -264,6 +307,25 @@ fn reports_of_grid_random_and_bayes_sweeps_open_in_chromium_and_exports_read_bac
         assert_eq!(order.len(), 3, "{method}: one bar per swept parameter");
         assert_eq!(order[0], "lr", "{method}: lr drives the loss: {order:?}");
         assert!(dom.contains("id=\"best-yaml\""), "{method}");
+        let truth = runs_on_disk(&dir, metric, maximize);
+        let (best_run, _) = truth
+            .iter()
+            .map(|(n, (_, best))| (*n, *best))
+            .reduce(|a, b| {
+                let better = if maximize { b.1 > a.1 } else { b.1 < a.1 };
+                if better { b } else { a }
+            })
+            .unwrap();
+        assert!(
+            dom.contains(&format!("Best: run {best_run}, {metric} = ")),
+            "{method}: best run {best_run}"
+        );
+        let first_row = dom.split("<tr data-run=\"").nth(1).unwrap();
+        assert!(
+            first_row.starts_with(&format!("{best_run}\" class=\"best ")),
+            "{method}: the table opens sorted best first: {}",
+            &first_row[..40]
+        );
         assert!(
             dom.contains("Taken "),
             "{method}: a finished sweep's report"
@@ -274,7 +336,6 @@ fn reports_of_grid_random_and_bayes_sweeps_open_in_chromium_and_exports_read_bac
         }
 
         // The export reads back to what the runs' folders hold.
-        let truth = runs_on_disk(&dir);
         let csv = w
             .sweepctl(["export", &id, "--format", "csv"])
             .expect_code(0)
@@ -292,7 +353,7 @@ fn reports_of_grid_random_and_bayes_sweeps_open_in_chromium_and_exports_read_bac
             let get = |c: &str| &record[header.iter().position(|h| h == c).unwrap()];
             let (params, best) = &truth[&get("run").parse::<u64>().unwrap()];
             for (name, value) in params {
-                let cell = get(name);
+                let cell = get(&param_column(name));
                 match value {
                     Value::Number(n) => {
                         assert_eq!(cell.parse::<f64>().unwrap(), n.as_f64().unwrap(), "{name}")
@@ -301,7 +362,10 @@ fn reports_of_grid_random_and_bayes_sweeps_open_in_chromium_and_exports_read_bac
                     other => panic!("{other}"),
                 }
             }
-            assert_eq!(get("best_loss").parse::<f64>().unwrap(), *best);
+            assert_eq!(
+                get(&format!("best_{metric}")).parse::<f64>().unwrap(),
+                *best
+            );
             assert_eq!(get("state"), "finished");
             assert_eq!(get("epoch"), "4", "the summary: the last epoch logged");
             seen += 1;
@@ -315,10 +379,14 @@ fn reports_of_grid_random_and_bayes_sweeps_open_in_chromium_and_exports_read_bac
         for row in jsonl {
             let (params, best) = &truth[&row["run"].as_u64().unwrap()];
             for (name, value) in params {
-                assert_eq!(&row[name], value, "{name}");
+                assert_eq!(&row[param_column(name)], value, "{name}");
             }
-            assert_eq!(row["best_loss"].as_f64(), Some(*best));
+            assert_eq!(row[format!("best_{metric}")].as_f64(), Some(*best));
+            assert_eq!(row["state"], "finished");
         }
+        // To a file named bare, in the current folder: the same bytes.
+        w.sweepctl(["export", &id, "-o", "runs.csv"]).expect_code(0);
+        assert_eq!(fs::read_to_string(w.path("runs.csv")).unwrap(), csv);
     }
 }
 
@@ -478,4 +546,97 @@ fn watch_prints_one_line_per_event_when_not_on_a_terminal() {
         rest.iter().all(|l| !l.contains('\u{1b}')),
         "no terminal codes in a pipe"
     );
+}
+
+/// Sweeps at the edges still render: no runs yet, no metric, every run
+/// failed, metric values a few ulps apart, and names written to break out
+/// of the page.
+#[test]
+fn edge_sweeps_render_in_chromium() {
+    let w = World::new();
+    let small = |runs| Synthetic {
+        runs,
+        epochs: 3,
+        seed: 4,
+        running: 0,
+    };
+    let mut pages = Vec::new();
+    let mut make = |name: &str, runs: u32, edit: &dyn Fn(&Path)| {
+        let home = w.path(&format!("home-{name}"));
+        let written = synthetic::write(&home, &small(runs));
+        edit(&home.join("sweeps").join(written.id.as_str()));
+        let page = w.path(&format!("{name}.html"));
+        let out = w
+            .command("sweepctl")
+            .env("SWEEPS_HOME", &home)
+            .args(["report", written.id.as_str(), "-o", page.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "report of {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pages.push((name.to_owned(), page));
+    };
+    let each_run = |sweep: &Path, f: &dyn Fn(&Path, usize)| {
+        let mut runs: Vec<PathBuf> = fs::read_dir(sweep.join("runs"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        runs.sort();
+        for (i, run) in runs.iter().enumerate() {
+            f(run, i);
+        }
+    };
+    make("empty", 0, &|_| {});
+    make("no-metric", 6, &|sweep| {
+        let text = fs::read_to_string(sweep.join("sweep.yaml")).unwrap();
+        let text = text.replace("metric:\n  name: loss\n  goal: minimize\n", "");
+        fs::write(sweep.join("sweep.yaml"), text).unwrap();
+    });
+    make("all-failed", 6, &|sweep| {
+        each_run(sweep, &|run, _| {
+            fs::write(run.join("metrics.jsonl"), "").unwrap();
+            let mut s = read_json(&run.join("summary.json"));
+            s["state"] = "failed".into();
+            s["exit_code"] = 1.into();
+            fs::write(run.join("summary.json"), s.to_string()).unwrap();
+        });
+    });
+    make("ulps-apart", 6, &|sweep| {
+        each_run(sweep, &|run, i| {
+            let v = if i % 2 == 0 { 0.3 } else { 0.1 + 0.2 };
+            fs::write(run.join("metrics.jsonl"), format!("{{\"loss\":{v}}}\n")).unwrap();
+        });
+    });
+    make("hostile", 6, &|sweep| {
+        let text = fs::read_to_string(sweep.join("sweep.yaml")).unwrap();
+        let text = text.replace(
+            "name: synthetic",
+            "name: \"</script><script>document.body.dataset.error='injected'</script><b>\"",
+        );
+        fs::write(sweep.join("sweep.yaml"), text).unwrap();
+    });
+    for (name, page) in &pages {
+        let dom = dom(&w, page);
+        let runs = match name.as_str() {
+            "empty" => 0,
+            _ => 6,
+        };
+        assert_eq!(count(&dom, "<tr data-run="), runs, "{name}");
+        match name.as_str() {
+            "empty" | "all-failed" => {
+                assert!(dom.contains("No run has logged loss yet."), "{name}")
+            }
+            "no-metric" => assert!(dom.contains("The sweep has no metric."), "{name}"),
+            "ulps-apart" => assert_eq!(importance_order(&dom).len(), 4, "{name}"),
+            "hostile" => assert!(
+                dom.contains("<h1>&lt;/script&gt;&lt;script&gt;document.body.dataset.error="),
+                "{name}: the name is text"
+            ),
+            _ => unreachable!(),
+        }
+    }
 }

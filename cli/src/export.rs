@@ -5,8 +5,9 @@
 //! ended_at, duration_s`; then every parameter, nested ones flattened with
 //! dots (`optimizer.lr`); then `best_<metric>` (the sweep metric's best value
 //! by its goal, what `status` ranks by); then the run's summary: the last
-//! value logged for every key, as W&B's run summary. A summary key that
-//! would take a column already named is written `summary.<key>`.
+//! value logged for every key, as W&B's run summary. A parameter named like
+//! a fixed column is written `param.<name>`; a summary key that would take a
+//! column already named, `summary.<key>`.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -72,12 +73,26 @@ pub fn table(view: &SweepView, now: SystemTime) -> (Vec<String>, Vec<Map<String,
             }
         }
     }
-    columns.extend(params.iter().cloned());
     let best_column = view
         .spec
         .as_ref()
         .and_then(|s| s.metric.as_ref())
         .map(|m| format!("best_{}", m.name));
+    // A parameter named like a fixed column (`state`, `run`, ...) keeps its
+    // value under `param.<name>`.
+    let param_columns: Vec<(String, String)> = params
+        .into_iter()
+        .map(|name| {
+            let taken = FIXED.contains(&name.as_str()) || best_column.as_ref() == Some(&name);
+            let column = if taken {
+                format!("param.{name}")
+            } else {
+                name.clone()
+            };
+            (name, column)
+        })
+        .collect();
+    columns.extend(param_columns.iter().map(|(_, c)| c.clone()));
     columns.extend(best_column.iter().cloned());
     let keys: BTreeSet<&String> = view.runs.iter().flat_map(|r| r.latest.keys()).collect();
     let summary_column = |key: &str| {
@@ -109,7 +124,9 @@ pub fn table(view: &SweepView, now: SystemTime) -> (Vec<String>, Vec<Map<String,
             row.insert("ended_at".into(), s.ended_at.clone().into());
             row.insert("duration_s".into(), run.duration(now).into());
             for (name, value) in flat_params(&run.params) {
-                row.insert(name, value);
+                if let Some((_, column)) = param_columns.iter().find(|(n, _)| *n == name) {
+                    row.insert(column.clone(), value);
+                }
             }
             if let Some(c) = &best_column {
                 row.insert(c.clone(), run.best(goal).into());

@@ -15,6 +15,7 @@ use anyhow::Result;
 use crossterm::{cursor, queue, terminal};
 use notify::{RecursiveMode, Watcher};
 use sweepd::store::{Event, EventKind, Home, RunState};
+use unicode_width::UnicodeWidthChar;
 
 use crate::Outcome;
 use crate::view::{RunView, SweepLine, SweepView, flat_params, resolve_sweep, show_value};
@@ -54,9 +55,13 @@ pub fn run(home: &Home, wanted: &str, json: bool) -> Result<Outcome> {
     .ok();
     let mut out = std::io::stdout().lock();
     let mut state = Watch::new(mode);
+    let mut events = Vec::new();
     loop {
         let view = SweepView::load(home, &id)?;
-        let events = dir.events().unwrap_or_default();
+        // A log read mid-append (or failing once) keeps the last good one.
+        if let Ok(now) = dir.events() {
+            events = now;
+        }
         let ended = !view.record.state.is_active() && view.line().running == 0;
         state.show(&mut out, &view, &events, ended)?;
         if ended {
@@ -82,6 +87,8 @@ struct Watch {
     last: String,
     /// Lines of the panel on screen.
     drawn: u16,
+    /// The terminal's size at the last draw.
+    size: Option<(u16, u16)>,
     started: bool,
 }
 
@@ -92,6 +99,7 @@ impl Watch {
             seen: 0,
             last: String::new(),
             drawn: 0,
+            size: None,
             started: false,
         }
     }
@@ -127,9 +135,9 @@ impl Watch {
                 }
             }
             Mode::Panel => {
-                let width = terminal::size().map_or(100, |(w, _)| w.max(20)) as usize;
+                let size = terminal::size().map_or((100, 40), |(w, h)| (w.max(20), h.max(4)));
                 let lines = panel(view, events, SystemTime::now());
-                self.draw(out, &lines, width)?;
+                self.draw(out, &lines, size)?;
             }
         }
         out.flush()?;
@@ -148,22 +156,58 @@ impl Watch {
     /// Redraw in place: back to the panel's first line, each line written
     /// over the old one and cleared to its end, what is left below cleared;
     /// all in one write, so the terminal never shows a half-drawn panel.
-    fn draw(&mut self, out: &mut impl Write, lines: &[String], width: usize) -> Result<()> {
+    /// Lines are cut to the terminal's width in display columns and the panel
+    /// to its height, so that every line drawn is one row; after a resize
+    /// (which may have re-wrapped the old rows) the screen is cleared.
+    fn draw(&mut self, out: &mut impl Write, lines: &[String], size: (u16, u16)) -> Result<()> {
+        let (width, height) = (usize::from(size.0), usize::from(size.1));
         let mut frame = Vec::new();
-        if self.drawn > 0 {
+        if self.size.is_some_and(|s| s != size) {
+            queue!(
+                frame,
+                terminal::Clear(terminal::ClearType::All),
+                cursor::MoveTo(0, 0)
+            )?;
+        } else if self.drawn > 0 {
             queue!(frame, cursor::MoveToPreviousLine(self.drawn))?;
         }
-        for line in lines {
-            let cut: String = line.chars().take(width.saturating_sub(1)).collect();
-            frame.extend_from_slice(cut.as_bytes());
+        self.size = Some(size);
+        let room = height - 1;
+        let mut shown: Vec<String> = lines.iter().map(|l| fit(l, width - 1)).collect();
+        if shown.len() > room {
+            let hidden = shown.len() - (room - 1);
+            shown.truncate(room - 1);
+            shown.push(format!(
+                "  ... {hidden} more lines (a taller terminal shows them)"
+            ));
+        }
+        for line in &shown {
+            frame.extend_from_slice(line.as_bytes());
             queue!(frame, terminal::Clear(terminal::ClearType::UntilNewLine))?;
             frame.push(b'\n');
         }
         queue!(frame, terminal::Clear(terminal::ClearType::FromCursorDown))?;
         out.write_all(&frame)?;
-        self.drawn = lines.len() as u16;
+        self.drawn = shown.len() as u16;
         Ok(())
     }
+}
+
+/// A line as one terminal row: control characters (tabs, newlines, escapes
+/// in a name or a value) as spaces, cut to `columns` display columns.
+fn fit(line: &str, columns: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    for c in line.chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        let w = c.width().unwrap_or(0);
+        if used + w > columns {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out
 }
 
 /// The one-line headline: `ID: state; 3 done of 10, 1 running, ...`.
@@ -315,10 +359,17 @@ fn panel(view: &SweepView, events: &[Event], now: SystemTime) -> Vec<String> {
     lines
 }
 
-/// A value in at most 6 significant digits: `1.33333`, `0.000123457`, `2`.
+/// A value in at most 6 significant digits: `1.33333`, `0.000123457`, `2`,
+/// `1.5e-7`.
 fn short(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return v.to_string();
+    }
+    if v.abs() < 1e-4 || v.abs() >= 1e15 {
+        let text = format!("{v:.5e}");
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        return format!("{mantissa}e{exponent}");
     }
     let digits = (5 - v.abs().log10().floor() as i32).clamp(0, 17) as usize;
     let text = format!("{v:.digits$}");
@@ -364,6 +415,8 @@ mod tests {
         assert_eq!(short(0.0), "0");
         assert_eq!(short(123456.7), "123457");
         assert_eq!(short(-2.5), "-2.5");
+        assert_eq!(short(1.5e-7), "1.5e-7");
+        assert_eq!(short(2e20), "2e20");
     }
 
     #[test]
@@ -371,7 +424,11 @@ mod tests {
         let mut watch = Watch::new(Mode::Panel);
         let mut first = Vec::new();
         watch
-            .draw(&mut first, &["one".into(), "two that is long".into()], 10)
+            .draw(
+                &mut first,
+                &["one".into(), "two that is long".into()],
+                (10, 24),
+            )
             .unwrap();
         assert_eq!(
             String::from_utf8(first).unwrap(),
@@ -379,12 +436,38 @@ mod tests {
             "lines cut to the width, each cleared to its end, the rest cleared"
         );
         let mut second = Vec::new();
-        watch.draw(&mut second, &["three".into()], 10).unwrap();
+        watch
+            .draw(&mut second, &["three".into()], (10, 24))
+            .unwrap();
         assert_eq!(
             String::from_utf8(second).unwrap(),
             "\u{1b}[2Fthree\u{1b}[K\n\u{1b}[J",
             "back up over the two lines drawn before"
         );
+        let mut resized = Vec::new();
+        watch
+            .draw(&mut resized, &["four".into()], (30, 24))
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(resized).unwrap(),
+            "\u{1b}[2J\u{1b}[1;1Hfour\u{1b}[K\n\u{1b}[J",
+            "a resize clears the screen: the old rows may have been re-wrapped"
+        );
+    }
+
+    #[test]
+    fn every_line_drawn_is_one_row() {
+        // Wide characters take two columns; a tab or newline in a value is a space.
+        assert_eq!(fit("ab日本語", 5), "ab日");
+        assert_eq!(fit("a\tb\nc", 10), "a b c");
+        let mut watch = Watch::new(Mode::Panel);
+        let lines: Vec<String> = (0..10).map(|i| format!("line {i}")).collect();
+        let mut frame = Vec::new();
+        watch.draw(&mut frame, &lines, (40, 5)).unwrap();
+        let text = String::from_utf8(frame).unwrap();
+        assert_eq!(text.matches('\n').count(), 4, "{text:?}");
+        assert!(text.contains("... 7 more lines"), "{text:?}");
+        assert_eq!(watch.drawn, 4);
     }
 
     #[test]

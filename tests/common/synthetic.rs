@@ -112,7 +112,7 @@ pub fn write(home: &Path, s: &Synthetic) -> Written {
         let noise = rng.random_range(0.0..0.05);
         let params = json!({"dropout": dropout, "epochs": 10, "lr": lr, "model": {"width": width}, "optimizer": optimizer});
         let end = final_loss(lr, dropout, noise);
-        let running = n > s.runs - s.running;
+        let running = n > s.runs.saturating_sub(s.running);
         let (state, epochs) = if running {
             (RunState::Running, s.epochs / 2)
         } else if n % 50 == 0 {
@@ -155,7 +155,7 @@ pub fn write(home: &Path, s: &Synthetic) -> Written {
                 best,
             });
         }
-        if state == RunState::Killed {
+        if state == RunState::Killed && values.len() >= 3 {
             summary.reason = Some("early_terminate".into());
             summary.exit_code = None;
             summary.signal = Some(15);

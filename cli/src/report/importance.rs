@@ -73,7 +73,9 @@ pub fn compute(axes: &[Axis], runs: &[RunRow]) -> Importance {
             ..Importance::default()
         };
     }
+    let complete = rows.len();
     let rows = spread(rows, MAX_ROWS);
+    let sampled = rows.len() < complete;
     let encodings: Vec<Encoding> = axes.iter().map(encoding).collect();
     let features: Vec<Vec<f64>> = rows
         .iter()
@@ -137,9 +139,10 @@ pub fn compute(axes: &[Axis], runs: &[RunRow]) -> Importance {
             .total_cmp(&a.1.importance)
             .then(a.0.cmp(&b.0))
     });
-    let note = (rows.len() < runs.iter().filter(|r| r.metric.is_some()).count()).then(|| {
+    let note = sampled.then(|| {
         format!(
-            "fitted on {} of the runs with a metric (the best and an even spread of the rest)",
+            "fitted on {} of the {complete} runs with a metric (the best, the worst and an even \
+             spread by rank between)",
             rows.len()
         )
     });
@@ -153,7 +156,11 @@ pub fn compute(axes: &[Axis], runs: &[RunRow]) -> Importance {
 fn encoding(axis: &Axis) -> Encoding {
     match &axis.kind {
         AxisKind::Numeric { .. } => Encoding::Number,
-        AxisKind::Categorical { labels } if labels.iter().all(|l| l.parse::<f64>().is_ok()) => {
+        AxisKind::Categorical { labels }
+            if labels
+                .iter()
+                .all(|l| l.parse::<f64>().is_ok_and(f64::is_finite)) =>
+        {
             Encoding::Number
         }
         AxisKind::Categorical { labels } => Encoding::OneHot(labels.len()),
@@ -307,7 +314,7 @@ mod tests {
                 let opt = rng.random_range(0..3) as f64;
                 let lr = 10f64.powf(rng.random_range(-5.0..-1.0));
                 let noise: f64 = rng.random();
-                let metric = [0.0, 3.0, 1.0][opt as usize] + (lr.log10() + 3.0).abs();
+                let metric = [0.0, 1.0, 0.5][opt as usize] + (lr.log10() + 5.0);
                 run(n, vec![opt, lr, noise], metric)
             })
             .collect();
@@ -316,7 +323,12 @@ mod tests {
         assert_eq!(imp.rows[2].name, "noise", "{imp:?}");
         let opt = imp.rows.iter().find(|r| r.name == "optimizer").unwrap();
         assert_eq!(opt.correlation, None);
-        assert!(opt.importance > 0.2, "{imp:?}");
+        assert!(opt.importance > 0.05, "{imp:?}");
+        // Linear in log10(lr): nearly 1 there; raw lr (mostly tiny, a few
+        // large) would correlate far less.
+        let lr = imp.rows.iter().find(|r| r.name == "lr").unwrap();
+        assert!(lr.correlation.unwrap() > 0.9, "{imp:?}");
+        assert_eq!(imp.rows[0].name, "lr", "{imp:?}");
     }
 
     #[test]
@@ -352,6 +364,11 @@ mod tests {
             .collect();
         let imp = compute(&axes, &runs);
         assert_eq!(imp.runs, MAX_ROWS);
-        assert!(imp.note.unwrap().contains("fitted on 1000 of the runs"));
+        assert!(
+            imp.note
+                .unwrap()
+                .contains("fitted on 1000 of the 2500 runs"),
+            "says it sampled"
+        );
     }
 }

@@ -46,10 +46,7 @@ pub fn run(home: &Home, wanted: &str, output: Option<PathBuf>) -> Result<Outcome
 
 /// Whole or not at all: a report being rewritten is never seen half written.
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let full = std::env::current_dir()
-        .map(|d| d.join(path))
-        .unwrap_or_else(|_| path.to_owned());
-    atomic::write(&full, bytes).with_context(|| format!("cannot write {}", path.display()))
+    atomic::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn size(bytes: usize) -> String {

@@ -55,9 +55,10 @@
 
   function duration(s) {
     if (s === null || s === undefined) return "";
-    if (s < 60) return s.toFixed(1) + " s";
+    if (s < 59.95) return s.toFixed(1) + " s";
+    s = Math.round(s);
     const m = Math.floor(s / 60);
-    if (m < 60) return m + " min " + String(Math.round(s - m * 60)).padStart(2, "0") + " s";
+    if (m < 60) return m + " min " + String(s - m * 60).padStart(2, "0") + " s";
     const h = Math.floor(m / 60);
     return h + " h " + String(m - h * 60).padStart(2, "0") + " min";
   }
@@ -108,24 +109,32 @@
     if (r.metric !== null) rank.set(r.run, i);
   });
 
-  // A scale over [lo, hi] onto [from, to] pixels, linear or log10.
+  // A scale over [lo, hi] onto [from, to] pixels, linear or log10. Every
+  // input is survivable: no values (lo, hi not finite), one value, or values
+  // a few ulps apart all get a span to draw on.
   function scale(lo, hi, log, from, to) {
     const f = log ? Math.log10 : (x) => x;
     let a = f(lo), b = f(hi);
-    if (a === b) { a -= log ? 0.5 : Math.max(1, Math.abs(a) * 0.1); b += log ? 0.5 : Math.max(1, Math.abs(b) * 0.1); }
+    if (!isFinite(a) || !isFinite(b)) { a = 0; b = 1; }
+    if (b - a <= 1e-9 * Math.max(Math.abs(a), Math.abs(b), 1e-300)) {
+      const pad = log ? 0.5 : Math.abs(a) > 0 ? Math.abs(a) * 0.1 : 1;
+      a -= pad;
+      b += pad;
+    }
     const s = (x) => from + ((f(x) - a) / (b - a)) * (to - from);
     s.ticks = function () {
+      const out = [];
       if (log) {
-        const out = [];
-        for (let e = Math.ceil(a - 1e-9); e <= Math.floor(b + 1e-9); e++) out.push(Math.pow(10, e));
+        for (let e = Math.ceil(a - 1e-9); e <= Math.floor(b + 1e-9) && out.length < 40; e++) out.push(Math.pow(10, e));
         return out.length >= 2 ? out : [Math.pow(10, a), Math.pow(10, b)];
       }
       const span = b - a;
-      const raw = span / 5;
-      const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+      const mag = Math.pow(10, Math.floor(Math.log10(span / 5)));
       const step = [1, 2, 5, 10].map((k) => k * mag).find((k) => span / k <= 6);
-      const out = [];
-      for (let t = Math.ceil(a / step) * step; t <= b + step * 1e-9; t += step) out.push(Number(t.toPrecision(12)));
+      // An integer counter: `t += step` can stand still when step is below an ulp of t.
+      for (let k = Math.ceil(a / step); k * step <= b + step * 1e-9 && out.length < 40; k++) {
+        out.push(Number((k * step).toPrecision(12)));
+      }
       return out;
     };
     s.invert = function (px) {
@@ -231,19 +240,23 @@
       let dragged = 0;
       window.addEventListener("mousemove", function (e) {
         if (start === null) return;
+        if (!(e.buttons & 1)) { finish(); return; }
         const y = yOf(e);
         const a = scales[i].invert(y), b = scales[i].invert(start);
         dragged = Math.abs(y - start);
         brushes.set(i, [Math.min(a, b), Math.max(a, b)]);
         drawBrush(i);
-        filter();
+        filter(false);
       });
-      window.addEventListener("mouseup", function () {
+      // The button released (here, or outside the window): a click without a drag clears.
+      function finish() {
         if (start === null) return;
-        if (dragged < 2) { brushes.delete(i); sel.setAttribute("visibility", "hidden"); filter(); }
+        if (dragged < 2) { brushes.delete(i); sel.setAttribute("visibility", "hidden"); }
         start = null;
         dragged = 0;
-      });
+        filter();
+      }
+      window.addEventListener("mouseup", finish);
       g.addEventListener("dblclick", function () { brushes.delete(i); sel.setAttribute("visibility", "hidden"); filter(); });
       plot.appendChild(g);
     });
@@ -260,7 +273,7 @@
       plot.querySelectorAll(".brush").forEach((b) => b.setAttribute("visibility", "hidden"));
       filter();
     });
-    pick.addEventListener("change", filter);
+    pick.addEventListener("change", () => filter());
 
     // A brush is a range in the axis's own units (a label's index on a
     // categorical axis), so what it keeps does not depend on pixels.
@@ -292,8 +305,11 @@
       if (!m) return;
       let view;
       try { view = JSON.parse(decodeURIComponent(m[1])); } catch (e) { return; }
-      if (view.top && choices.some(([v]) => v === view.top)) pick.value = view.top;
-      for (const [name, from, to] of view.brush || []) {
+      if (!view || typeof view !== "object") return;
+      if (choices.some(([v]) => v === view.top)) pick.value = view.top;
+      for (const entry of Array.isArray(view.brush) ? view.brush : []) {
+        if (!Array.isArray(entry) || entry.length !== 3) continue;
+        const [name, from, to] = entry;
         const i = axes.findIndex((a) => a.name === name);
         if (i < 0) continue;
         const at = (x) => (axes[i].kind === "categorical" ? axes[i].labels.indexOf(String(x)) : Number(x));
@@ -305,7 +321,7 @@
     }
     loadView();
 
-    function filter() {
+    function filter(save) {
       const k = pick.value === "all" ? Infinity
         : pick.value.endsWith("%") ? Math.max(1, Math.ceil((rank.size * parseFloat(pick.value)) / 100))
           : parseInt(pick.value, 10);
@@ -320,9 +336,10 @@
         if (ok) visible++;
       }
       shown.textContent = visible + " of " + data.runs.length + " runs shown";
-      saveView();
+      // Not on every mouse move: browsers limit how often the address may change.
+      if (save !== false) saveView();
     }
-    filter();
+    filter(false);
 
     const controls = el("div", { class: "controls" }, [el("label", {}, ["Show ", pick]), clear, shown]);
     const help = el("p", { class: "help" },
@@ -455,7 +472,8 @@
       { name: "duration", value: (r) => r.duration_s, show: (r) => duration(r.duration_s) },
     ].concat(data.axes.map(function (axis, i) {
       const label = (r) => (r.values[i] === null ? "" : axis.kind === "categorical" ? axis.labels[r.values[i]] : fmt(r.values[i]));
-      return { name: axis.name, value: axis.kind === "categorical" ? label : (r) => r.values[i], show: label };
+      // Categorical columns sort by label order (numbers as numbers, text as in the file).
+      return { name: axis.name, value: (r) => r.values[i], show: label };
     }));
     const body = el("tbody");
     let order = { col: 2, dir: minimize ? 1 : -1 };
@@ -476,11 +494,13 @@
         return (x < y ? -1 : x > y ? 1 : a.run - b.run) * order.dir;
       });
       heads.forEach((th, k) => th.setAttribute("aria-sort", k === order.col ? (order.dir > 0 ? "ascending" : "descending") : "none"));
-      body.replaceChildren(...rows.map(function (r) {
+      const fragment = document.createDocumentFragment();
+      for (const r of rows) {
         const best = data.best && data.best.run === r.run;
-        return el("tr", { "data-run": r.run, class: (best ? "best " : "") + "state-" + r.state },
-          cols.map((c) => el("td", {}, c.show(r))));
-      }));
+        fragment.appendChild(el("tr", { "data-run": r.run, class: (best ? "best " : "") + "state-" + r.state },
+          cols.map((c) => el("td", {}, c.show(r)))));
+      }
+      body.replaceChildren(fragment);
     }
     fill();
     const t = el("table", { id: "runs-table" }, [el("thead", {}, el("tr", {}, heads)), body]);
