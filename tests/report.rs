@@ -488,29 +488,7 @@ fn watch_prints_one_line_per_event_when_not_on_a_terminal() {
     let w = World::new();
     let _daemon = Daemon::start(&w);
     let gate = w.path("gate");
-    let trainer = w.file(
-        "gated.py",
-        &format!(
-            "import json, os, sys, time\n\
-             while not os.path.exists({gate:?}):\n    time.sleep(0.02)\n\
-             x = json.loads(sys.argv[1])['x']\n\
-             print(json.dumps({{'loss': (x - 2) ** 2}}), flush=True)\n",
-            gate = gate.display().to_string()
-        ),
-    );
-    let text = format!(
-        "method: grid\nmetric: {{name: loss}}\ncommand: [python3, {}, '${{args_json}}']\n\
-         parameters: {{x: {{values: [1, 2, 3]}}}}\nsweepd: {{max_parallel: 1}}\n",
-        trainer.display()
-    );
-    drop_file(&w, "gated.yaml", text.as_bytes());
-    wait_until("the sweep", || sweeps(&w).len() == 1);
-    let id = sweeps(&w)[0]
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let id = gated_sweep(&w, &gate, "gated");
     let mut watch = w
         .command("sweepctl")
         .args(["watch", &id])
@@ -639,4 +617,108 @@ fn edge_sweeps_render_in_chromium() {
             _ => unreachable!(),
         }
     }
+}
+
+/// A grid sweep of 3 runs, one at a time, whose runs wait until `gate`
+/// exists; its id.
+fn gated_sweep(w: &World, gate: &Path, name: &str) -> String {
+    let trainer = w.file(
+        &format!("{name}.py"),
+        &format!(
+            "import json, os, sys, time\n\
+             while not os.path.exists({gate:?}):\n    time.sleep(0.02)\n\
+             x = json.loads(sys.argv[1])['x']\n\
+             print(json.dumps({{'loss': (x - 2) ** 2}}), flush=True)\n",
+            gate = gate.display().to_string()
+        ),
+    );
+    let text = format!(
+        "name: {name}\nmethod: grid\nmetric: {{name: loss}}\ncommand: [python3, {}, '${{args_json}}']\n\
+         parameters: {{x: {{values: [1, 2, 3]}}}}\nsweepd: {{max_parallel: 1}}\n",
+        trainer.display()
+    );
+    let before = sweeps(w).len();
+    drop_file(w, &format!("{name}.yaml"), text.as_bytes());
+    wait_until("the sweep", || sweeps(w).len() == before + 1);
+    let dir = sweeps(w)
+        .into_iter()
+        .find(|d| d.to_str().unwrap().contains(&format!("-{name}-")))
+        .unwrap();
+    dir.file_name().unwrap().to_str().unwrap().to_owned()
+}
+
+/// On a terminal (a real pseudo-terminal, by util-linux's `script`), watch
+/// draws a panel and redraws it in place until the sweep ends.
+#[test]
+fn watch_draws_a_live_panel_on_a_terminal() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    let gate = w.path("gate");
+    let id = gated_sweep(&w, &gate, "panel");
+    let sweepctl = common::bin("sweepctl");
+    let mut script = Command::new("script")
+        .args(["-qefc"])
+        .arg(format!(
+            "stty cols 100 rows 30; exec {} watch {id}",
+            sweepctl.display()
+        ))
+        .arg("/dev/null")
+        .current_dir(w.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", w.dir.path())
+        .env("TERM", "xterm")
+        .env("SWEEPS_HOME", w.path("home"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("util-linux's script runs");
+    let mut screen = script.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // The first panel, with run 1 running (and held at the gate).
+    while !String::from_utf8_lossy(&seen).contains("1 running") {
+        let n = std::io::Read::read(&mut screen, &mut chunk).unwrap();
+        assert!(
+            n > 0,
+            "watch ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    fs::write(&gate, "").unwrap();
+    std::io::Read::read_to_end(&mut screen, &mut seen).unwrap();
+    assert!(script.wait().unwrap().success());
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        text.contains(&format!("{id}  panel  grid search  running")),
+        "{text}"
+    );
+    assert!(
+        text.contains("[#"),
+        "a progress bar toward the grid's 3: {text}"
+    );
+    assert!(text.contains("0 done of 3, 1 running"), "{text}");
+    // Redrawn in place: each panel after the first starts by going back to
+    // the top of the one before (CSI n F), so the panels do not pile up.
+    let back_up = text
+        .split("\u{1b}[")
+        .skip(1)
+        .filter(|rest| {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            digits > 0 && rest.as_bytes().get(digits) == Some(&b'F')
+        })
+        .count();
+    let panels = text.matches(&format!("{id}  panel")).count();
+    assert!(panels >= 2, "{text}");
+    assert_eq!(back_up, panels - 1, "{text}");
+    let final_frame = &text[text.rfind(&format!("{id}  panel")).unwrap()..];
+    assert!(
+        final_frame.contains("finished") && final_frame.contains("3 done of 3"),
+        "the last frame shows the end: {final_frame}"
+    );
+    assert!(
+        final_frame.contains("best loss 0  run 2  x=2"),
+        "{final_frame}"
+    );
 }
