@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::World;
-use common::daemon::{Daemon, drop_file, state, sweeps, wait_until};
+use common::daemon::{Daemon, drop_file, run_dirs, state, sweeps, wait_until};
 use common::synthetic::{self, Synthetic};
 use serde_json::Value;
 
@@ -187,8 +187,7 @@ fn runs_on_disk(
     maximize: bool,
 ) -> BTreeMap<u64, (BTreeMap<String, Value>, f64)> {
     let mut out = BTreeMap::new();
-    for entry in fs::read_dir(sweep.join("runs")).unwrap().flatten() {
-        let dir = entry.path();
+    for dir in run_dirs(sweep) {
         let summary = read_json(&dir.join("summary.json"));
         let mut params = BTreeMap::new();
         flat("", &read_json(&dir.join("params.json")), &mut params);
@@ -558,13 +557,7 @@ fn edge_sweeps_render_in_chromium() {
         pages.push((name.to_owned(), page));
     };
     let each_run = |sweep: &Path, f: &dyn Fn(&Path, usize)| {
-        let mut runs: Vec<PathBuf> = fs::read_dir(sweep.join("runs"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        runs.sort();
-        for (i, run) in runs.iter().enumerate() {
+        for (i, run) in run_dirs(sweep).iter().enumerate() {
             f(run, i);
         }
     };
@@ -656,19 +649,15 @@ fn watch_draws_a_live_panel_on_a_terminal() {
     let gate = w.path("gate");
     let id = gated_sweep(&w, &gate, "panel");
     let sweepctl = common::bin("sweepctl");
-    let mut script = Command::new("script")
+    let mut script = w
+        .command_of("script")
         .args(["-qefc"])
         .arg(format!(
             "stty cols 100 rows 30; exec {} watch {id}",
             sweepctl.display()
         ))
         .arg("/dev/null")
-        .current_dir(w.dir.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", w.dir.path())
         .env("TERM", "xterm")
-        .env("SWEEPS_HOME", w.path("home"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()

@@ -118,14 +118,20 @@ pub fn state(sweep: &Path) -> String {
         .unwrap_or_default()
 }
 
-pub fn summaries(sweep: &Path) -> Vec<Value> {
+/// A sweep's run folders, in run order.
+pub fn run_dirs(sweep: &Path) -> Vec<PathBuf> {
     let mut runs: Vec<PathBuf> = fs::read_dir(sweep.join("runs"))
         .unwrap()
         .flatten()
         .map(|e| e.path())
         .collect();
     runs.sort();
-    runs.iter()
+    runs
+}
+
+pub fn summaries(sweep: &Path) -> Vec<Value> {
+    run_dirs(sweep)
+        .iter()
         .filter_map(|r| fs::read_to_string(r.join("summary.json")).ok())
         .map(|t| serde_json::from_str(&t).unwrap())
         .collect()

@@ -81,7 +81,12 @@ impl World {
     /// A command for one of our binaries, run in the world with only PATH,
     /// HOME, LANG and SWEEPS_HOME (the world's `home/`) set.
     pub fn command(&self, binary: &str) -> Command {
-        let mut command = Command::new(bin(binary));
+        self.command_of(bin(binary))
+    }
+
+    /// Any program, run as `command` runs ours.
+    pub fn command_of(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
         command
             .current_dir(self.dir.path())
             .env_clear()

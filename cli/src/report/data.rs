@@ -11,7 +11,7 @@ use sweepd::spec::{Distribution, Goal};
 use sweepd::store::RunState;
 
 use super::importance::{self, Importance};
-use crate::view::{RunView, SweepView, run_state_word, show_value, state_word};
+use crate::view::{RunView, SweepView, run_state_word, show_value};
 
 /// Curves keep at most this many points in all, so that a report of
 /// thousands of runs stays a few megabytes at most.
@@ -150,20 +150,18 @@ impl ReportData {
             value,
             yaml: parameters_yaml(&run.params),
         });
+        let line = view.line();
         let sweep = SweepInfo {
-            id: view.id.to_string(),
-            name: view.name(),
-            method: view
-                .spec
-                .as_ref()
-                .map_or("?".into(), |s| s.method.name().to_owned()),
-            state: state_word(&view.record),
-            reason: view.record.reason.clone(),
-            waiting: view.record.waiting.clone(),
+            id: line.id,
+            name: line.name,
+            method: line.method,
+            state: line.state,
+            reason: line.reason,
+            waiting: line.waiting,
             active: view.record.state.is_active()
                 || view.runs.iter().any(|r| !r.summary.state.is_terminal()),
             metric,
-            run_cap: view.spec.as_ref().and_then(|s| s.run_cap),
+            run_cap: line.run_cap,
             created_at: view.record.created_at.clone(),
             taken_at: humantime::format_rfc3339_seconds(now).to_string(),
             constants,
