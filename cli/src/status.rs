@@ -119,6 +119,9 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
             if let Some(why) = &line.waiting {
                 writeln!(out, "{why}")?;
             }
+            if let Some(problem) = &line.executor_problem {
+                writeln!(out, "{problem}")?;
+            }
             let names: Vec<String> = view
                 .runs
                 .first()
@@ -200,6 +203,25 @@ pub fn show(home: &Home, wanted: &str, json: bool) -> Result<Outcome> {
             .map(|r| format!(" ({r})"))
             .unwrap_or_default()
     )?;
+    if let Some(job) = &s.slurm {
+        writeln!(
+            out,
+            "slurm     job {}{}{}{}",
+            job.job_id,
+            job.state
+                .as_deref()
+                .map(|st| format!(", {st}"))
+                .unwrap_or_default(),
+            job.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
+            job.node
+                .as_deref()
+                .map(|n| format!(" on {n}"))
+                .unwrap_or_default()
+        )?;
+    }
     if let Some(code) = s.exit_code {
         writeln!(out, "exit      {code}")?;
     }

@@ -44,6 +44,9 @@ pub struct SweepLine {
     /// Why no run can start now (no free GPU), while that holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// What keeps sweepd from its runs' executor (Slurm unreachable), while that lasts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executor_problem: Option<String>,
     pub run_cap: Option<u64>,
     /// How many runs the sweep will count when done: `run_cap`, or the
     /// grid's size when that is smaller; None for an uncapped search.
@@ -170,6 +173,7 @@ impl SweepView {
             state: state_word(&self.record),
             reason: self.record.reason.clone(),
             waiting: self.record.waiting.clone(),
+            executor_problem: self.record.executor_problem.clone(),
             run_cap: self.spec.as_ref().and_then(|s| s.run_cap),
             total: self.total(),
             finished: count(RunState::Finished),

@@ -258,6 +258,9 @@ fn event_line(event: &Event, view: &SweepView) -> String {
             )
         }
         EventKind::RunStarted { run: n, pid } => format!("run {n} started (pid {pid})"),
+        EventKind::RunSubmitted { run: n, job_id } => {
+            format!("run {n} submitted to Slurm as job {job_id}")
+        }
         EventKind::RunEnded {
             run: n,
             state,

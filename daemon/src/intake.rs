@@ -147,6 +147,7 @@ fn accept(
         created_at: created.clone(),
         updated_at: created.clone(),
         waiting: None,
+        executor_problem: None,
     };
     let source = Source {
         version: RECORD_VERSION,

@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 use sweepd::daemon::{DaemonConfig, run};
 use sweepd::executor::StopTimes;
 use sweepd::scheduler;
-use sweepd::settings::{self, FileGpu, FileSettings, Origin, Settings};
+use sweepd::settings::{self, FileGpu, FileSettings, FileSlurm, Origin, Settings};
 use sweepd::store::Home;
 use sweepd::watcher::InboxConfig;
 
@@ -73,6 +73,10 @@ struct Args {
     /// A GPU above this utilisation (%) is busy [default: 10].
     #[arg(long, value_name = "PERCENT")]
     gpu_max_utilization: Option<u32>,
+    /// How often Slurm jobs are looked at (one squeue for all) and their
+    /// output read [default: 5s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    slurm_poll: Option<Duration>,
 }
 
 impl Args {
@@ -92,6 +96,9 @@ impl Args {
                 max_memory_mib: self.gpu_max_memory_mib,
                 max_utilization: self.gpu_max_utilization,
                 nvidia_smi: None,
+            },
+            slurm: FileSlurm {
+                poll: self.slurm_poll,
             },
         }
     }
@@ -155,6 +162,7 @@ fn main() -> ExitCode {
     let mut scheduler = scheduler::Config::new(user_home);
     scheduler.max_running = settings.max_running.value;
     scheduler.gpu.sample_every = settings.gpu_sample_every.value;
+    scheduler.slurm.poll = settings.slurm_poll.value;
     scheduler.gpu.thresholds.cooldown = settings.gpu_cooldown.value;
     scheduler.gpu.thresholds.max_memory_mib = settings.gpu_max_memory_mib.value;
     scheduler.gpu.thresholds.max_utilization_pct = settings.gpu_max_utilization.value;

@@ -65,6 +65,7 @@ pub struct Settings {
     pub gpu_max_memory_mib: Setting<u64>,
     pub gpu_max_utilization: Setting<u32>,
     pub gpu_nvidia_smi: Setting<Option<PathBuf>>,
+    pub slurm_poll: Setting<Duration>,
 }
 
 /// What `config.toml` may hold; every key is optional, an unknown one is an
@@ -85,6 +86,17 @@ pub struct FileSettings {
     pub kill_after: Option<Duration>,
     #[serde(default)]
     pub gpu: FileGpu,
+    #[serde(default)]
+    pub slurm: FileSlurm,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSlurm {
+    /// How often Slurm jobs are looked at (one `squeue` for all) and their
+    /// output read.
+    #[serde(default, with = "duration")]
+    pub poll: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,6 +165,7 @@ impl Default for Settings {
             gpu_max_memory_mib: Setting::default(gpu.max_memory_mib),
             gpu_max_utilization: Setting::default(gpu.max_utilization_pct),
             gpu_nvidia_smi: Setting::default(None),
+            slurm_poll: Setting::default(crate::executor::slurm::SlurmConfig::default().poll),
         }
     }
 }
@@ -203,6 +216,7 @@ impl Settings {
             .set(given.gpu.max_utilization, from);
         self.gpu_nvidia_smi
             .set(given.gpu.nvidia_smi.map(Some), from);
+        self.slurm_poll.set(given.slurm.poll, from);
     }
 
     /// Every setting as `config.toml` names it, its value, and its origin.
@@ -272,6 +286,11 @@ impl Settings {
                     |p| p.display().to_string(),
                 ),
                 self.gpu_nvidia_smi.from,
+            ),
+            row(
+                "slurm.poll",
+                d(&self.slurm_poll.value),
+                self.slurm_poll.from,
             ),
         ]
     }

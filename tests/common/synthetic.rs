@@ -97,6 +97,7 @@ pub fn write(home: &Path, s: &Synthetic) -> Written {
         created_at: time(0),
         updated_at: time(u64::from(s.runs) * 60),
         waiting: None,
+        executor_problem: None,
     };
     write_json(&dir.state_file(), &record);
     let mut rng = StdRng::seed_from_u64(s.seed);

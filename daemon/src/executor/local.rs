@@ -19,27 +19,14 @@ use tokio::time::{Instant as Deadline, sleep_until};
 
 use super::ingest::Ingest;
 use super::tail::Tails;
-use super::{Ending, Exit, Launch, RunEvent, RunEventKind};
+use super::{Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle};
 use crate::protocol::trainer::{StopReason, ToTrainer};
-
-/// Ask a run to stop; dropping the handle does not stop it.
-#[derive(Debug, Clone)]
-pub struct RunHandle {
-    stop: mpsc::UnboundedSender<StopReason>,
-}
-
-impl RunHandle {
-    /// Start the stop sequence (a second request changes nothing).
-    pub fn stop(&self, reason: StopReason) {
-        let _ = self.stop.send(reason);
-    }
-}
 
 /// Start a run; its events go to `events`.
 pub fn start(launch: Launch, tails: Tails, events: mpsc::UnboundedSender<RunEvent>) -> RunHandle {
-    let (stop, stop_rx) = mpsc::unbounded_channel();
+    let (handle, stop_rx) = RunHandle::new();
     tokio::spawn(supervise(launch, tails, events, stop_rx));
-    RunHandle { stop }
+    handle
 }
 
 async fn supervise(
@@ -63,6 +50,7 @@ async fn supervise(
                 stopped: None,
                 metric: None,
                 error: Some(format!("cannot start `{}`: {error}", launch.argv.join(" "))),
+                lost: None,
             }));
             return;
         }
@@ -160,6 +148,7 @@ async fn supervise(
         stopped,
         metric,
         error: None,
+        lost: None,
     }));
 }
 
@@ -176,7 +165,7 @@ fn report_values(
 }
 
 /// One event per new value of the sweep metric, with its iteration number.
-fn report(
+pub(super) fn report(
     values: Vec<f64>,
     summary: Option<&crate::store::MetricSummary>,
     send: &impl Fn(RunEventKind),
@@ -231,7 +220,7 @@ fn command(launch: &Launch, program: &Path, args: &[String]) -> std::io::Result<
 /// A bare program name that is not on the run's PATH may be one of the
 /// trainers that come with sweepd (`sweepd-mnist`), installed beside the
 /// daemon.
-fn bundled(program: &str, launch: &Launch) -> Option<PathBuf> {
+pub(super) fn bundled(program: &str, launch: &Launch) -> Option<PathBuf> {
     if program.contains('/') {
         return None;
     }

@@ -1,10 +1,12 @@
-//! How a run is started, watched and stopped. The local executor runs it as
-//! a process group on this machine; the scheduler sees only [`Launch`],
-//! [`RunHandle`] and [`RunEvent`], so another executor (Slurm) can stand in.
+//! How a run is started, watched and stopped. The scheduler sees only
+//! [`Launch`], [`RunHandle`] and [`RunEvent`]; behind them, a [`Backend`]:
+//! the local executor runs a run as a process group on this machine, the
+//! Slurm executor as a batch job of a Slurm cluster.
 
 mod ingest;
 mod local;
 pub mod orphans;
+pub mod slurm;
 mod tail;
 
 #[cfg(test)]
@@ -13,13 +15,58 @@ mod tests;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
+
 pub use ingest::Ingest;
-pub use local::{RunHandle, start};
 pub use tail::Tails;
 
 use crate::protocol::trainer::StopReason;
-use crate::spec::Metric;
-use crate::store::{MetricSummary, RunDir, RunId};
+use crate::spec::{Metric, SlurmOptions};
+use crate::store::{MetricSummary, RunDir, RunId, SlurmJob};
+
+/// Where runs run.
+#[derive(Clone)]
+pub enum Backend {
+    /// Process groups here; their output noticed through inotify.
+    Local(Tails),
+    /// Batch jobs of a Slurm cluster, with the sweep's `slurm:` resources.
+    Slurm(slurm::Cluster, SlurmOptions),
+}
+
+/// Start a run; its events go to `events`.
+pub fn start(
+    launch: Launch,
+    backend: &Backend,
+    events: mpsc::UnboundedSender<RunEvent>,
+) -> RunHandle {
+    match backend {
+        Backend::Local(tails) => local::start(launch, tails.clone(), events),
+        Backend::Slurm(cluster, options) => {
+            slurm::start(launch, cluster.clone(), options.clone(), None, events)
+        }
+    }
+}
+
+/// Ask a run to stop; dropping the handle does not stop it.
+#[derive(Debug, Clone)]
+pub struct RunHandle {
+    stop: mpsc::UnboundedSender<StopReason>,
+}
+
+impl RunHandle {
+    /// A handle, and where its requests arrive.
+    fn new() -> (Self, mpsc::UnboundedReceiver<StopReason>) {
+        let (stop, requests) = mpsc::unbounded_channel();
+        (Self { stop }, requests)
+    }
+
+    /// Start the stop sequence (a second request changes nothing). A Slurm
+    /// run asked to stop for `shutdown` is not stopped: its job goes on, and
+    /// the next sweepd takes it up again.
+    pub fn stop(&self, reason: StopReason) {
+        let _ = self.stop.send(reason);
+    }
+}
 
 /// Everything needed to start one run.
 #[derive(Debug, Clone)]
@@ -68,6 +115,14 @@ pub enum RunEventKind {
     Started {
         pid: u32,
     },
+    /// Handed to Slurm (or found there again after a restart).
+    Submitted {
+        job_id: u64,
+    },
+    /// The Slurm job's state as last seen, when it changes.
+    Job(SlurmJob),
+    /// Left to run on without sweepd (a Slurm job while sweepd shuts down).
+    Detached,
     /// The sweep metric's `iteration`-th value (1-based).
     Metric {
         value: f64,
@@ -86,6 +141,9 @@ pub struct Ending {
     pub metric: Option<MetricSummary>,
     /// Why it could not start.
     pub error: Option<String>,
+    /// Why its exit status is unknown (a Slurm job preempted or lost with
+    /// its node), when `exit` is None and it was not stopped.
+    pub lost: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -58,7 +58,7 @@ impl Fixture {
     /// stop once it logs its first metric (its way of saying it is ready).
     async fn run(&self, launch: Launch, stop: Option<StopReason>) -> Vec<RunEventKind> {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let handle = start(launch, self.tails.clone(), tx);
+        let handle = start(launch, &Backend::Local(self.tails.clone()), tx);
         let mut events = Vec::new();
         loop {
             let event = timeout(BOUND, rx.recv())

@@ -20,10 +20,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use launching::{NOT_INHERITED, interpreter, workdir};
 
-use crate::executor::{self, RunEvent, RunEventKind, StopTimes, Tails};
+use crate::executor::slurm::{Cluster, SlurmConfig};
+use crate::executor::{self, Backend, RunEvent, RunEventKind, StopTimes, Tails};
 use crate::gpu::placement::{Lease, Placement};
 use crate::gpu::{self, Probe, Snapshot};
 use crate::protocol::trainer::StopReason;
+use crate::spec::Executor;
 use crate::store::{Home, SweepDir, SweepId, SweepState};
 use launching::RunContext;
 use sweep::Sweep;
@@ -41,6 +43,8 @@ pub struct Config {
     /// The user's home, the working directory of runs by default.
     pub user_home: PathBuf,
     pub gpu: GpuConfig,
+    /// How Slurm is talked to (sweeps with `executor: slurm`).
+    pub slurm: SlurmConfig,
 }
 
 /// How GPUs are found and shared.
@@ -74,6 +78,7 @@ impl Config {
             interpreter: interpreter(),
             user_home,
             gpu: GpuConfig::default(),
+            slurm: SlurmConfig::default(),
         }
     }
 }
@@ -165,6 +170,10 @@ struct Scheduler {
     tails: Tails,
     sweeps: BTreeMap<SweepId, Sweep>,
     run_tx: mpsc::UnboundedSender<RunEvent>,
+    /// The Slurm cluster, from the first sweep that runs there.
+    cluster: Option<Cluster>,
+    /// Where the cluster says what keeps it from Slurm (None: all is well).
+    slurm_problems: mpsc::UnboundedSender<Option<String>>,
     placement: Placement,
     /// What gpus.json last said (less its time).
     gpus_written: Option<gpu::Report>,
@@ -184,6 +193,7 @@ pub async fn run(
         heartbeat,
     } = mailbox;
     let (run_tx, mut run_rx) = mpsc::unbounded_channel();
+    let (slurm_problems, mut problem_rx) = mpsc::unbounded_channel();
     let (snapshots, mut snapshot_rx) = mpsc::channel(1);
     let sampler = tokio::spawn(sample_gpus(
         config.gpu.probe.clone(),
@@ -201,6 +211,8 @@ pub async fn run(
         tails: Tails::start(),
         sweeps: BTreeMap::new(),
         run_tx,
+        cluster: None,
+        slurm_problems,
     };
     s.load_all()?;
     s.fill();
@@ -210,6 +222,7 @@ pub async fn run(
         tokio::select! {
             Some(msg) = msgs.recv() => s.handle(msg),
             Some(snapshot) = snapshot_rx.recv() => s.observe_gpus(snapshot),
+            Some(problem) = problem_rx.recv() => s.on_slurm_problem(problem),
             Some(event) = run_rx.recv() => {
                 // A metric value changes nothing about what may start.
                 let metric = matches!(event.kind, RunEventKind::Metric { .. });
@@ -282,7 +295,12 @@ impl Scheduler {
                     tracing::error!(sweep = %id, error = %e, "cannot record the sweep's state");
                 }
                 tracing::info!(sweep = %id, state = ?sweep.record.state, runs = sweep.runs.len(), "sweep loaded");
-                self.sweeps.insert(id, sweep);
+                let jobs = sweep.take_reattach();
+                self.sweeps.insert(id.clone(), sweep);
+                // Its Slurm jobs went on while no sweepd ran: take them up.
+                for (n, job) in jobs {
+                    self.run_here(&id, n, None, job);
+                }
             }
             Err(e) => {
                 tracing::error!(sweep = %id, error = %e, "cannot take up this sweep");
@@ -348,6 +366,12 @@ impl Scheduler {
         let n = event.id.run;
         let result = match event.kind {
             RunEventKind::Started { pid } => sweep.started(n, pid),
+            RunEventKind::Submitted { job_id } => sweep.submitted(n, job_id),
+            RunEventKind::Job(job) => sweep.job_seen(n, job),
+            RunEventKind::Detached => {
+                sweep.detached(n);
+                Ok(())
+            }
             RunEventKind::Metric { value, .. } => sweep.metric(n, value),
             RunEventKind::Ended(ending) => {
                 sweep.ended(n, ending).and_then(|()| sweep.finish_if_done())
@@ -447,14 +471,60 @@ impl Scheduler {
         self.sweeps.values().map(Sweep::supervised).sum()
     }
 
+    /// Runs with a live process on this machine (Slurm's run elsewhere).
+    fn supervised_here(&self) -> usize {
+        self.sweeps
+            .values()
+            .filter(|s| !s.is_slurm())
+            .map(Sweep::supervised)
+            .sum()
+    }
+
+    /// What keeps the cluster from Slurm, shown by every sweep that runs
+    /// there (`sweepctl status`), or cleared.
+    fn on_slurm_problem(&mut self, problem: Option<String>) {
+        if let Some(p) = &problem {
+            tracing::warn!("{p}");
+        }
+        for sweep in self.sweeps.values_mut().filter(|s| s.is_slurm()) {
+            let problem = problem
+                .clone()
+                .filter(|_| sweep.active() > 0 || sweep.is_running());
+            if let Err(e) = sweep.set_executor_problem(problem) {
+                tracing::error!(sweep = %sweep.id, error = %e, "cannot record the sweep's state");
+            }
+        }
+    }
+
+    /// Where a sweep's runs run.
+    fn backend(&mut self, id: &SweepId) -> Backend {
+        let sweep = &self.sweeps[id];
+        match &sweep.spec.sweepd.executor {
+            Executor::Local => Backend::Local(self.tails.clone()),
+            Executor::Slurm(options) => {
+                let mut options = options.clone();
+                options.gpus_per_run = options.gpus_per_run.or(sweep.spec.sweepd.gpus_per_run);
+                let cluster = self
+                    .cluster
+                    .get_or_insert_with(|| {
+                        Cluster::start(self.config.slurm.clone(), self.slurm_problems.clone())
+                    })
+                    .clone();
+                Backend::Slurm(cluster, options)
+            }
+        }
+    }
+
     /// Start runs while the limits allow: one per sweep in turn, oldest sweep first.
     fn fill(&mut self) {
         loop {
             let mut started = false;
             let ids: Vec<SweepId> = self.sweeps.keys().cloned().collect();
             for id in ids {
-                if self.supervised() >= self.config.max_running {
-                    return;
+                let sweep = &self.sweeps[&id];
+                // max_running bounds the processes of this machine.
+                if !sweep.is_slurm() && self.supervised_here() >= self.config.max_running {
+                    continue;
                 }
                 let sweep = self.sweeps.get_mut(&id).expect("listed");
                 if sweep.supervised() >= sweep.max_parallel(self.config.default_max_parallel) {
@@ -497,6 +567,12 @@ impl Scheduler {
     /// Start run `n`; false when it could not be (then recorded as crashed,
     /// and the sweep failed: a command that cannot be built fails every run).
     fn start(&mut self, id: &SweepId, n: u32, lease: Option<Lease>) -> bool {
+        self.run_here(id, n, lease, None)
+    }
+
+    /// Start run `n`, or with `job` take up its Slurm job again.
+    fn run_here(&mut self, id: &SweepId, n: u32, lease: Option<Lease>, job: Option<u64>) -> bool {
+        let backend = self.backend(id);
         let sweep = self.sweeps.get_mut(id).expect("present");
         let run_dir = sweep.run_dir(n);
         let run_id = sweep.run_id(n);
@@ -504,6 +580,8 @@ impl Scheduler {
         let token = run.summary.token.clone().unwrap_or_default();
         let gpus = match &lease {
             Some(lease) => launching::Gpus::These(&lease.gpus),
+            // Slurm gives a job its GPUs (`--gres`) and says which.
+            None if sweep.is_slurm() => launching::Gpus::Inherited,
             // Explicitly CPU only, or the machine has GPUs this run does
             // not get: hide them. (With none found, leave CUDA alone: the
             // detection may be what failed.)
@@ -534,7 +612,16 @@ impl Scheduler {
                     self.write_gpus();
                 }
                 let sweep = self.sweeps.get_mut(id).expect("present");
-                let handle = executor::start(launch, self.tails.clone(), self.run_tx.clone());
+                let handle = match (job, &backend) {
+                    (Some(job), Backend::Slurm(cluster, options)) => executor::slurm::start(
+                        launch,
+                        cluster.clone(),
+                        options.clone(),
+                        Some(job),
+                        self.run_tx.clone(),
+                    ),
+                    _ => executor::start(launch, &backend, self.run_tx.clone()),
+                };
                 sweep.attach(n, handle);
                 true
             }
@@ -544,6 +631,7 @@ impl Scheduler {
                     stopped: None,
                     metric: None,
                     error: Some(e.to_string()),
+                    lost: None,
                 };
                 let recorded = sweep
                     .ended(n, ending)
@@ -609,6 +697,10 @@ fn control_word(control: Control) -> &'static str {
 /// are GPUs and 0 where there are none; `None` until the GPUs have been
 /// looked at (a sweep that says 0 need not wait for that).
 fn gpus_needed(sweep: &Sweep, placement: &Placement) -> Option<u32> {
+    if sweep.is_slurm() {
+        // Slurm places its jobs.
+        return Some(0);
+    }
     match sweep.spec.sweepd.gpus_per_run {
         Some(0) => Some(0),
         _ if !placement.ready() => None,

@@ -17,8 +17,8 @@ use crate::search::{self, History, ParamSet, Search, Trial, TrialState};
 use crate::spec::{self, Format, Goal, Method, SweepSpec};
 use crate::stopping::{EarlyStop, Judgement};
 use crate::store::{
-    EventKind, RunDir, RunId, RunState, RunSummary, Source, SweepDir, SweepId, SweepRecord,
-    SweepState, now,
+    EventKind, RunDir, RunId, RunState, RunSummary, SlurmJob, Source, SweepDir, SweepId,
+    SweepRecord, SweepState, now,
 };
 
 /// After this many runs in a row that could not start, the sweep fails.
@@ -54,6 +54,9 @@ pub(super) struct Sweep {
     exhausted: bool,
     /// The early-termination rule, if the sweep has one.
     early_stop: Option<EarlyStop>,
+    /// Slurm runs found running at load, to take up again: (run, its job
+    /// when known).
+    reattach: Vec<(u32, Option<u64>)>,
 }
 
 /// Why a sweep folder cannot be taken up.
@@ -139,6 +142,7 @@ impl Sweep {
             next_run,
             exhausted: false,
             early_stop,
+            reattach: Vec::new(),
         };
         sweep.recover(leftovers)?;
         sweep.finish_if_target_reached()?;
@@ -158,6 +162,17 @@ impl Sweep {
                     run.values = run_dir.metric_values(&metric.name)?;
                 }
                 continue;
+            }
+            // A Slurm job goes on without sweepd: taken up again, its output
+            // read from the start (every value reported anew).
+            if matches!(self.spec.sweepd.executor, spec::Executor::Slurm(_)) {
+                let job = run.summary.slurm.as_ref().map(|j| j.job_id);
+                let submitted =
+                    job.is_some() || crate::executor::slurm::script::script_file(&run_dir).exists();
+                if submitted {
+                    self.reattach.push((n, job));
+                    continue;
+                }
             }
             if let Some(pids) = run.summary.token.as_ref().and_then(|t| leftovers.get(t)) {
                 tracing::warn!(
@@ -348,6 +363,72 @@ impl Sweep {
             sweep: self.id.clone(),
             run: n,
         }
+    }
+
+    /// Whether its runs are Slurm jobs.
+    pub fn is_slurm(&self) -> bool {
+        matches!(self.spec.sweepd.executor, spec::Executor::Slurm(_))
+    }
+
+    /// The Slurm runs to take up again after a restart (once).
+    pub fn take_reattach(&mut self) -> Vec<(u32, Option<u64>)> {
+        std::mem::take(&mut self.reattach)
+    }
+
+    /// Handed to Slurm as `job_id` (or found there again).
+    pub fn submitted(&mut self, n: u32, job_id: u64) -> io::Result<()> {
+        let Some(run) = self.runs.get_mut(&n) else {
+            return Ok(());
+        };
+        if run
+            .summary
+            .slurm
+            .as_ref()
+            .is_some_and(|j| j.job_id == job_id)
+            && run.summary.state == RunState::Running
+        {
+            return Ok(()); // taken up again after a restart
+        }
+        run.summary.state = RunState::Running;
+        run.summary.started_at.get_or_insert_with(now);
+        run.summary.slurm = Some(SlurmJob {
+            job_id,
+            state: None,
+            reason: None,
+            node: None,
+        });
+        self.dir.run(n).write_summary(&run.summary)?;
+        self.dir
+            .append_event(EventKind::RunSubmitted { run: n, job_id })
+    }
+
+    /// The Slurm job's state as last seen (for `sweepctl show`).
+    pub fn job_seen(&mut self, n: u32, job: SlurmJob) -> io::Result<()> {
+        let Some(run) = self.runs.get_mut(&n) else {
+            return Ok(());
+        };
+        if run.summary.slurm.as_ref() == Some(&job) {
+            return Ok(());
+        }
+        run.summary.slurm = Some(job);
+        self.dir.run(n).write_summary(&run.summary)
+    }
+
+    /// No longer followed (a Slurm job left running while sweepd stops).
+    pub fn detached(&mut self, n: u32) {
+        if let Some(run) = self.runs.get_mut(&n) {
+            run.handle = None;
+        }
+    }
+
+    /// What keeps sweepd from Slurm now, or None.
+    pub fn set_executor_problem(&mut self, problem: Option<String>) -> io::Result<()> {
+        if self.record.executor_problem == problem {
+            return Ok(());
+        }
+        // Not `updated_at`: that marks the sweep's own changes of state.
+        self.record.executor_problem = problem;
+        self.dir.write_state(&self.record)
     }
 
     pub fn started(&mut self, n: u32, pid: u32) -> io::Result<()> {
@@ -726,7 +807,15 @@ fn classify(ending: &Ending) -> (RunState, Option<String>) {
             RunState::Crashed,
             Some(format!("killed by signal {signal}, not by sweepd")),
         ),
-        (None, None) => (RunState::Crashed, Some("its exit status was lost".into())),
+        (None, None) => (
+            RunState::Crashed,
+            Some(
+                ending
+                    .lost
+                    .clone()
+                    .unwrap_or_else(|| "its exit status was lost".into()),
+            ),
+        ),
     }
 }
 

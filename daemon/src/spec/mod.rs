@@ -15,6 +15,7 @@ mod number;
 mod options;
 mod parameter;
 mod render;
+mod slurm;
 mod suggest;
 mod sweep;
 mod yaml11;
@@ -38,6 +39,7 @@ pub use parameter::{
     Distribution, GridAxis, Kind, MAX_FLOAT_STEPS, NotListable, Parameter, Parameters,
 };
 pub use render::render;
+pub use slurm::{Executor, SlurmOptions};
 pub use sweep::{Method, SweepSpec, TOP_LEVEL_KEYS};
 
 /// The outcome of checking one sweep file: the spec when there is no error,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::checker::{Checker, is_env_var_name};
 use super::diagnostic::KeyPath;
 use super::document::{Node, Value};
+use super::slurm::{Executor, check_executor};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepdOptions {
@@ -28,6 +29,8 @@ pub struct SweepdOptions {
     /// GPUs each run gets (0: CPU only). Unset: 1 where sweepd sees GPUs,
     /// else 0.
     pub gpus_per_run: Option<u32>,
+    /// Where runs run: here, or as Slurm jobs.
+    pub executor: Executor,
 }
 
 /// `max_failures_in_a_row` when not given.
@@ -44,6 +47,7 @@ impl Default for SweepdOptions {
             retry: 0,
             max_failures_in_a_row: DEFAULT_MAX_FAILURES_IN_A_ROW,
             gpus_per_run: None,
+            executor: Executor::Local,
         }
     }
 }
@@ -57,6 +61,8 @@ pub const KEYS: &[&str] = &[
     "retry",
     "max_failures_in_a_row",
     "gpus_per_run",
+    "executor",
+    "slurm",
 ];
 
 pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<SweepdOptions> {
@@ -123,6 +129,10 @@ pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Opt
             Some(t) => options.timeout = Some(t),
             None => ok = false,
         }
+    }
+    match check_executor(c, fields.get("executor"), fields.get("slurm"), path) {
+        Some(executor) => options.executor = executor,
+        None => ok = false,
     }
     if let Some(n) = fields.get("env") {
         match env(c, n, &fields.child("env")) {

@@ -13,8 +13,8 @@ mod sweep_dir;
 pub use home::{HOME_VAR, Home, HomeLock, LockError};
 pub use ids::{BadId, RunId, SweepId};
 pub use records::{
-    Event, EventKind, MetricSummary, RECORD_VERSION, RunState, RunSummary, Source, SweepRecord,
-    SweepState, Via, now,
+    Event, EventKind, MetricSummary, RECORD_VERSION, RunState, RunSummary, SlurmJob, Source,
+    SweepRecord, SweepState, Via, now,
 };
 pub use run_dir::{RunDir, metric_values};
 pub use sweep_dir::SweepDir;

@@ -51,6 +51,10 @@ pub struct SweepRecord {
     /// GPU); absent when nothing holds it back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// What keeps the executor from reaching its runs now (the Slurm
+    /// controller unreachable), while that lasts; nothing is lost meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor_problem: Option<String>,
 }
 
 /// How a sweep file arrived.
@@ -167,6 +171,25 @@ pub struct RunSummary {
     /// Why the early-termination rule stopped it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_terminate: Option<Judgement>,
+    /// The Slurm job that runs it (runs of `executor: slurm` sweeps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmJob>,
+}
+
+/// A run's Slurm job, as last seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlurmJob {
+    pub job_id: u64,
+    /// Slurm's word for it: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED,
+    /// TIMEOUT, PREEMPTED, NODE_FAIL, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Why it waits or ended, in Slurm's words (`Resources`, `Priority`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The node it runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl RunSummary {
@@ -189,6 +212,7 @@ impl RunSummary {
             retried_by: None,
             token: None,
             early_terminate: None,
+            slurm: None,
         }
     }
 }
@@ -222,6 +246,11 @@ pub enum EventKind {
     RunStarted {
         run: u32,
         pid: u32,
+    },
+    /// Handed to Slurm as this job.
+    RunSubmitted {
+        run: u32,
+        job_id: u64,
     },
     RunEnded {
         run: u32,

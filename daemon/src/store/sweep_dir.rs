@@ -180,6 +180,7 @@ mod tests {
             created_at: now(),
             updated_at: now(),
             waiting: None,
+            executor_problem: None,
         }
     }
 
@@ -221,6 +222,7 @@ mod tests {
             created_at: on_disk.created_at.clone(),
             updated_at: on_disk.updated_at.clone(),
             waiting: None,
+            executor_problem: None,
             ..record()
         }
     }

@@ -1,0 +1,269 @@
+//! The Slurm cluster as sweepd talks to it: `sbatch`, `squeue` and `scancel`
+//! from PATH (with the daemon's environment, `SLURM_CONF` included), and one
+//! poller that asks `squeue` about every watched job at once, however many
+//! runs there are, so the controller sees one query per interval.
+//!
+//! When the controller cannot be reached, nothing is lost: jobs go on in
+//! Slurm, the poller retries with a doubling interval (up to a minute), and
+//! each failure (and the recovery) is reported to the scheduler, which shows
+//! it in `sweepctl status`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::process::Command;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use super::squeue::{self, JobInfo};
+
+/// How sweepd talks to Slurm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlurmConfig {
+    /// How often jobs are looked at and their output read.
+    pub poll: Duration,
+    /// A Slurm command that has not answered in this long has failed.
+    pub command_timeout: Duration,
+}
+
+impl Default for SlurmConfig {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(5),
+            command_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The longest wait between two tries while the controller is unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// What the poller saw of one job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    Job(JobInfo),
+    /// Not in `squeue` (ended long enough ago to be forgotten).
+    Gone,
+}
+
+#[derive(Debug)]
+enum Request {
+    Watch(u64, mpsc::UnboundedSender<Seen>),
+    Forget(u64),
+}
+
+/// A cheap handle to the cluster; clones share the poller.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    requests: mpsc::UnboundedSender<Request>,
+    problems: mpsc::UnboundedSender<Option<String>>,
+    pub config: SlurmConfig,
+}
+
+impl Cluster {
+    /// Start the poller (on the current tokio runtime). What goes wrong
+    /// talking to Slurm, and that it works again (`None`), goes to `problems`.
+    pub fn start(config: SlurmConfig, problems: mpsc::UnboundedSender<Option<String>>) -> Self {
+        let (requests, rx) = mpsc::unbounded_channel();
+        tokio::spawn(poll(config.clone(), rx, problems.clone()));
+        Self {
+            requests,
+            problems,
+            config,
+        }
+    }
+
+    /// Hear what the poller sees of `job`, after each look, until forgotten.
+    pub fn watch(&self, job: u64) -> mpsc::UnboundedReceiver<Seen> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = self.requests.send(Request::Watch(job, tx));
+        rx
+    }
+
+    pub fn forget(&self, job: u64) {
+        let _ = self.requests.send(Request::Forget(job));
+    }
+
+    /// Say what is wrong (or, with None, that it works again).
+    pub fn report(&self, problem: Option<String>) {
+        let _ = self.problems.send(problem);
+    }
+
+    /// `sbatch --parsable ARGS`: the new job's id.
+    pub async fn submit(&self, args: &[String]) -> Result<u64, String> {
+        let out = self.run("sbatch", args).await?;
+        // `--parsable` prints `id` or `id;cluster`.
+        let id = out.trim().split(';').next().unwrap_or_default();
+        id.parse()
+            .map_err(|_| format!("sbatch printed {:?}, not a job id", out.trim()))
+    }
+
+    /// The newest job with this name, over or not.
+    pub async fn find(&self, name: &str) -> Result<Option<u64>, String> {
+        let jobs = self.squeue().await?;
+        Ok(jobs
+            .values()
+            .filter(|j| j.name == name)
+            .map(|j| j.job_id)
+            .max())
+    }
+
+    /// `scancel --signal=SIG --full JOB`: the batch shell and every process
+    /// of the job get the signal.
+    pub async fn signal(&self, job: u64, signal: &str) -> Result<(), String> {
+        self.run(
+            "scancel",
+            &[
+                format!("--signal={signal}"),
+                "--full".into(),
+                job.to_string(),
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `scancel JOB`: Slurm's TERM, then KILL after its KillWait.
+    pub async fn cancel(&self, job: u64) -> Result<(), String> {
+        self.run("scancel", &[job.to_string()]).await.map(drop)
+    }
+
+    async fn squeue(&self) -> Result<HashMap<u64, JobInfo>, String> {
+        squeue_jobs(&self.config).await
+    }
+
+    async fn run(&self, program: &str, args: &[String]) -> Result<String, String> {
+        run(program, args, self.config.command_timeout).await
+    }
+}
+
+/// Whether a failed Slurm command may work if tried again (the controller
+/// down or slow), rather than having been refused (a bad partition).
+pub fn transient(error: &str) -> bool {
+    let error = error.to_ascii_lowercase();
+    [
+        "unable to contact",
+        "connection refused",
+        "connect failure",
+        "socket timed out",
+        "timed out",
+        "zero bytes were transmitted",
+        "communication connection failure",
+        "slurm_persist_conn",
+        "not answered within",
+    ]
+    .iter()
+    .any(|needle| error.contains(needle))
+}
+
+async fn squeue_jobs(config: &SlurmConfig) -> Result<HashMap<u64, JobInfo>, String> {
+    // `--me`: this user's jobs (22.05 ignores filters with --json and lists all).
+    let out = run(
+        "squeue",
+        &["--json".into(), "--me".into()],
+        config.command_timeout,
+    )
+    .await?;
+    squeue::parse(&out)
+}
+
+async fn run(program: &str, args: &[String], timeout: Duration) -> Result<String, String> {
+    let mut command = Command::new(program);
+    command.args(args).kill_on_drop(true);
+    let output = match tokio::time::timeout(timeout, command.output()).await {
+        Err(_) => {
+            return Err(format!(
+                "`{program}` was not answered within {} s",
+                timeout.as_secs()
+            ));
+        }
+        Ok(Err(e)) => return Err(format!("cannot run `{program}`: {e}")),
+        Ok(Ok(output)) => output,
+    };
+    if output.status.success() {
+        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let said = stderr.trim();
+    Err(format!(
+        "`{program} {}` failed ({}){}",
+        args.join(" "),
+        output.status,
+        if said.is_empty() {
+            String::new()
+        } else {
+            format!(": {said}")
+        }
+    ))
+}
+
+/// The poller: while any job is watched, one `squeue` per interval, each
+/// watcher told what became of its job.
+async fn poll(
+    config: SlurmConfig,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    problems: mpsc::UnboundedSender<Option<String>>,
+) {
+    let mut watchers: HashMap<u64, mpsc::UnboundedSender<Seen>> = HashMap::new();
+    let mut delay = config.poll;
+    let mut next = Instant::now() + delay;
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            request = requests.recv() => match request {
+                None => return,
+                Some(Request::Watch(job, tx)) => {
+                    if watchers.is_empty() {
+                        next = Instant::now() + config.poll;
+                    }
+                    watchers.insert(job, tx);
+                }
+                Some(Request::Forget(job)) => {
+                    watchers.remove(&job);
+                }
+            },
+            () = sleep_until(next), if !watchers.is_empty() => {
+                match squeue_jobs(&config).await {
+                    Ok(jobs) => {
+                        if std::mem::take(&mut failing) {
+                            let _ = problems.send(None);
+                        }
+                        delay = config.poll;
+                        watchers.retain(|job, tx| {
+                            let seen = jobs.get(job).cloned().map_or(Seen::Gone, Seen::Job);
+                            tx.send(seen).is_ok()
+                        });
+                    }
+                    Err(e) => {
+                        failing = true;
+                        let _ = problems.send(Some(format!(
+                            "cannot reach Slurm: {e}; trying again in {} s, the jobs go on meanwhile",
+                            delay.as_secs_f64().ceil()
+                        )));
+                        delay = (delay * 2).min(MAX_BACKOFF);
+                    }
+                }
+                next = Instant::now() + delay;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_failures_are_worth_another_try() {
+        assert!(transient(
+            "`sbatch --parsable` failed (exit status: 1): sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)"
+        ));
+        assert!(transient("`squeue` was not answered within 60 s"));
+        assert!(!transient(
+            "sbatch: error: Batch job submission failed: Invalid partition name specified"
+        ));
+        assert!(!transient(
+            "sbatch: error: Batch job submission failed: Requested node configuration is not available"
+        ));
+    }
+}
