@@ -31,6 +31,11 @@ impl Daemon {
     }
 
     pub fn start_with(w: &World, args: &[&str]) -> Daemon {
+        Self::start_env(w, args, &[])
+    }
+
+    /// With these variables added to its (scrubbed) environment.
+    pub fn start_env(w: &World, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -49,6 +54,7 @@ impl Daemon {
                 "1s",
             ])
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

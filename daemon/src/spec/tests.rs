@@ -822,6 +822,78 @@ fn sweepd_block() {
 }
 
 #[test]
+fn slurm_block() {
+    let s = |block: &str| format!("{}sweepd: {block}\n", sweep("random", "  a: {value: 1}\n"));
+    let spec = valid(&s(
+        "{executor: slurm, gpus_per_run: 2, slurm: {partition: gpu, time: \"1:00:00\", cpus_per_run: 4, mem: 16G, account: lab, qos: normal, extra_args: [--constraint=a100]}}",
+    ));
+    let Executor::Slurm(o) = spec.sweepd.executor else {
+        panic!("slurm");
+    };
+    assert_eq!(o.partition.as_deref(), Some("gpu"));
+    assert_eq!(o.time.as_deref(), Some("1:00:00"));
+    assert_eq!((o.cpus_per_run, o.gpus_per_run), (Some(4), None));
+    assert_eq!(o.mem.as_deref(), Some("16G"));
+    assert_eq!(
+        (o.account.as_deref(), o.qos.as_deref()),
+        (Some("lab"), Some("normal"))
+    );
+    assert_eq!(o.extra_args, ["--constraint=a100"]);
+    // A bare number of minutes, as sbatch takes it.
+    let Executor::Slurm(o) = valid(&s("{executor: slurm, slurm: {time: 90}}"))
+        .sweepd
+        .executor
+    else {
+        panic!("slurm");
+    };
+    assert_eq!(o.time.as_deref(), Some("90"));
+    assert_eq!(
+        valid(&sweep("random", "  a: {value: 1}\n")).sweepd.executor,
+        Executor::Local
+    );
+    assert_error(
+        &s("{executor: slrum}"),
+        "sweepd.executor",
+        "did you mean `slurm`?",
+    );
+    assert_error(
+        &s("{executor: slurm, slurm: {partiton: gpu}}"),
+        "sweepd.slurm.partiton",
+        "did you mean `partition`?",
+    );
+    assert_error(
+        &s("{executor: slurm, slurm: {time: 2h}}"),
+        "sweepd.slurm.time",
+        "is not a Slurm time limit",
+    );
+    assert_error(
+        &s("{executor: slurm, slurm: {mem: 16GB}}"),
+        "sweepd.slurm.mem",
+        "is not a Slurm memory size",
+    );
+    assert_error(
+        &s("{executor: slurm, slurm: {gpus_per_run: -1}}"),
+        "sweepd.slurm.gpus_per_run",
+        "at least 0",
+    );
+    assert_error(
+        &s("{executor: slurm, slurm: {extra_args: [constraint=a100]}}"),
+        "sweepd.slurm.extra_args[0]",
+        "is not an sbatch option",
+    );
+    assert_error(
+        &s("{executor: slurm, slurm: {partition: \"gpu; rm -rf\"}}"),
+        "sweepd.slurm.partition",
+        "is not a Slurm name",
+    );
+    // A slurm block without the executor is a mistake worth a warning.
+    let v = yaml(&s("{slurm: {partition: gpu}}"));
+    assert!(v.is_valid());
+    let w = v.diagnostics.warnings().next().unwrap();
+    assert!(w.message.contains("`slurm` is ignored"), "{}", w.message);
+}
+
+#[test]
 fn deprecated_exponent_forms_are_valid_with_a_warning_that_explains() {
     let v = yaml(&sweep(
         "random",

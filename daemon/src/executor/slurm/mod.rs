@@ -220,24 +220,28 @@ async fn submit(
     let name = script::job_name(&launch.id);
     let mut delay = cluster.config.poll;
     loop {
+        // A failed look is always worth another; a refused submission is not.
         let tried = match cluster.find(&name).await {
-            Ok(Some(job)) => return Ok(job),
-            Ok(None) => cluster.submit(&args).await,
-            Err(e) => Err(e),
+            Ok(Some(job)) => Ok(job),
+            Ok(None) => cluster.submit(&args).await.map_err(|e| {
+                let again = transient(&e);
+                (e, again)
+            }),
+            Err(e) => Err((e, true)),
         };
         match tried {
             Ok(job) => {
                 cluster.report(None);
                 return Ok(job);
             }
-            Err(e) if transient(&e) => {
+            Err((e, true)) => {
                 cluster.report(Some(format!(
                     "cannot reach Slurm to submit {}: {e}; trying again in {} s",
                     launch.id,
                     delay.as_secs_f64().ceil()
                 )));
             }
-            Err(e) => return Err(failed(format!("Slurm refused the job: {e}"))),
+            Err((e, false)) => return Err(failed(format!("Slurm refused the job: {e}"))),
         }
         tokio::select! {
             () = tokio::time::sleep(delay) => {}

@@ -50,11 +50,17 @@ pub fn parse(json: &str) -> Result<HashMap<u64, JobInfo>, String> {
     if let Some(errors) = root.get("errors").and_then(Value::as_array)
         && let Some(first) = errors.first()
     {
-        let text = first
-            .get("error")
-            .or_else(|| first.get("description"))
-            .and_then(Value::as_str)
-            .map_or_else(|| first.to_string(), str::to_owned);
+        let field = |k: &str| {
+            first
+                .get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let text = match (field("description"), field("source"), field("error")) {
+            (Some(d), Some(s), Some(e)) => format!("{d} ({s}: {e})"),
+            (Some(d), None, Some(e)) => format!("{d} ({e})"),
+            (d, _, e) => d.or(e).map_or_else(|| first.to_string(), str::to_owned),
+        };
         return Err(format!("squeue: {text}"));
     }
     let jobs = root
@@ -189,6 +195,13 @@ mod tests {
             parse(r#"{"errors": [{"error": "Unable to contact slurm controller"}], "jobs": []}"#)
                 .unwrap_err();
         assert_eq!(err, "squeue: Unable to contact slurm controller");
+        // 22.05 with its controller down.
+        let err = parse(r#"{"errors": [{"description": "Failed while looking for jobs", "error_number": -1, "error": "Unspecified error", "source": "slurm_load_jobs"}], "jobs": []}"#)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "squeue: Failed while looking for jobs (slurm_load_jobs: Unspecified error)"
+        );
         assert!(
             parse("slurm_load_jobs error")
                 .unwrap_err()
