@@ -230,9 +230,13 @@ fn sweeps_run_as_slurm_jobs() {
     assert_eq!(run["reason"], "exited with status 3", "{run}");
 
     // 3. Cancel: the running jobs are stopped and leave the cluster.
+    // The grace signal reaches the trainer, which says so and ends.
     let forever = w.file(
         "forever.py",
-        "import json, time\nwhile True:\n    print(json.dumps({'loss': 1.0}), flush=True)\n    time.sleep(0.2)\n",
+        "import json, os, signal, sys, time\n\
+         def term(*_):\n    open(os.environ['SWEEP_RUN_DIR'] + '/got-term', 'w').write('TERM')\n    sys.exit(0)\n\
+         signal.signal(signal.SIGTERM, term)\n\
+         while True:\n    print(json.dumps({'loss': 1.0}), flush=True)\n    time.sleep(0.2)\n",
     );
     let canceled = submit(
         &w,
@@ -257,6 +261,13 @@ fn sweeps_run_as_slurm_jobs() {
             .iter()
             .all(|r| r["state"] == "killed" && r["reason"] == "user")
     });
+    for dir in run_dirs(&canceled) {
+        assert_eq!(
+            fs::read_to_string(dir.join("got-term")).ok().as_deref(),
+            Some("TERM"),
+            "the trainer heard the grace signal"
+        );
+    }
     wait_until("the canceled jobs to leave the node", || {
         ids.iter().all(|job| {
             !["RUNNING", "COMPLETING", "PENDING"].contains(&cluster.state_of(*job).as_str())
@@ -264,16 +275,16 @@ fn sweeps_run_as_slurm_jobs() {
     });
 
     // 4. sweepd restarts while jobs run: they are taken up again, not
-    //    submitted twice, and finish.
-    let gate = w.path("gate");
+    //    submitted twice, and finish: run 1's job ends while no sweepd runs,
+    //    run 2's after the restart.
     let gated = w.file(
         "gated.py",
         &format!(
             "import json, os, sys, time\nx = json.loads(sys.argv[1])['x']\n\
              print(json.dumps({{'loss': 10.0 + x}}), flush=True)\n\
-             while not os.path.exists({gate:?}):\n    time.sleep(0.05)\n\
+             while not os.path.exists({gates:?} + str(x)):\n    time.sleep(0.05)\n\
              print(json.dumps({{'loss': x}}), flush=True)\n",
-            gate = gate.display().to_string()
+            gates = w.path("gate-").display().to_string()
         ),
     );
     let restarted = submit(
@@ -281,9 +292,13 @@ fn sweeps_run_as_slurm_jobs() {
         "restarted",
         &slurm_sweep("restarted", &gated, "{x: {values: [1, 2]}}", ""),
     );
-    wait_until("both gated jobs to run", || {
+    wait_until("both gated jobs to run and log", || {
         let runs = summaries(&restarted);
-        runs.len() == 2 && runs.iter().all(|r| r["slurm"]["state"] == "RUNNING")
+        runs.len() == 2
+            && runs.iter().all(|r| r["slurm"]["state"] == "RUNNING")
+            && run_dirs(&restarted)
+                .iter()
+                .all(|d| fs::metadata(d.join("metrics.jsonl")).is_ok_and(|m| m.len() > 0))
     });
     let before: Vec<u64> = summaries(&restarted).iter().map(job_of).collect();
     let status = sweepd.take().unwrap().terminate();
@@ -295,8 +310,16 @@ fn sweeps_run_as_slurm_jobs() {
         );
         assert_eq!(cluster.state_of(*job), "RUNNING");
     }
+    fs::write(w.path("gate-1"), "").unwrap();
+    wait_until("run 1's job to end with no sweepd", || {
+        cluster.state_of(before[0]) == "COMPLETED"
+    });
     sweepd = Some(daemon(&w, &cluster));
-    fs::write(&gate, "").unwrap();
+    wait_until("run 1 to be recorded as finished", || {
+        summaries(&restarted)[0]["state"] == "finished"
+    });
+    assert_eq!(summaries(&restarted)[1]["state"], "running");
+    fs::write(w.path("gate-2"), "").unwrap();
     wait_until("the taken-up runs to finish", || {
         state(&restarted) == "finished"
     });
@@ -307,9 +330,11 @@ fn sweeps_run_as_slurm_jobs() {
         before,
         "the same jobs"
     );
-    for run in &runs {
-        // Both values, each once: the first before the restart, the second after.
+    for (run, dir) in runs.iter().zip(run_dirs(&restarted)) {
+        // Both values, each once: one before the restart, one after.
         assert_eq!(run["metric"]["count"], 2, "{run}");
+        let records = fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+        assert_eq!(records.lines().count(), 2, "{records}");
     }
     let names: Vec<String> = cluster.jobs().into_iter().map(|j| j.1).collect();
     for n in 1..=2 {

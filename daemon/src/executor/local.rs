@@ -165,7 +165,7 @@ fn report_values(
 }
 
 /// One event per new value of the sweep metric, with its iteration number.
-pub(super) fn report(
+fn report(
     values: Vec<f64>,
     summary: Option<&crate::store::MetricSummary>,
     send: &impl Fn(RunEventKind),

@@ -290,8 +290,11 @@ impl Scheduler {
         let dir: SweepDir = self.home.sweep(&id);
         match Sweep::load(&id, dir.clone(), leftovers) {
             Ok(mut sweep) => {
-                // A dead daemon's reason to wait is not ours.
-                if let Err(e) = sweep.set_waiting(None) {
+                // A dead daemon's reason to wait, or trouble with Slurm, is not ours.
+                if let Err(e) = sweep
+                    .set_waiting(None)
+                    .and_then(|()| sweep.set_executor_problem(None))
+                {
                     tracing::error!(sweep = %id, error = %e, "cannot record the sweep's state");
                 }
                 tracing::info!(sweep = %id, state = ?sweep.record.state, runs = sweep.runs.len(), "sweep loaded");
@@ -300,6 +303,13 @@ impl Scheduler {
                 // Its Slurm jobs went on while no sweepd ran: take them up.
                 for (n, job) in jobs {
                     self.run_here(&id, n, None, job);
+                    let sweep = &self.sweeps[&id];
+                    if let (Some(reason), Some(handle)) = (
+                        sweep.stop_owed(n),
+                        sweep.runs.get(&n).and_then(|r| r.handle.as_ref()),
+                    ) {
+                        handle.stop(reason);
+                    }
                 }
             }
             Err(e) => {
@@ -373,9 +383,17 @@ impl Scheduler {
                 Ok(())
             }
             RunEventKind::Metric { value, .. } => sweep.metric(n, value),
-            RunEventKind::Ended(ending) => {
-                sweep.ended(n, ending).and_then(|()| sweep.finish_if_done())
-            }
+            RunEventKind::Ended(ending) => sweep
+                .ended(n, ending)
+                .and_then(|()| sweep.finish_if_done())
+                .and_then(|()| {
+                    // A sweep with nothing left in Slurm has nothing to wait for.
+                    if sweep.active() == 0 && !sweep.is_running() {
+                        sweep.set_executor_problem(None)
+                    } else {
+                        Ok(())
+                    }
+                }),
         };
         if let Err(e) = result {
             tracing::error!(run = %event.id, error = %e, "cannot record the run's progress");
@@ -457,10 +475,16 @@ impl Scheduler {
             .values()
             .map(|s| s.active().saturating_sub(s.supervised()))
             .sum();
+        let in_slurm = self.supervised() - self.supervised_here();
         format!(
-            "{} of {} runs running, {queued} queued; sweeps: {} running, {} paused",
-            self.supervised(),
+            "{} of {} runs running{}, {queued} queued; sweeps: {} running, {} paused",
+            self.supervised_here(),
             self.config.max_running,
+            if in_slurm > 0 {
+                format!(" (and {in_slurm} in Slurm)")
+            } else {
+                String::new()
+            },
             count(SweepState::Running),
             count(SweepState::Paused),
         )

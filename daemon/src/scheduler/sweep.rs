@@ -157,22 +157,27 @@ impl Sweep {
             let run_dir = self.dir.run(n);
             let was_running = run.summary.state == RunState::Running
                 || (run.summary.state == RunState::Queued && run_dir.stdout_file().exists());
+            // A Slurm job goes on without sweepd (pending or running): taken
+            // up again by its id, or by its name if the id was never recorded.
+            if matches!(self.spec.sweepd.executor, spec::Executor::Slurm(_))
+                && !run.summary.state.is_terminal()
+            {
+                let job = run.summary.slurm.as_ref().map(|j| j.job_id);
+                let submitted =
+                    job.is_some() || crate::executor::slurm::script::script_file(&run_dir).exists();
+                if submitted {
+                    if let Some(metric) = &metric {
+                        run.values = run_dir.metric_values(&metric.name)?;
+                    }
+                    self.reattach.push((n, job));
+                    continue;
+                }
+            }
             if !was_running {
                 if let Some(metric) = &metric {
                     run.values = run_dir.metric_values(&metric.name)?;
                 }
                 continue;
-            }
-            // A Slurm job goes on without sweepd: taken up again, its output
-            // read from the start (every value reported anew).
-            if matches!(self.spec.sweepd.executor, spec::Executor::Slurm(_)) {
-                let job = run.summary.slurm.as_ref().map(|j| j.job_id);
-                let submitted =
-                    job.is_some() || crate::executor::slurm::script::script_file(&run_dir).exists();
-                if submitted {
-                    self.reattach.push((n, job));
-                    continue;
-                }
             }
             if let Some(pids) = run.summary.token.as_ref().and_then(|t| leftovers.get(t)) {
                 tracing::warn!(
@@ -368,6 +373,18 @@ impl Sweep {
     /// Whether its runs are Slurm jobs.
     pub fn is_slurm(&self) -> bool {
         matches!(self.spec.sweepd.executor, spec::Executor::Slurm(_))
+    }
+
+    /// The stop a run taken up again is owed: its sweep was canceled or
+    /// failed, or the early-termination rule had judged it, while no sweepd
+    /// could stop its job.
+    pub fn stop_owed(&self, n: u32) -> Option<StopReason> {
+        let run = self.runs.get(&n)?;
+        if run.summary.early_terminate.is_some() {
+            return Some(StopReason::EarlyTerminate);
+        }
+        matches!(self.record.state, SweepState::Canceled | SweepState::Failed)
+            .then_some(StopReason::User)
     }
 
     /// The Slurm runs to take up again after a restart (once).

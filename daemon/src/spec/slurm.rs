@@ -161,6 +161,17 @@ fn check_slurm(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<SlurmOpti
                 for (i, item) in items.iter().enumerate() {
                     let at = child.index(i);
                     match c.string(item, &at) {
+                        Some(arg) if owned(&arg) => {
+                            c.error_help(
+                                item.position,
+                                &at,
+                                format!("{arg:?} is sweepd's to set"),
+                                "sweepd names each job, sends its output to the run's folder, \
+                                 runs it in `sweepd.workdir`, and runs it again per \
+                                 `sweepd.retry` (not Slurm's requeue)",
+                            );
+                            ok = false;
+                        }
                         Some(arg) if arg.starts_with("--") && !arg.contains(['\n', '\0']) => {
                             o.extra_args.push(arg)
                         }
@@ -188,6 +199,28 @@ fn check_slurm(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<SlurmOpti
         }
     }
     ok.then_some(o)
+}
+
+/// sbatch options sweepd sets itself: given again they would hide its job
+/// from it, or its output, or run it in ways it does not follow.
+fn owned(arg: &str) -> bool {
+    let name = arg.split('=').next().unwrap_or(arg);
+    [
+        "--job-name",
+        "--output",
+        "--error",
+        "--input",
+        "--open-mode",
+        "--chdir",
+        "--parsable",
+        "--wait",
+        "--array",
+        "--requeue",
+        "--no-requeue",
+        "--wrap",
+        "--export",
+    ]
+    .contains(&name)
 }
 
 /// `minutes`, `minutes:seconds`, `hours:minutes:seconds`, `days-hours`,

@@ -882,6 +882,16 @@ fn slurm_block() {
         "is not an sbatch option",
     );
     assert_error(
+        &s("{executor: slurm, slurm: {extra_args: [--requeue]}}"),
+        "sweepd.slurm.extra_args[0]",
+        "is sweepd's to set",
+    );
+    assert_error(
+        &s("{executor: slurm, slurm: {extra_args: [--job-name=mine]}}"),
+        "sweepd.slurm.extra_args[0]",
+        "is sweepd's to set",
+    );
+    assert_error(
         &s("{executor: slurm, slurm: {partition: \"gpu; rm -rf\"}}"),
         "sweepd.slurm.partition",
         "is not a Slurm name",

@@ -151,16 +151,22 @@ pub fn transient(error: &str) -> bool {
         "communication connection failure",
         "slurm_persist_conn",
         "not answered within",
+        // A full queue (QOSMaxSubmitJobPerUserLimit, AssocMaxSubmitJobLimit)
+        // empties as jobs end.
+        "submit limit",
+        "maxsubmitjob",
     ]
     .iter()
     .any(|needle| error.contains(needle))
 }
 
 async fn squeue_jobs(config: &SlurmConfig) -> Result<HashMap<u64, JobInfo>, String> {
-    // `--me`: this user's jobs (22.05 ignores filters with --json and lists all).
+    // This user's jobs in every state: later Slurm lists only pending and
+    // running ones by default, and an ended job's state says how it ended
+    // (22.05 ignores filters with --json and lists everything it holds).
     let out = run(
         "squeue",
-        &["--json".into(), "--me".into()],
+        &["--json".into(), "--me".into(), "--states=all".into()],
         config.command_timeout,
     )
     .await?;
@@ -207,7 +213,6 @@ async fn poll(
     let mut watchers: HashMap<u64, mpsc::UnboundedSender<Seen>> = HashMap::new();
     let mut delay = config.poll;
     let mut next = Instant::now() + delay;
-    let mut failing = false;
     loop {
         tokio::select! {
             request = requests.recv() => match request {
@@ -225,9 +230,9 @@ async fn poll(
             () = sleep_until(next), if !watchers.is_empty() => {
                 match squeue_jobs(&config).await {
                     Ok(jobs) => {
-                        if std::mem::take(&mut failing) {
-                            let _ = problems.send(None);
-                        }
+                        // Every answer clears what anyone reported (a
+                        // submission's trouble too); unchanged, it costs nothing.
+                        let _ = problems.send(None);
                         delay = config.poll;
                         watchers.retain(|job, tx| {
                             let seen = jobs.get(job).cloned().map_or(Seen::Gone, Seen::Job);
@@ -235,7 +240,6 @@ async fn poll(
                         });
                     }
                     Err(e) => {
-                        failing = true;
                         let _ = problems.send(Some(format!(
                             "cannot reach Slurm: {e}; trying again in {} s, the jobs go on meanwhile",
                             delay.as_secs_f64().ceil()
@@ -259,6 +263,9 @@ mod tests {
             "`sbatch --parsable` failed (exit status: 1): sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)"
         ));
         assert!(transient("`squeue` was not answered within 60 s"));
+        assert!(transient(
+            "sbatch: error: QOSMaxSubmitJobPerUserLimit\nsbatch: error: Batch job submission failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)"
+        ));
         assert!(!transient(
             "sbatch: error: Batch job submission failed: Invalid partition name specified"
         ));

@@ -26,7 +26,6 @@ pub use cluster::{Cluster, Seen, SlurmConfig, transient};
 pub use squeue::JobInfo;
 
 use super::ingest::Ingest;
-use super::local::report as report_values;
 use super::{Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle};
 use crate::protocol::trainer::StopReason;
 use crate::spec::SlurmOptions;
@@ -34,6 +33,8 @@ use crate::store::SlurmJob;
 
 /// Polls in a row a job may be missing from `squeue` before it counts as gone.
 const GONE_AFTER: u32 = 3;
+/// The longest wait between two tries at a Slurm command that failed.
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Start (or, with `job`, take up again) a run as a Slurm job.
 pub fn start(
@@ -63,31 +64,45 @@ async fn supervise(
             kind,
         });
     };
+    // Values a sweepd before this one already recorded (a job taken up
+    // again): read again from the start, but reported once.
+    let already = launch.metric.as_ref().map_or(0, |m| {
+        launch
+            .run_dir
+            .metric_values(&m.name)
+            .map_or(0, |v| v.len() as u64)
+    });
     let job = match known {
         Some(job) => job,
         None => match submit(&launch, &cluster, &options, &mut stop_rx).await {
-            Ok(job) => job,
-            Err(ending) => {
+            Submission::Job(job) => job,
+            Submission::Ran => {
+                // Its job ran and left Slurm's queue while no sweepd watched.
+                let ingest = open_ingest(&launch);
+                let status = read_exit(&launch);
+                finish(&launch, ingest, None, status, None, already, &send);
+                return;
+            }
+            Submission::Ended(ending) => {
                 send(RunEventKind::Ended(ending));
+                return;
+            }
+            Submission::Detach => {
+                send(RunEventKind::Detached);
                 return;
             }
         },
     };
     send(RunEventKind::Submitted { job_id: job });
+    let name = script::job_name(&launch.id);
     let mut seen_rx = cluster.watch(job);
-    let mut ingest = match Ingest::open(&launch.run_dir, launch.metric.as_ref(), Instant::now()) {
-        Ok(ingest) => Some(ingest),
-        Err(e) => {
-            tracing::error!(run = %id, error = %e, "cannot read the run's output; its metrics are lost");
-            None
-        }
-    };
+    let mut ingest = open_ingest(&launch);
     let read = |ingest: &mut Option<Ingest>| {
         let Some(ingest) = ingest.as_mut() else {
             return;
         };
         match ingest.read_new() {
-            Ok(values) => report(values, ingest, &send),
+            Ok(values) => report(values, ingest.summary(), already, &send),
             Err(e) => tracing::warn!(run = %id, error = %e, "cannot read the run's output"),
         }
     };
@@ -97,11 +112,14 @@ async fn supervise(
     let mut gone = 0;
     let mut stopped: Option<StopReason> = None;
     let mut cancel_at: Option<Deadline> = None;
+    let mut cancel_wait = cluster.config.poll;
     let mut timeout_at: Option<Deadline> = None;
     let over = loop {
         tokio::select! {
             seen = seen_rx.recv() => match seen {
-                Some(Seen::Job(info)) => {
+                // A job of another name under this id is not ours: ours was
+                // forgotten and its id given again (a controller started afresh).
+                Some(Seen::Job(info)) if info.name == name => {
                     gone = 0;
                     if last.as_ref() != Some(&info) {
                         send(RunEventKind::Job(SlurmJob {
@@ -111,7 +129,7 @@ async fn supervise(
                             node: info.node.clone(),
                         }));
                     }
-                    // `sweepd.timeout` counts from when the job runs, not while it waits.
+                    // `sweepd.timeout` counts from when this sweepd sees the job run.
                     if info.state == "RUNNING" && timeout_at.is_none() {
                         timeout_at = launch.timeout.map(|t| Deadline::now() + t);
                     }
@@ -121,7 +139,7 @@ async fn supervise(
                         break last.clone();
                     }
                 }
-                Some(Seen::Gone) => {
+                Some(_) => {
                     gone += 1;
                     if gone >= GONE_AFTER {
                         break None;
@@ -130,25 +148,34 @@ async fn supervise(
                 None => break last.clone(),
             },
             _ = tail.tick() => read(&mut ingest),
-            Some(reason) = stop_rx.recv(), if stopped.is_none() => {
+            Some(reason) = stop_rx.recv() => {
+                // sweepd stops: the job goes on, to be taken up again (and
+                // stopped then, if a stop was under way).
                 if reason == StopReason::Shutdown {
                     read(&mut ingest);
                     cluster.forget(job);
                     send(RunEventKind::Detached);
                     return;
                 }
-                stopped = Some(reason);
-                cancel_at = Some(grace(&cluster, job, last.as_ref(), &launch).await);
+                if stopped.is_none() {
+                    stopped = Some(reason);
+                    cancel_at = Some(grace(&cluster, job, last.as_ref(), &launch).await);
+                }
             }
             () = async { sleep_until(timeout_at.expect("guarded")).await }, if stopped.is_none() && timeout_at.is_some() => {
                 stopped = Some(StopReason::Timeout);
                 cancel_at = Some(grace(&cluster, job, last.as_ref(), &launch).await);
             }
             () = async { sleep_until(cancel_at.expect("guarded")).await }, if cancel_at.is_some() => {
-                if let Err(e) = cluster.cancel(job).await {
-                    tracing::warn!(run = %id, job, error = %e, "scancel failed");
-                }
-                cancel_at = None;
+                cancel_at = match cluster.cancel(job).await {
+                    Ok(()) => None,
+                    // Again until Slurm hears it: the job must not run on.
+                    Err(e) => {
+                        tracing::warn!(run = %id, job, error = %e, "scancel failed; trying again");
+                        cancel_wait = (cancel_wait * 2).min(MAX_WAIT);
+                        Some(Deadline::now() + cancel_wait)
+                    }
+                };
             }
         }
     };
@@ -167,18 +194,39 @@ async fn supervise(
         status = read_exit(&launch);
         waits += 1;
     }
+    finish(
+        &launch,
+        ingest,
+        over.as_ref(),
+        status,
+        stopped,
+        already,
+        &send,
+    );
+}
+
+/// The run's end: the rest of its output read, and how it ended.
+fn finish(
+    launch: &Launch,
+    ingest: Option<Ingest>,
+    over: Option<&JobInfo>,
+    status: Option<i32>,
+    stopped: Option<StopReason>,
+    already: u64,
+    send: &impl Fn(RunEventKind),
+) {
     let metric = match ingest.map(Ingest::finish) {
         Some(Ok((values, summary))) => {
-            report_values(values, summary.as_ref(), &send);
+            report(values, summary.as_ref(), already, send);
             summary
         }
         Some(Err(e)) => {
-            tracing::error!(run = %id, error = %e, "cannot read the run's output");
+            tracing::error!(run = %launch.id, error = %e, "cannot read the run's output");
             None
         }
         None => None,
     };
-    let (exit, stopped, lost) = ending(over.as_ref(), status, stopped);
+    let (exit, stopped, lost) = ending(over, status, stopped);
     send(RunEventKind::Ended(Ending {
         exit,
         stopped,
@@ -188,51 +236,67 @@ async fn supervise(
     }));
 }
 
-/// Write the job's files and hand it to Slurm: first looking for a job of
-/// its name (submitted by a sweepd that died before it could record it),
-/// and while Slurm cannot be reached, trying again with a doubling wait. A
-/// stop before then ends the run without a job.
+fn open_ingest(launch: &Launch) -> Option<Ingest> {
+    match Ingest::open(&launch.run_dir, launch.metric.as_ref(), Instant::now()) {
+        Ok(ingest) => Some(ingest),
+        Err(e) => {
+            tracing::error!(run = %launch.id, error = %e, "cannot read the run's output; its metrics are lost");
+            None
+        }
+    }
+}
+
+/// What came of handing a run to Slurm.
+enum Submission {
+    Job(u64),
+    /// Its job ran and left the queue while no sweepd watched: end it from its files.
+    Ran,
+    /// Ended before it had a job (refused, or stopped while Slurm was unreachable).
+    Ended(Ending),
+    /// sweepd stops; the run waits for the next one.
+    Detach,
+}
+
+/// Hand the run to Slurm: first looking for a job of its name (submitted by a
+/// sweepd that died before it could record it), then, if there is none and
+/// its folder shows no earlier job, writing its files and submitting. While
+/// Slurm cannot be reached it tries again with a doubling wait.
 async fn submit(
     launch: &Launch,
     cluster: &Cluster,
     options: &SlurmOptions,
     stop_rx: &mut mpsc::UnboundedReceiver<StopReason>,
-) -> Result<u64, Ending> {
+) -> Submission {
     let gpus = options.gpus_per_run.unwrap_or(0);
     let args = script::sbatch_args(launch, options, gpus);
-    let program = program(launch);
-    let written = std::fs::write(
-        script::start_file(&launch.run_dir),
-        launch.start_line.as_bytes(),
-    )
-    .and_then(|()| {
-        std::fs::write(
-            script::script_file(&launch.run_dir),
-            script::script(launch, &program, &args, gpus),
-        )
-    });
-    if let Err(e) = written {
-        return Err(failed(format!(
-            "cannot write the job's script in {}: {e}",
-            launch.run_dir.root().display()
-        )));
-    }
     let name = script::job_name(&launch.id);
+    let ran_before = script::exit_file(&launch.run_dir).exists()
+        || std::fs::metadata(launch.run_dir.stdout_file()).is_ok_and(|m| m.len() > 0);
+    let mut written = false;
     let mut delay = cluster.config.poll;
     loop {
         // A failed look is always worth another; a refused submission is not.
         let tried = match cluster.find(&name).await {
             Ok(Some(job)) => Ok(job),
-            Ok(None) => cluster.submit(&args).await.map_err(|e| {
-                let again = transient(&e);
-                (e, again)
-            }),
+            Ok(None) if ran_before => return Submission::Ran,
+            Ok(None) => {
+                if !written {
+                    if let Err(e) = write_files(launch, &args, gpus) {
+                        return Submission::Ended(failed(e));
+                    }
+                    written = true;
+                }
+                cluster.submit(&args).await.map_err(|e| {
+                    let again = transient(&e);
+                    (e, again)
+                })
+            }
             Err(e) => Err((e, true)),
         };
         match tried {
             Ok(job) => {
                 cluster.report(None);
-                return Ok(job);
+                return Submission::Job(job);
             }
             Err((e, true)) => {
                 cluster.report(Some(format!(
@@ -241,12 +305,23 @@ async fn submit(
                     delay.as_secs_f64().ceil()
                 )));
             }
-            Err((e, false)) => return Err(failed(format!("Slurm refused the job: {e}"))),
+            Err((e, false)) => {
+                cluster.report(None);
+                return Submission::Ended(failed(format!("Slurm refused the job: {e}")));
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             Some(reason) = stop_rx.recv() => {
-                return Err(Ending {
+                if reason == StopReason::Shutdown {
+                    // A timed-out sbatch may have made a job after all: the
+                    // next sweepd looks for it by name.
+                    return Submission::Detach;
+                }
+                if let Ok(Some(job)) = cluster.find(&name).await {
+                    let _ = cluster.cancel(job).await;
+                }
+                return Submission::Ended(Ending {
                     exit: None,
                     stopped: Some(reason),
                     metric: None,
@@ -255,8 +330,28 @@ async fn submit(
                 });
             }
         }
-        delay = (delay * 2).min(std::time::Duration::from_secs(60));
+        delay = (delay * 2).min(MAX_WAIT);
     }
+}
+
+fn write_files(launch: &Launch, args: &[String], gpus: u32) -> Result<(), String> {
+    let program = program(launch);
+    std::fs::write(
+        script::start_file(&launch.run_dir),
+        launch.start_line.as_bytes(),
+    )
+    .and_then(|()| {
+        std::fs::write(
+            script::script_file(&launch.run_dir),
+            script::script(launch, &program, args, gpus),
+        )
+    })
+    .map_err(|e| {
+        format!(
+            "cannot write the job's script in {}: {e}",
+            launch.run_dir.root().display()
+        )
+    })
 }
 
 fn failed(error: String) -> Ending {
@@ -308,7 +403,11 @@ fn ending(
     status: Option<i32>,
     stopped: Option<StopReason>,
 ) -> (Option<Exit>, Option<StopReason>, Option<String>) {
-    let exit = status.map(Exit::Code);
+    // bash's status of a child killed by signal N is 128 + N.
+    let exit = status.map(|code| match code {
+        129..=192 => Exit::Signal(code - 128),
+        code => Exit::Code(code),
+    });
     if stopped.is_some() {
         return (exit, stopped, None);
     }
@@ -344,8 +443,24 @@ fn ending(
     }
 }
 
-fn report(values: Vec<f64>, ingest: &Ingest, send: &impl Fn(RunEventKind)) {
-    report_values(values, ingest.summary(), send);
+/// One event per new value of the sweep metric, with its iteration number;
+/// values up to `already` were recorded by an earlier sweepd.
+fn report(
+    values: Vec<f64>,
+    summary: Option<&crate::store::MetricSummary>,
+    already: u64,
+    send: &impl Fn(RunEventKind),
+) {
+    let Some(count) = summary.map(|s| s.count) else {
+        return;
+    };
+    let first = count - values.len() as u64 + 1;
+    for (i, value) in values.into_iter().enumerate() {
+        let iteration = first + i as u64;
+        if iteration > already {
+            send(RunEventKind::Metric { value, iteration });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -366,6 +481,11 @@ mod tests {
     #[test]
     fn how_jobs_end() {
         use StopReason::*;
+        // A trainer killed by a signal (the OOM killer's 9): crashed, as a local run would be.
+        assert_eq!(
+            ending(Some(&job("FAILED", None)), Some(137), None).0,
+            Some(Exit::Signal(9))
+        );
         // The script's own record comes first.
         assert_eq!(
             ending(Some(&job("COMPLETED", Some(0))), Some(0), None),

@@ -38,13 +38,18 @@ pub fn job_name(id: &RunId) -> String {
 /// `sbatch`'s arguments (the script last).
 pub fn sbatch_args(launch: &Launch, options: &SlurmOptions, gpus: u32) -> Vec<String> {
     let dir = &launch.run_dir;
+    // `%` in a file name is a pattern to sbatch (`%j`); `%%` is a `%`.
+    let file = |p: PathBuf| p.display().to_string().replace('%', "%%");
     let mut args = vec![
         "--parsable".to_owned(),
         format!("--job-name={}", job_name(&launch.id)),
-        format!("--output={}", dir.stdout_file().display()),
-        format!("--error={}", dir.stderr_file().display()),
+        format!("--output={}", file(dir.stdout_file())),
+        format!("--error={}", file(dir.stderr_file())),
         "--open-mode=append".to_owned(),
         format!("--chdir={}", launch.cwd.display()),
+        // A job Slurm requeued by itself would run again into the same
+        // folder; sweepd runs it again, as a new run, per `retry`.
+        "--no-requeue".to_owned(),
     ];
     let mut add = |flag: &str, value: &Option<String>| {
         if let Some(v) = value {
@@ -163,6 +168,7 @@ mod tests {
                 "--error=/shared/home/sweeps/s/runs/0003/stderr.log",
                 "--open-mode=append",
                 "--chdir=/shared/proj",
+                "--no-requeue",
                 "--partition=gpu",
                 "--time=1:00:00",
                 "--mem=16G",
