@@ -36,12 +36,7 @@ async fn supervise(
     mut stop_rx: mpsc::UnboundedReceiver<StopReason>,
 ) {
     let id = launch.id.clone();
-    let send = |kind: RunEventKind| {
-        let _ = events.send(RunEvent {
-            id: id.clone(),
-            kind,
-        });
-    };
+    let send = super::sender(events, id.clone());
     let (mut child, stdin) = match spawn(&launch) {
         Ok(spawned) => spawned,
         Err(error) => {

@@ -47,6 +47,16 @@ pub fn start(
     }
 }
 
+/// How a run's task tells the scheduler what happens to it.
+fn sender(events: mpsc::UnboundedSender<RunEvent>, id: RunId) -> impl Fn(RunEventKind) {
+    move |kind| {
+        let _ = events.send(RunEvent {
+            id: id.clone(),
+            kind,
+        });
+    }
+}
+
 /// Ask a run to stop; dropping the handle does not stop it.
 #[derive(Debug, Clone)]
 pub struct RunHandle {

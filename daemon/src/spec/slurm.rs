@@ -103,37 +103,44 @@ fn check_slurm(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<SlurmOpti
         }
         Some(text)
     };
-    let name = |s: &str| {
-        s.chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || "_-.".contains(ch))
-    };
-    for (key, slot) in [
-        ("partition", &mut o.partition),
-        ("account", &mut o.account),
-        ("qos", &mut o.qos),
-    ] {
-        if fields.has(key) {
-            *slot = word(c, key, name, "a Slurm name (letters, digits, _ - .)");
-            ok &= slot.is_some();
-        }
-    }
-    if fields.has("time") {
-        o.time = word(
-            c,
+    type Check = fn(&str) -> bool;
+    let words: [(&str, &mut Option<String>, Check, &str); 5] = [
+        (
+            "partition",
+            &mut o.partition,
+            is_slurm_name,
+            "a Slurm name (letters, digits, _ - .)",
+        ),
+        (
+            "account",
+            &mut o.account,
+            is_slurm_name,
+            "a Slurm name (letters, digits, _ - .)",
+        ),
+        (
+            "qos",
+            &mut o.qos,
+            is_slurm_name,
+            "a Slurm name (letters, digits, _ - .)",
+        ),
+        (
             "time",
+            &mut o.time,
             is_slurm_time,
             "a Slurm time limit (`90`, `1:30:00`, `2-00:00:00`)",
-        );
-        ok &= o.time.is_some();
-    }
-    if fields.has("mem") {
-        o.mem = word(
-            c,
+        ),
+        (
             "mem",
+            &mut o.mem,
             is_slurm_memory,
             "a Slurm memory size (`16G`, `4000M`, `4000`)",
-        );
-        ok &= o.mem.is_some();
+        ),
+    ];
+    for (key, slot, valid, what) in words {
+        if fields.has(key) {
+            *slot = word(c, key, valid, what);
+            ok &= slot.is_some();
+        }
     }
     for (key, slot, min) in [
         ("gpus_per_run", &mut o.gpus_per_run, 0),
@@ -199,6 +206,11 @@ fn check_slurm(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<SlurmOpti
         }
     }
     ok.then_some(o)
+}
+
+fn is_slurm_name(text: &str) -> bool {
+    text.chars()
+        .all(|ch| ch.is_ascii_alphanumeric() || "_-.".contains(ch))
 }
 
 /// sbatch options sweepd sets itself: given again they would hide its job

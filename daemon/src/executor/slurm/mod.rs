@@ -58,12 +58,7 @@ async fn supervise(
     mut stop_rx: mpsc::UnboundedReceiver<StopReason>,
 ) {
     let id = launch.id.clone();
-    let send = |kind: RunEventKind| {
-        let _ = events.send(RunEvent {
-            id: id.clone(),
-            kind,
-        });
-    };
+    let send = crate::executor::sender(events, id.clone());
     // Values a sweepd before this one already recorded (a job taken up
     // again): read again from the start, but reported once.
     let already = launch.metric.as_ref().map_or(0, |m| {
