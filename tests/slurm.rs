@@ -5,7 +5,8 @@
 //! One test, its scenes in order, so that one cluster serves them all: a
 //! 6-run GPU sweep completes; a job that exits non-zero is failed; a cancel
 //! stops the jobs; a daemon restart while jobs run takes them up again; an
-//! unreachable controller is waited out, shown, and loses nothing. Needs
+//! unreachable controller is waited out, shown, and loses nothing; a node
+//! failing under a job makes its run crashed and run again. Needs
 //! root (slurmd does); scripts/setup installs the packages.
 
 mod common;
@@ -87,6 +88,25 @@ impl Cluster {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    fn scontrol(&self, args: &[&str]) {
+        let status = Command::new("scontrol")
+            .args(args)
+            .env("SLURM_CONF", &self.conf)
+            .status()
+            .unwrap();
+        assert!(status.success(), "scontrol {args:?}");
+    }
+
+    /// The node's state as `sinfo` abbreviates it: `idle`, `alloc`, `down*`, ...
+    fn node_state(&self) -> String {
+        let out = Command::new("sinfo")
+            .args(["-h", "-N", "-o", "%t"])
+            .env("SLURM_CONF", &self.conf)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     fn state_of(&self, job: u64) -> String {
@@ -377,8 +397,65 @@ fn sweeps_run_as_slurm_jobs() {
     let runs = summaries(&patient);
     assert_eq!(runs.len(), 3);
     assert!(runs.iter().all(|r| r["state"] == "finished"), "{runs:#?}");
-    let state: Value =
+    let record: Value =
         serde_json::from_str(&fs::read_to_string(patient.join("state.json")).unwrap()).unwrap();
-    assert!(state.get("executor_problem").is_none(), "cleared: {state}");
+    assert!(
+        record.get("executor_problem").is_none(),
+        "cleared: {record}"
+    );
+
+    // 6. The node fails under a job: not the run's doing, so it is crashed
+    //    and run again as `retry` allows, once the node is back.
+    let node = String::from_utf8(Command::new("hostname").arg("-s").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let steady = w.file(
+        "steady.py",
+        &format!(
+            "import json, os, time\nprint(json.dumps({{'loss': 2.0}}), flush=True)\n\
+             while not os.path.exists({gate:?}):\n    time.sleep(0.05)\n\
+             print(json.dumps({{'loss': 1.0}}), flush=True)\n",
+            gate = w.path("node-back").display().to_string()
+        ),
+    );
+    let text = slurm_sweep("flaky", &steady, "{x: {value: 1}}", "")
+        .replace("  max_parallel: 6\n", "  max_parallel: 6\n  retry: 1\n");
+    let flaky = submit(&w, "flaky", &text);
+    wait_until("the job to run", || {
+        summaries(&flaky)
+            .first()
+            .is_some_and(|r| r["slurm"]["state"] == "RUNNING")
+    });
+    cluster.scontrol(&[
+        "update",
+        &format!("nodename={node}"),
+        "state=down",
+        "reason=sweepd-test",
+    ]);
+    wait_until("the run to crash and be queued again", || {
+        let runs = summaries(&flaky);
+        runs.len() == 2 && runs[0]["state"] == "crashed"
+    });
+    let runs = summaries(&flaky);
+    assert!(
+        runs[0]["reason"].as_str().unwrap().contains("NODE_FAIL"),
+        "{:#?}",
+        runs[0]
+    );
+    assert_eq!(
+        (runs[1]["proposal"].as_u64(), runs[1]["attempt"].as_u64()),
+        (Some(1), Some(2))
+    );
+    fs::write(w.path("node-back"), "").unwrap();
+    // Back in service (ReturnToService=2 may have done it already when slurmd
+    // spoke up again).
+    if cluster.node_state().starts_with("down") {
+        cluster.scontrol(&["update", &format!("nodename={node}"), "state=resume"]);
+    }
+    wait_until("the retried run to finish", || state(&flaky) == "finished");
+    let runs = summaries(&flaky);
+    assert_eq!(runs[1]["state"], "finished", "{:#?}", runs[1]);
+    assert_ne!(job_of(&runs[0]), job_of(&runs[1]), "a new job");
     drop(sweepd);
 }
