@@ -6,7 +6,8 @@
 //! 6-run GPU sweep completes; a job that exits non-zero is failed; a cancel
 //! stops the jobs; a daemon restart while jobs run takes them up again; an
 //! unreachable controller is waited out, shown, and loses nothing; a node
-//! failing under a job makes its run crashed and run again. Needs
+//! failing under a job makes its run crashed and run again; a job whose id
+//! a dying sweepd did not record is found by its name. Needs
 //! root (slurmd does); scripts/setup installs the packages.
 
 mod common;
@@ -457,5 +458,37 @@ fn sweeps_run_as_slurm_jobs() {
     let runs = summaries(&flaky);
     assert_eq!(runs[1]["state"], "finished", "{:#?}", runs[1]);
     assert_ne!(job_of(&runs[0]), job_of(&runs[1]), "a new job");
+
+    // 7. sweepd dies between sbatch and recording the job id (made here by
+    //    taking the id out of the summary while no sweepd runs): the next one
+    //    finds the job by its name and does not submit the run again.
+    let lost = submit(
+        &w,
+        "lost",
+        &slurm_sweep("lost", &gated, "{x: {value: 3}}", ""),
+    );
+    wait_until("its job to run", || {
+        summaries(&lost)
+            .first()
+            .is_some_and(|r| r["slurm"]["state"] == "RUNNING")
+    });
+    let job = job_of(&summaries(&lost)[0]);
+    sweepd.take().unwrap().kill9();
+    let summary_file = run_dirs(&lost)[0].join("summary.json");
+    let mut summary: Value =
+        serde_json::from_str(&fs::read_to_string(&summary_file).unwrap()).unwrap();
+    summary.as_object_mut().unwrap().remove("slurm");
+    summary["state"] = "queued".into();
+    fs::write(&summary_file, summary.to_string()).unwrap();
+    sweepd = Some(daemon(&w, &cluster));
+    wait_until("the job to be found by its name", || {
+        job_of(&summaries(&lost)[0]) == job
+    });
+    fs::write(w.path("gate-3"), "").unwrap();
+    wait_until("the found run to finish", || state(&lost) == "finished");
+    assert_eq!(summaries(&lost)[0]["state"], "finished");
+    let name = format!("sweepd-{}-1", lost.file_name().unwrap().to_str().unwrap());
+    let named = cluster.jobs().into_iter().filter(|j| j.1 == name).count();
+    assert_eq!(named, 1, "submitted once");
     drop(sweepd);
 }
