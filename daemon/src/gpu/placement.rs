@@ -4,15 +4,15 @@
 //! thresholds (someone else's job counts), and no other sweepd holds its
 //! lock: a file per GPU in a folder every user can write, `flock`ed for the
 //! run's life, so that two users' daemons never place on the same GPU even
-//! before its memory shows the first one's job.
+//! before its memory shows the first one's job. A GPU whose lock cannot be
+//! taken safely (`lock`) is not used.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 
 use super::{Gpu, Snapshot};
 use crate::store::RunId;
@@ -74,6 +74,8 @@ pub struct Placement {
     history: HashMap<String, VecDeque<Sample>>,
     held: BTreeMap<String, Held>,
     released: HashMap<String, Instant>,
+    /// Why a GPU's lock is unsafe to take, as last logged (said once).
+    unsafe_locks: HashMap<String, String>,
 }
 
 impl Placement {
@@ -86,6 +88,7 @@ impl Placement {
             history: HashMap::new(),
             held: BTreeMap::new(),
             released: HashMap::new(),
+            unsafe_locks: HashMap::new(),
         }
     }
 
@@ -169,12 +172,21 @@ impl Placement {
             }
             match self.free(&gpu, now) {
                 Err(why) => reasons.push(format!("GPU {}: {why}", gpu.index)),
-                Ok(()) => match lock(&self.lock_dir, &gpu.uuid) {
+                Ok(()) => match lock::lock(&self.lock_dir, &gpu.uuid) {
                     Ok(lock) => {
+                        self.unsafe_locks.remove(&gpu.uuid);
                         lease.locks.push(lock);
                         lease.gpus.push(gpu);
                     }
-                    Err(why) => reasons.push(format!("GPU {}: {why}", gpu.index)),
+                    Err(why) => {
+                        if let lock::Refused::Unsafe(what) = &why
+                            && self.unsafe_locks.get(&gpu.uuid) != Some(what)
+                        {
+                            tracing::warn!(gpu = gpu.index, uuid = %gpu.uuid, "GPU not used: its lock is unsafe to take: {what}");
+                            self.unsafe_locks.insert(gpu.uuid.clone(), what.clone());
+                        }
+                        reasons.push(format!("GPU {}: {why}", gpu.index));
+                    }
                 },
             }
         }
@@ -272,44 +284,25 @@ impl Placement {
 /// Where the cross-user GPU locks live: /run/lock/sweepd where that exists
 /// or /run/lock is writable (Debian and Ubuntu: mode 1777), else the fixed
 /// /tmp/sweepd-gpu-locks (not $TMPDIR: every user's sweepd must agree).
-/// systemd/tmpfiles-sweepd.conf creates /run/lock/sweepd at boot.
+/// systemd/tmpfiles-sweepd.conf creates /run/lock/sweepd at boot. Something
+/// other than a real folder at /run/lock/sweepd (a planted link) is chosen
+/// all the same, so that the check when locking says what is wrong, rather
+/// than every sweepd quietly moving to /tmp.
 pub fn default_lock_dir() -> PathBuf {
     use nix::unistd::{AccessFlags, access};
     let ours = Path::new("/run/lock/sweepd");
     let writable = |p: &Path| access(p, AccessFlags::W_OK | AccessFlags::X_OK).is_ok();
-    if (ours.is_dir() && writable(ours)) || (!ours.exists() && writable(Path::new("/run/lock"))) {
+    let chosen = match std::fs::symlink_metadata(ours) {
+        Ok(meta) => !meta.is_dir() || writable(ours),
+        Err(_) => writable(Path::new("/run/lock")),
+    };
+    if chosen {
         ours.to_owned()
     } else {
         PathBuf::from("/tmp/sweepd-gpu-locks")
     }
 }
 
-/// Take `gpu-<uuid>.lock` in `dir` without waiting; the folder and the file
-/// are made usable by every user (1777, 0666) when this sweepd creates them.
-fn lock(dir: &Path, uuid: &str) -> Result<Flock<File>, String> {
-    if !dir.is_dir() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777));
-    }
-    let path = dir.join(format!("gpu-{uuid}.lock"));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o666)
-        .open(&path)
-        .or_else(|_| File::open(&path))
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let _ = file.set_permissions(std::fs::Permissions::from_mode(0o666));
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
-        nix::errno::Errno::EWOULDBLOCK => {
-            format!("locked by another sweepd ({})", path.display())
-        }
-        other => format!("cannot lock {}: {other}", path.display()),
-    })
-}
-
+mod lock;
 #[cfg(test)]
 mod tests;

@@ -1,10 +1,13 @@
 //! A sweeps home (`~/.sweeps` by default, `SWEEPS_HOME` to choose another):
-//! its folders, and the lock that lets one daemon own it.
+//! its folders, and the locks that let one daemon own it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 
 use super::atomic;
 use super::ids::SweepId;
@@ -117,29 +120,41 @@ impl Home {
     }
 
     /// Take the home for this process, or say who holds it.
+    ///
+    /// The exclusion is an `flock` on the home folder itself: unlike
+    /// `sweepd.lock`, a folder with files in it cannot be deleted out from
+    /// under its lock, so removing the pid file (taking it for a stale one)
+    /// does not let a second daemon in. `sweepd.lock` is still taken and
+    /// written, for the pid it shows and because it is the lock a network
+    /// filesystem carries between hosts; where the filesystem cannot lock a
+    /// folder (NFSv4 without `local_lock`: an exclusive lock needs a handle
+    /// open for writing) it is the only one.
     pub fn lock(&self) -> Result<HomeLock, LockError> {
+        let folder = self.lock_folder()?;
         let path = self.lock_file();
+        let io_error = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(&path)
-            .map_err(|source| LockError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(io_error)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 return Err(LockError::Held {
-                    path,
+                    home: self.root.clone(),
                     holder: holder.trim().to_owned(),
                 });
             }
-            Err(fs::TryLockError::Error(source)) => return Err(LockError::Io { path, source }),
+            Err(fs::TryLockError::Error(source)) => return Err(io_error(source)),
         }
         let holder = serde_json::json!({
             "pid": std::process::id(),
@@ -151,27 +166,87 @@ impl Home {
             file.rewind()?;
             writeln!(file, "{holder}")?;
             file.sync_data()?;
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+            file.set_permissions(fs::Permissions::from_mode(0o600))
         })();
-        write.map_err(|source| LockError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        write.map_err(io_error)?;
         let _ = atomic::sync_dir(&self.root);
-        Ok(HomeLock { _file: file })
+        Ok(HomeLock {
+            _folder: folder,
+            _file: file,
+        })
+    }
+
+    /// The `flock` on the home folder; `None` where its filesystem cannot
+    /// lock a folder. Held by another: who, from its pid file or, that one
+    /// deleted, from the kernel's list of locks.
+    fn lock_folder(&self) -> Result<Option<Flock<File>>, LockError> {
+        let folder = OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_DIRECTORY.bits())
+            .open(&self.root)
+            .map_err(|source| LockError::Io {
+                path: self.root.clone(),
+                source,
+            })?;
+        let ino = folder.metadata().map(|m| (m.dev(), m.ino())).ok();
+        match Flock::lock(folder, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(Some(lock)),
+            Err((_, Errno::EWOULDBLOCK)) => {
+                let holder = match fs::read_to_string(self.lock_file()) {
+                    Ok(text) if !text.trim().is_empty() => text.trim().to_owned(),
+                    _ => {
+                        let pid = ino.and_then(|(dev, ino)| folder_lock_holder(dev, ino));
+                        let pid =
+                            pid.map_or_else(|| "pid unknown".to_owned(), |p| format!("pid {p}"));
+                        format!("{pid}; its {} was deleted", self.lock_file().display())
+                    }
+                };
+                Err(LockError::Held {
+                    home: self.root.clone(),
+                    holder,
+                })
+            }
+            Err((_, errno)) => {
+                tracing::warn!(
+                    home = %self.root.display(),
+                    error = %errno,
+                    "this filesystem cannot lock the home folder: only sweepd.lock keeps a second daemon out, so do not delete it while sweepd runs"
+                );
+                Ok(None)
+            }
+        }
     }
 }
 
-/// Held while the daemon runs; the lock goes with the process, even on kill -9.
+/// The pid holding an `flock` on the inode `ino` of device `dev`, as
+/// /proc/locks lists it (`1: FLOCK  ADVISORY  WRITE 4242 00:2d:1234 0 EOF`).
+fn folder_lock_holder(dev: u64, ino: u64) -> Option<u32> {
+    let target = format!(
+        "{:02x}:{:02x}:{ino}",
+        nix::sys::stat::major(dev),
+        nix::sys::stat::minor(dev)
+    );
+    let locks = fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let at = fields.iter().position(|f| *f == target)?;
+        (fields.get(1) == Some(&"FLOCK") && at > 0)
+            .then(|| fields[at - 1].parse().ok())
+            .flatten()
+    })
+}
+
+/// Held while the daemon runs; the locks go with the process, even on kill -9.
 #[derive(Debug)]
 pub struct HomeLock {
+    _folder: Option<Flock<File>>,
     _file: File,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("another sweepd already runs on this home ({}): {holder}", path.display())]
-    Held { path: PathBuf, holder: String },
+    #[error("another sweepd already runs on this home ({}): {holder}", home.display())]
+    Held { home: PathBuf, holder: String },
     #[error("cannot lock {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
 }
@@ -203,6 +278,33 @@ mod tests {
             }
             other => panic!("expected Held, got {other:?}"),
         }
+        drop(held);
+        home.lock().expect("free again once dropped");
+    }
+
+    #[test]
+    fn deleting_the_pid_file_does_not_let_a_second_holder_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("home"));
+        home.create().unwrap();
+        let held = home.lock().unwrap();
+        fs::remove_file(home.lock_file()).unwrap();
+        match home.lock() {
+            Err(e @ LockError::Held { .. }) => {
+                let message = e.to_string();
+                assert!(
+                    message.contains(&home.root().display().to_string()),
+                    "{message}"
+                );
+                assert!(
+                    message.contains(&format!("pid {}; its ", std::process::id()))
+                        && message.contains("sweepd.lock was deleted"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected Held, got {other:?}"),
+        }
+        assert!(!home.lock_file().exists(), "the refused one wrote nothing");
         drop(held);
         home.lock().expect("free again once dropped");
     }

@@ -1,4 +1,5 @@
 use super::*;
+use std::os::unix::fs::PermissionsExt;
 
 fn gpu(index: u32, used: u64, util: u32) -> Gpu {
     Gpu {

@@ -1,0 +1,9 @@
+//! The adversarial pass of issue 15, one module per finding: each test
+//! reproduces what a hostile user, trainer or file did to the real binaries
+//! and checks that sweepd now stands firm.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod gpu_lock;
+mod home_lock;
