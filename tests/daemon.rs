@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::daemon::{
     BOUND, Daemon, counted, drop_file, home, state, summaries, sweeps, wait_until,
 };
+use common::users::as_other;
 use common::{World, repo_root};
 use serde_json::Value;
 
@@ -1078,56 +1079,6 @@ fn without_a_driver_gpu_sweeps_wait_and_cpu_sweeps_run_with_no_gpu_visible() {
     assert_eq!(state(&gpu_sweep), "running");
 }
 
-/// Run `argv` as root: directly when the test is root, else through
-/// passwordless sudo (creating a user and acting as one need it).
-fn as_root(argv: &[&str]) -> std::process::Output {
-    let mut command = if nix::unistd::geteuid().is_root() {
-        Command::new(argv[0])
-    } else {
-        let mut sudo = Command::new("sudo");
-        sudo.arg("-n").arg(argv[0]);
-        sudo
-    };
-    command.args(&argv[1..]).output().unwrap()
-}
-
-/// `sweepd-other`, a second user of the host, created by the test if the
-/// host does not have it yet.
-const OTHER: &str = "sweepd-other";
-
-fn as_other(argv: &[&str]) -> std::process::Output {
-    let exists = Command::new("id")
-        .arg(OTHER)
-        .output()
-        .unwrap()
-        .status
-        .success();
-    if !exists {
-        let made = as_root(&[
-            "useradd",
-            "--system",
-            "--no-create-home",
-            "--shell",
-            "/usr/sbin/nologin",
-            OTHER,
-        ]);
-        let again = Command::new("id")
-            .arg(OTHER)
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(
-            again,
-            "cannot create the user {OTHER} (the test needs root or passwordless sudo): {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
-    }
-    let mut full = vec!["runuser", "-u", OTHER, "--"];
-    full.extend_from_slice(argv);
-    as_root(&full)
-}
-
 /// A second user cannot steer the first user's sweeps through the control
 /// socket, nor get a sweep accepted through the first user's inbox, even
 /// where the first user's folders were opened up (the modes are the first
@@ -1176,10 +1127,7 @@ fn another_user_can_neither_steer_sweeps_nor_use_the_inbox() {
     open(&home(&w).join("inbox"), 0o777);
     open(&home(&w).join("sweeps"), 0o755);
     let said = pause();
-    assert!(
-        said.contains("sweepd refused: this sweepd (uid") || said.contains("cannot talk to sweepd"),
-        "{said}"
-    );
+    assert!(said.contains("sweepd refused: this sweepd (uid"), "{said}");
     assert_eq!(state(&sweep), "running", "not paused");
     let log = fs::read_to_string(w.path("sweepd.log")).unwrap();
     assert!(

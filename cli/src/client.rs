@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use sweepd::protocol::control::{CONTROL_VERSION, Request, Response};
@@ -13,12 +13,32 @@ pub struct Client {
     writer: UnixStream,
 }
 
+/// How long a busy sweepd (too many connections open) is tried again.
+const BUSY_FOR: Duration = Duration::from_secs(15);
+
 impl Client {
-    /// Connect and greet; `None` when no daemon listens on this home.
+    /// Connect and greet; `None` when no daemon listens on this home. A busy
+    /// sweepd is tried again for a while.
     pub fn connect(home: &Home) -> Result<Option<Client>> {
+        let start = Instant::now();
+        let mut wait = Duration::from_millis(50);
+        loop {
+            match Self::connect_once(home)? {
+                Err(_) if start.elapsed() < BUSY_FOR => {
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(1));
+                }
+                Err(busy) => bail!("{busy}"),
+                Ok(client) => return Ok(client),
+            }
+        }
+    }
+
+    /// One try: the client, or sweepd's word that it is busy.
+    fn connect_once(home: &Home) -> Result<std::result::Result<Option<Client>, String>> {
         let stream = match UnixStream::connect(home.socket()) {
             Ok(stream) => stream,
-            Err(_) => return Ok(None),
+            Err(_) => return Ok(Ok(None)),
         };
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         let writer = stream.try_clone()?;
@@ -29,7 +49,8 @@ impl Client {
         match client.request(&Request::Hello {
             version: CONTROL_VERSION,
         })? {
-            Response::Hello { version, .. } if version == CONTROL_VERSION => Ok(Some(client)),
+            Response::Hello { version, .. } if version == CONTROL_VERSION => Ok(Ok(Some(client))),
+            Response::Busy { message } => Ok(Err(message)),
             Response::Refused { message } => bail!("sweepd refused: {message}"),
             Response::Hello { version, .. } => {
                 bail!(
@@ -42,10 +63,13 @@ impl Client {
 
     pub fn request(&mut self, request: &Request) -> Result<Response> {
         // The socket's errors are not stdout's: a broken pipe here is sweepd
-        // hanging up, not a reader that has read enough (see main).
-        self.writer
-            .write_all(request.to_line().as_bytes())
-            .map_err(|e| anyhow::anyhow!("cannot talk to sweepd: {e}"))?;
+        // hanging up, not a reader that has read enough (see main). It may
+        // have said why before it hung up (a refusal): read that first.
+        if let Err(e) = self.writer.write_all(request.to_line().as_bytes()) {
+            return self
+                .read_within(Some(Duration::from_secs(2)))
+                .map_err(|_| anyhow::anyhow!("cannot talk to sweepd: {e}"));
+        }
         self.read()
     }
 

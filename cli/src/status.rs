@@ -24,12 +24,14 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
                 .iter()
                 .filter_map(|id| SweepView::load(home, id).ok())
                 .collect();
+            // A full disk may keep sweepd from saying so in the sweeps' records.
+            let disk_full = sweepd::store::space::shortage(home.root());
             if json {
                 let lines: Vec<_> = views.iter().map(SweepView::line).collect();
                 writeln!(
                     out,
                     "{}",
-                    json!({"daemon_running": daemon, "sweeps": lines})
+                    json!({"daemon_running": daemon, "disk_full": disk_full, "sweeps": lines})
                 )?;
                 return Ok(Outcome::Ok);
             }
@@ -39,6 +41,9 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
                     "sweepd is not running on {} (read from its folders)",
                     home.root().display()
                 )?;
+            }
+            if let Some(why) = disk_full {
+                writeln!(out, "warning: {why}")?;
             }
             if views.is_empty() {
                 writeln!(

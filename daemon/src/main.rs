@@ -130,6 +130,11 @@ fn main() -> ExitCode {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
+    // Runs, records and control connections all take descriptors.
+    match sweepd::server::raise_open_file_limit() {
+        Ok((soft, _)) => tracing::debug!(soft, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let home = match args
         .home
         .clone()

@@ -2,14 +2,21 @@
 //! owner may use (the peer's uid is checked), speaking the control protocol.
 //! Requests become messages to the scheduler; verdicts on inbox files come
 //! from the watcher.
+//!
+//! No client can use up the daemon's file descriptors: connections are
+//! capped (past the cap a client is told sweepd is busy), a connection that
+//! sends nothing is closed, and when `accept` fails (EMFILE) the loop backs
+//! off instead of spinning.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::broadcast;
+use tokio::sync::{Semaphore, broadcast};
 use tokio_util::codec::{Framed, LinesCodec};
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +38,35 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// A client sends its first request at once (sweepctl does): one that has
+/// said nothing by then is closed.
+pub const FIRST_REQUEST_WITHIN: Duration = Duration::from_secs(5);
+
+/// A connection waiting this long for its next request is closed.
+pub const IDLE_AFTER: Duration = Duration::from_secs(60);
+
+/// How long a refused client is given to read why before sweepd hangs up.
+const REFUSAL_READ: Duration = Duration::from_secs(1);
+
+/// Connections served at once: a quarter of the open-file limit, so that
+/// runs, records and the inbox always have descriptors left.
+pub fn connection_cap() -> usize {
+    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft);
+    usize::try_from(soft / 4).unwrap_or(usize::MAX).clamp(8, 1024)
+}
+
+/// Raise the open-file limit's soft value to its hard one (systemd's
+/// default soft limit, 1024, is low for a daemon); the limits after.
+pub fn raise_open_file_limit() -> io::Result<(u64, u64)> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(getrlimit(Resource::RLIMIT_NOFILE)?)
+}
+
 /// Serve until `shutdown`.
 pub async fn run(
     listener: UnixListener,
@@ -39,29 +75,99 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let me = nix::unistd::getuid().as_raw();
+    let cap = connection_cap();
+    let slots = Arc::new(Semaphore::new(cap));
+    let mut backoff = Backoff::default();
     loop {
-        tokio::select! {
+        let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let peer = stream.peer_cred().ok().map(|cred| cred.uid());
-                    if peer != Some(me) {
-                        tracing::warn!(uid = ?peer, "refused a control connection from another user");
-                        // Say so (best effort, never waiting on them), then hang up.
-                        let refusal = crate::protocol::control::Response::Refused {
-                            message: format!(
-                                "this sweepd (uid {me}) answers only its own user; you are uid {}",
-                                peer.map_or("unknown".to_owned(), |u| u.to_string())
-                            ),
-                        };
-                        let _ = stream.try_write(refusal.to_line().as_bytes());
-                        continue;
-                    }
-                    tokio::spawn(serve(stream, scheduler.clone(), notices.clone(), shutdown.clone()));
-                }
-                Err(e) => tracing::warn!(error = %e, "control socket accept failed"),
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                backoff.reset();
+                stream
             }
+            Err(e) => {
+                let wait = backoff.next();
+                if backoff.first() {
+                    tracing::warn!(error = %e, "control socket accept failed; trying again in {} ms and backing off up to {} s (not logged again until it works)", wait.as_millis(), Backoff::MAX.as_secs());
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(wait) => continue,
+                }
+            }
+        };
+        let slot = Arc::clone(&slots).try_acquire_owned().ok();
+        let peer = stream.peer_cred().ok().map(|cred| cred.uid());
+        if peer != Some(me) {
+            tracing::warn!(uid = ?peer, "refused a control connection from another user");
+            let refusal = Response::Refused {
+                message: format!(
+                    "this sweepd (uid {me}) answers only its own user; you are uid {}",
+                    peer.map_or("unknown".to_owned(), |u| u.to_string())
+                ),
+            };
+            tokio::spawn(refuse(stream, refusal, slot));
+            continue;
         }
+        let Some(slot) = slot else {
+            let busy = Response::Busy {
+                message: format!(
+                    "sweepd is busy: {cap} control connections are open; try again shortly"
+                ),
+            };
+            tokio::spawn(refuse(stream, busy, None));
+            continue;
+        };
+        let (scheduler, notices, shutdown) = (scheduler.clone(), notices.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            serve(stream, scheduler, notices, shutdown).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Say why a connection is not served, then hang up. With a slot, the
+/// client's first line is read first (briefly): hanging up on unread data
+/// would reset the connection under the client before it reads why.
+async fn refuse(stream: UnixStream, why: Response, slot: Option<tokio::sync::OwnedSemaphorePermit>) {
+    let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_LINE));
+    if slot.is_none() {
+        let _ = lines.get_ref().try_write(why.to_line().as_bytes());
+        return;
+    }
+    let _ = tokio::time::timeout(REFUSAL_READ, async {
+        let _ = send(&mut lines, why).await;
+        while next_line(&mut lines).await.is_some() {}
+    })
+    .await;
+}
+
+/// Waits between failed accepts: doubling from 50 ms up to `MAX`.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    const MAX: Duration = Duration::from_secs(2);
+
+    fn next(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        (Duration::from_millis(50) * 2u32.saturating_pow(self.failures - 1).min(64)).min(Self::MAX)
+    }
+
+    fn first(&self) -> bool {
+        self.failures == 1
+    }
+
+    fn reset(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(failures = self.failures, "the control socket accepts again");
+        }
+        self.failures = 0;
     }
 }
 
@@ -72,10 +178,12 @@ async fn serve(
     shutdown: CancellationToken,
 ) {
     let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_LINE));
+    let mut within = FIRST_REQUEST_WITHIN;
     while let Some(line) = tokio::select! {
         () = shutdown.cancelled() => None,
-        line = next_line(&mut lines) => line,
+        line = tokio::time::timeout(within, next_line(&mut lines)) => line.ok().flatten(),
     } {
+        within = IDLE_AFTER;
         let request: Request = match serde_json::from_str(&line) {
             Ok(request) => request,
             Err(e) => {

@@ -5,6 +5,7 @@
 
 pub mod daemon;
 pub mod synthetic;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,5 +5,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod disk_full;
 mod gpu_lock;
 mod home_lock;
+mod idle_connections;
+mod refusal;

@@ -50,6 +50,10 @@ pub enum Response {
     Refused {
         message: String,
     },
+    /// Too many connections are open: try again shortly.
+    Busy {
+        message: String,
+    },
     /// The verdict will follow.
     Waiting,
     Accepted {
@@ -101,6 +105,9 @@ mod tests {
             },
             Response::Refused {
                 message: "no sweep s".into(),
+            },
+            Response::Busy {
+                message: "sweepd is busy".into(),
             },
             Response::Waiting,
             Response::Accepted {

@@ -2,6 +2,7 @@
 //! the runs send it messages; it alone decides what runs, and writes every
 //! change to the sweeps' folders before acting on it.
 
+mod disk;
 mod launching;
 mod sweep;
 
@@ -27,6 +28,7 @@ use crate::gpu::{self, Probe, Snapshot};
 use crate::protocol::trainer::StopReason;
 use crate::spec::Executor;
 use crate::store::{Home, SweepDir, SweepId, SweepState};
+use disk::Disk;
 use launching::RunContext;
 use sweep::Sweep;
 
@@ -177,6 +179,8 @@ struct Scheduler {
     placement: Placement,
     /// What gpus.json last said (less its time).
     gpus_written: Option<gpu::Report>,
+    /// Whether the disk holding the home has room for more runs.
+    disk: Disk,
 }
 
 /// Run the scheduler until `shutdown`; then stop every run (they are
@@ -206,6 +210,7 @@ pub async fn run(
     let mut s = Scheduler {
         placement,
         gpus_written: None,
+        disk: Disk::new(home.root().to_owned()),
         home,
         config,
         tails: Tails::start(),
@@ -231,6 +236,8 @@ pub async fn run(
                     continue;
                 }
             }
+            // While the disk is full, look every second for space to return.
+            () = tokio::time::sleep(Duration::from_secs(1)), if s.disk.full().is_some() => {}
             () = shutdown.cancelled() => break,
         }
         s.fill();
@@ -291,12 +298,10 @@ impl Scheduler {
         match Sweep::load(&id, dir.clone(), leftovers) {
             Ok(mut sweep) => {
                 // A dead daemon's reason to wait, or trouble with Slurm, is not ours.
-                if let Err(e) = sweep
+                let cleared = sweep
                     .set_waiting(None)
-                    .and_then(|()| sweep.set_executor_problem(None))
-                {
-                    tracing::error!(sweep = %id, error = %e, "cannot record the sweep's state");
-                }
+                    .and_then(|()| sweep.set_executor_problem(None));
+                recorded(&mut self.disk, &mut sweep, cleared, "cannot record the sweep's state");
                 tracing::info!(sweep = %id, state = ?sweep.record.state, runs = sweep.runs.len(), "sweep loaded");
                 let jobs = sweep.take_reattach();
                 self.sweeps.insert(id.clone(), sweep);
@@ -366,9 +371,13 @@ impl Scheduler {
     }
 
     fn on_run_event(&mut self, event: RunEvent) {
+        // A run that ends on a full disk may have died of it: not its fault.
+        let mut disk_full = false;
         if matches!(event.kind, RunEventKind::Ended(_)) {
             self.placement.release(&event.id, Instant::now());
             self.write_gpus();
+            self.disk.look();
+            disk_full = self.disk.full().is_some();
         }
         let Some(sweep) = self.sweeps.get_mut(&event.id.sweep) else {
             return;
@@ -384,7 +393,7 @@ impl Scheduler {
             }
             RunEventKind::Metric { value, .. } => sweep.metric(n, value),
             RunEventKind::Ended(ending) => sweep
-                .ended(n, ending)
+                .ended(n, ending, disk_full)
                 .and_then(|()| sweep.finish_if_done())
                 .and_then(|()| {
                     // A sweep with nothing left in Slurm has nothing to wait for.
@@ -395,9 +404,7 @@ impl Scheduler {
                     }
                 }),
         };
-        if let Err(e) = result {
-            tracing::error!(run = %event.id, error = %e, "cannot record the run's progress");
-        }
+        recorded(&mut self.disk, sweep, result, "cannot record the run's progress");
     }
 
     /// `gpus.json`: the GPUs as last seen and which runs hold them, for
@@ -514,9 +521,8 @@ impl Scheduler {
             let problem = problem
                 .clone()
                 .filter(|_| sweep.active() > 0 || sweep.is_running());
-            if let Err(e) = sweep.set_executor_problem(problem) {
-                tracing::error!(sweep = %sweep.id, error = %e, "cannot record the sweep's state");
-            }
+            let result = sweep.set_executor_problem(problem);
+            recorded(&mut self.disk, sweep, result, "cannot record the sweep's state");
         }
     }
 
@@ -539,8 +545,12 @@ impl Scheduler {
         }
     }
 
-    /// Start runs while the limits allow: one per sweep in turn, oldest sweep first.
+    /// Start runs while the limits allow: one per sweep in turn, oldest
+    /// sweep first; none while the disk is full.
     fn fill(&mut self) {
+        if !self.disk_has_room() {
+            return;
+        }
         loop {
             let mut started = false;
             let ids: Vec<SweepId> = self.sweeps.keys().cloned().collect();
@@ -562,24 +572,27 @@ impl Scheduler {
                     Some(n) => match self.placement.lease(n, Instant::now()) {
                         Ok(lease) => Some(lease),
                         Err(why) => {
-                            if let Err(e) = sweep.set_waiting(Some(why)) {
-                                tracing::error!(sweep = %id, error = %e, "cannot record why it waits");
-                            }
+                            let result = sweep.set_waiting(Some(why));
+                            recorded(&mut self.disk, sweep, result, "cannot record why it waits");
                             continue;
                         }
                     },
                 };
-                if let Err(e) = sweep.set_waiting(None) {
-                    tracing::error!(sweep = %id, error = %e, "cannot record the sweep's state");
-                }
+                let result = sweep.set_waiting(None);
+                recorded(&mut self.disk, sweep, result, "cannot record the sweep's state");
                 match sweep.next_run() {
                     Ok(Some(n)) => started |= self.start(&id, n, lease),
                     Ok(None) => {
-                        if let Err(e) = sweep.finish_if_done() {
-                            tracing::error!(sweep = %id, error = %e, "cannot record the sweep's end");
+                        let result = sweep.finish_if_done();
+                        recorded(&mut self.disk, sweep, result, "cannot record the sweep's end");
+                    }
+                    Err(e) => {
+                        recorded(&mut self.disk, sweep, Err(e), "cannot queue a run");
+                        // A full disk: nothing else starts either.
+                        if self.disk.full().is_some() {
+                            return;
                         }
                     }
-                    Err(e) => tracing::error!(sweep = %id, error = %e, "cannot queue a run"),
                 }
             }
             if !started {
@@ -657,15 +670,38 @@ impl Scheduler {
                     error: Some(e.to_string()),
                     lost: None,
                 };
-                let recorded = sweep
-                    .ended(n, ending)
+                let result = sweep
+                    .ended(n, ending, false)
                     .and_then(|()| sweep.fail(&format!("its command cannot be built: {e}")));
-                if let Err(e) = recorded {
-                    tracing::error!(run = %run_id, error = %e, "cannot record the run's end");
-                }
+                recorded(&mut self.disk, sweep, result, "cannot record the run's end");
                 false
             }
         }
+    }
+
+    /// Whether runs may start: not while the disk is full. While it is, every
+    /// sweep says so; once space is back, what could not be written is
+    /// written again and the sweeps stop saying it.
+    fn disk_has_room(&mut self) -> bool {
+        let back = self.disk.look();
+        if let Some(why) = self.disk.full().map(str::to_owned) {
+            for sweep in self.sweeps.values_mut().filter(|s| s.is_running()) {
+                // Best effort: a full disk may refuse this too (sweepctl
+                // status also looks at the disk itself).
+                let _ = sweep.set_waiting(Some(why.clone()));
+            }
+            return false;
+        }
+        let resave = self.sweeps.values().any(|s| s.unsaved) && self.disk.resave_due(back);
+        for sweep in self.sweeps.values_mut() {
+            let result = match (resave && sweep.unsaved, back) {
+                (true, _) => sweep.resave().and_then(|()| sweep.set_waiting(None)),
+                (false, true) => sweep.set_waiting(None),
+                (false, false) => continue,
+            };
+            recorded(&mut self.disk, sweep, result, "cannot write the sweep's records again");
+        }
+        self.disk.full().is_none()
     }
 
     /// Ask every run to stop (reason: shutdown), wait for them within the stop
@@ -695,6 +731,16 @@ impl Scheduler {
                 }
             }
         }
+    }
+}
+
+/// Log a failed write of a sweep's records; the sweep holds more than its
+/// folder says until it is written again, and a full disk stops new runs.
+fn recorded(disk: &mut Disk, sweep: &mut Sweep, result: io::Result<()>, what: &str) {
+    if let Err(e) = result {
+        tracing::error!(sweep = %sweep.id, error = %e, "{what}");
+        sweep.unsaved = true;
+        disk.write_failed(&e);
     }
 }
 

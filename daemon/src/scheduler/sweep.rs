@@ -57,6 +57,9 @@ pub(super) struct Sweep {
     /// Slurm runs found running at load, to take up again: (run, its job
     /// when known).
     reattach: Vec<(u32, Option<u64>)>,
+    /// A write of this sweep's records failed (a full disk): what is held
+    /// here is ahead of its folder until `resave` writes it all again.
+    pub unsaved: bool,
 }
 
 /// Why a sweep folder cannot be taken up.
@@ -124,7 +127,11 @@ impl Sweep {
                     );
                 }
                 (Err(e), _) | (_, Err(e)) if e.kind() == io::ErrorKind::NotFound => {
-                    // Cut short before its first summary: it never started.
+                    // Cut short before its first summary (a crash, a full
+                    // disk): it never started, and nothing of it is kept.
+                    if !run_dir.stdout_file().exists() {
+                        let _ = std::fs::remove_dir_all(run_dir.root());
+                    }
                 }
                 (Err(e), _) | (_, Err(e)) => {
                     tracing::error!(sweep = %id, run = n, error = %e, "a run's folder cannot be read; it is left as it is");
@@ -143,6 +150,7 @@ impl Sweep {
             exhausted: false,
             early_stop,
             reattach: Vec::new(),
+            unsaved: false,
         };
         sweep.recover(leftovers)?;
         sweep.finish_if_target_reached()?;
@@ -318,20 +326,20 @@ impl Sweep {
         self.queue(params, proposal, 1).map(Some)
     }
 
-    /// Create a queued run's folder.
+    /// Create a queued run's folder. A folder that cannot be made whole (a
+    /// full disk) is removed again and its number used by the next try.
     fn queue(&mut self, params: ParamSet, proposal: u32, attempt: u32) -> io::Result<u32> {
         let n = self.next_run;
-        self.next_run += 1;
         let summary = RunSummary {
             token: Some(orphans::new_token()),
             ..RunSummary::queued(n, proposal, attempt)
         };
-        self.dir.run(n).create(&params, &summary)?;
-        self.dir.append_event(EventKind::RunQueued {
-            run: n,
-            proposal,
-            attempt,
-        })?;
+        let run_dir = self.dir.run(n);
+        if let Err(e) = run_dir.create(&params, &summary) {
+            let _ = std::fs::remove_dir_all(run_dir.root());
+            return Err(e);
+        }
+        self.next_run += 1;
         self.runs.insert(
             n,
             Run {
@@ -341,6 +349,11 @@ impl Sweep {
                 values: Vec::new(),
             },
         );
+        self.dir.append_event(EventKind::RunQueued {
+            run: n,
+            proposal,
+            attempt,
+        })?;
         Ok(n)
     }
 
@@ -575,8 +588,10 @@ impl Sweep {
     }
 
     /// Record how a run ended; queue its re-run when one is owed; fail the
-    /// sweep when its runs keep failing to start.
-    pub fn ended(&mut self, n: u32, ending: Ending) -> io::Result<()> {
+    /// sweep when its runs keep failing to start. A run that failed or
+    /// crashed while the disk was full (`disk_full`) is not blamed for it:
+    /// it counts as interrupted and runs again.
+    pub fn ended(&mut self, n: u32, ending: Ending, disk_full: bool) -> io::Result<()> {
         let Some(run) = self.runs.get_mut(&n) else {
             return Ok(());
         };
@@ -586,6 +601,13 @@ impl Sweep {
             (Some(_), (RunState::Interrupted, _)) => (
                 RunState::Killed,
                 Some(StopReason::EarlyTerminate.as_str().to_owned()),
+            ),
+            (_, (RunState::Failed | RunState::Crashed, reason)) if disk_full => (
+                RunState::Interrupted,
+                Some(format!(
+                    "the disk was full when it ended ({})",
+                    reason.unwrap_or_default()
+                )),
             ),
             (_, ending) => ending,
         };
@@ -699,9 +721,10 @@ impl Sweep {
         self.dir.run(n).write_summary(&run.summary)
     }
 
-    /// Finish the sweep when nothing is left to run.
+    /// Finish the sweep when nothing is left to run (and what it holds is
+    /// on disk: an unsaved run may still be owed a re-run).
     pub fn finish_if_done(&mut self) -> io::Result<()> {
-        if self.record.state != SweepState::Running || self.active() > 0 {
+        if self.record.state != SweepState::Running || self.active() > 0 || self.unsaved {
             return Ok(());
         }
         let reason = if self.exhausted {
@@ -796,6 +819,23 @@ impl Sweep {
             })?;
         }
         Ok(())
+    }
+
+    /// Write everything held here again, after writes failed (the disk was
+    /// full): every run's summary, then the sweep's state, then the re-runs
+    /// that could not be queued. Clears `unsaved` when all of it is written.
+    pub fn resave(&mut self) -> io::Result<()> {
+        for (&n, run) in &self.runs {
+            self.dir.run(n).write_summary(&run.summary)?;
+        }
+        self.dir.write_state(&self.record)?;
+        let latest: Vec<u32> = self.latest_runs().values().map(|r| r.summary.run).collect();
+        for n in latest {
+            self.rerun_if_owed(n)?;
+        }
+        self.unsaved = false;
+        tracing::info!(sweep = %self.id, "records written again after writes failed");
+        self.finish_if_done()
     }
 
     pub fn attach(&mut self, n: u32, handle: RunHandle) {

@@ -55,11 +55,19 @@ pub fn append_line(path: &Path, line: &str, durable: bool) -> io::Result<()> {
     let mut bytes = Vec::with_capacity(line.len() + 1);
     bytes.extend_from_slice(line.as_bytes());
     bytes.push(b'\n');
-    file.write_all(&bytes)?;
-    if durable {
-        file.sync_data()?;
+    let before = file.metadata()?.len();
+    let written = file.write_all(&bytes).and_then(|()| {
+        if durable {
+            file.sync_data()?;
+        }
+        Ok(())
+    });
+    if written.is_err() {
+        // A full disk can take part of the line: cut it off again, so that
+        // the next line starts on a line of its own.
+        let _ = file.set_len(before);
     }
-    Ok(())
+    written
 }
 
 /// The whole lines of a JSON-lines file, parsed; a last line without its

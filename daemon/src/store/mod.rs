@@ -8,6 +8,7 @@ mod home;
 mod ids;
 mod records;
 mod run_dir;
+pub mod space;
 mod sweep_dir;
 
 pub use home::{HOME_VAR, Home, HomeLock, LockError};

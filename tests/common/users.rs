@@ -1,0 +1,54 @@
+//! Other users of the host, for tests of what one user may do to another.
+
+use std::process::{Command, Output};
+
+/// Run `argv` as root: directly when the test is root, else through
+/// passwordless sudo (creating a user and acting as one need it).
+pub fn as_root(argv: &[&str]) -> Output {
+    let mut command = if nix::unistd::geteuid().is_root() {
+        Command::new(argv[0])
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.arg("-n").arg(argv[0]);
+        sudo
+    };
+    command.args(&argv[1..]).output().unwrap()
+}
+
+/// `sweepd-other`, a second user of the host, created by the test if the
+/// host does not have it yet.
+pub const OTHER: &str = "sweepd-other";
+
+pub fn as_other(argv: &[&str]) -> Output {
+    let exists = Command::new("id")
+        .arg(OTHER)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        let made = as_root(&[
+            "useradd",
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            OTHER,
+        ]);
+        let again = Command::new("id")
+            .arg(OTHER)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(
+            again,
+            "cannot create the user {OTHER} (the test needs root or passwordless sudo): {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
+    let mut full = vec!["runuser", "-u", OTHER, "--"];
+    full.extend_from_slice(argv);
+    as_root(&full)
+}
+

@@ -1,0 +1,47 @@
+//! Item 10: another user's `sweepctl` is told why it is refused, every
+//! time: not "Broken pipe" when sweepd hangs up before the hello is read.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::common::daemon::{Daemon, home};
+use crate::common::users::as_other;
+use crate::common::{World, bin};
+
+#[test]
+fn another_users_sweepctl_is_told_both_user_ids_every_time() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    w.file(
+        "s.yaml",
+        "method: grid\ncommand: [sh, -c, 'read start; read stop']\nparameters: {a: {value: 1}}\n",
+    );
+    let id = w.sweepctl(["submit", "s.yaml"]).expect_code(0).stdout();
+    let open =
+        |path: &Path, mode| fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    open(w.dir.path(), 0o711);
+    open(&home(&w), 0o711);
+    open(&home(&w).join("sweepd.sock"), 0o666);
+    open(&home(&w).join("sweeps"), 0o755);
+    let sweepctl = bin("sweepctl");
+    let home_arg = home(&w).display().to_string();
+    let me = nix::unistd::getuid().as_raw();
+    for attempt in 0..20 {
+        let out = as_other(&[
+            sweepctl.to_str().unwrap(),
+            "--home",
+            &home_arg,
+            "pause",
+            id.trim(),
+        ]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "attempt {attempt}: {said}");
+        assert!(
+            said.contains(&format!(
+                "this sweepd (uid {me}) answers only its own user; you are uid "
+            )),
+            "attempt {attempt}: {said}"
+        );
+    }
+}
