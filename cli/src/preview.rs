@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use sweepd::search::{Bayes, Grid, Leaf, ParamSet, Random, Space};
+use sweepd::search::{Bayes, Grid, Leaf, ParamSet, PointCount, Random, Space};
 use sweepd::spec::{self, Format, Method, SweepSpec};
 
 use crate::Outcome;
@@ -13,6 +13,10 @@ use crate::table::{column_widths, write_row};
 
 /// Random runs shown when `-n` is not given.
 const DEFAULT_RANDOM_RUNS: u64 = 10;
+
+/// Grid runs shown when `-n` is not given: every run of any grid a person
+/// would run to the end, and not an endless stream for one they would not.
+const DEFAULT_GRID_RUNS: u128 = 10_000;
 
 pub fn run(path: &Path, n: Option<u64>, seed: Option<u64>, json: bool) -> Result<Outcome> {
     let name = path.display().to_string();
@@ -46,24 +50,38 @@ fn preview_grid(
     json: bool,
 ) -> Result<()> {
     let grid = Grid::new(&spec.parameters).context("the checked grid cannot be listed")?;
-    let size = grid.len();
-    let runnable = spec.run_cap.map_or(size, |cap| size.min(u128::from(cap)));
-    let shown = n.map_or(runnable, |n| runnable.min(u128::from(n)));
+    let size = grid.count();
+    // What run_cap lets run: `None` while that is the whole grid.
+    let capped = spec
+        .run_cap
+        .map(u128::from)
+        .filter(|&cap| size.exceeds(cap));
+    let runnable = capped.map_or(size, PointCount::Exact);
+    let shown = runnable.min(n.map_or(DEFAULT_GRID_RUNS, u128::from));
+    let cut_by_default = n.is_none() && runnable.exceeds(shown);
     let runs = grid
         .points()
         .take(usize::try_from(shown).unwrap_or(usize::MAX));
     if json {
+        if cut_by_default {
+            eprintln!("{name}: the first {shown} of {runnable} runs; pass -n to see more");
+        }
         return write_json(out, runs);
     }
-    let mut header = format!(
-        "{name}: grid search over {size} point{}",
-        if size == 1 { "" } else { "s" }
-    );
-    if runnable < size {
-        header.push_str(&format!("; run_cap stops it after {runnable}"));
+    let plural = if size == PointCount::Exact(1) {
+        ""
+    } else {
+        "s"
+    };
+    let mut header = format!("{name}: grid search over {size} point{plural}");
+    if let Some(cap) = capped {
+        header.push_str(&format!("; run_cap stops it after {cap}"));
     }
-    if shown < runnable {
+    if runnable.exceeds(shown) {
         header.push_str(&format!("; showing the first {shown}"));
+        if cut_by_default {
+            header.push_str(" (pass -n to see more)");
+        }
     }
     writeln!(out, "{header}")?;
     write_table(out, &Space::new(&spec.parameters), runs)

@@ -49,7 +49,8 @@ pub struct SweepLine {
     pub executor_problem: Option<String>,
     pub run_cap: Option<u64>,
     /// How many runs the sweep will count when done: `run_cap`, or the
-    /// grid's size when that is smaller; None for an uncapped search.
+    /// grid's size when that is smaller; None for an uncapped search (or
+    /// an uncapped grid of more than u64::MAX points).
     pub total: Option<u64>,
     pub finished: usize,
     pub running: usize,
@@ -142,13 +143,15 @@ impl SweepView {
             })
     }
 
-    /// `run_cap`, or the grid's size when that is smaller.
+    /// `run_cap`, or the grid's size when that is smaller; a grid of more
+    /// than u64::MAX points without a cap has no total (like random search).
     pub fn total(&self) -> Option<u64> {
         let spec = self.spec.as_ref()?;
         let grid = (spec.method == Method::Grid)
             .then(|| Grid::new(&spec.parameters).ok())
             .flatten()
-            .map(|g| u64::try_from(g.len()).unwrap_or(u64::MAX));
+            .and_then(|g| g.count().exact())
+            .and_then(|size| u64::try_from(size).ok());
         match (spec.run_cap, grid) {
             (Some(cap), Some(size)) => Some(cap.min(size)),
             (cap, size) => cap.or(size),

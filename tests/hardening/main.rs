@@ -6,6 +6,7 @@
 mod common;
 
 mod disk_full;
+mod fine_grid;
 mod gpu_lock;
 mod home_lock;
 mod idle_connections;

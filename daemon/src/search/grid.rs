@@ -5,18 +5,21 @@
 //! (numpy's `arange`). A point already run, in any state, is not proposed
 //! again; the grid ends when every point has been run.
 //!
-//! Integer axes are not materialised: `int_uniform: {min: 0, max: 10^12}`
-//! costs nothing until its points are asked for. Listed values and float
-//! steps (at most [`crate::spec::MAX_FLOAT_STEPS`]) are held, deduplicated.
+//! Nothing grows with the grid: point `n` is decoded from `n` (mixed radix,
+//! the last axis the fastest digit), and a run's point is encoded back to its
+//! index, so a proposal costs O(runs so far). Integer and float steps are not
+//! listed either: step `i` is computed from `i`, so a grid of 200 float axes
+//! of a million steps each costs a few kilobytes. Only listed values
+//! (`values: [...]`, bounded by the sweep file) are held.
 
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
 use crate::spec::{GridAxis, Parameters};
-use crate::value::{identity, whole_number};
+use crate::value::{identity, whole_f64, whole_number};
 
-use super::{History, ParamSet, Search, SearchError, SearchSize, Space};
+use super::{History, ParamSet, PointCount, Search, SearchError, SearchSize, Space};
 
 #[derive(Debug, Clone)]
 pub struct Grid {
@@ -25,7 +28,10 @@ pub struct Grid {
     columns: Vec<Column>,
     /// Indices (into `columns`) of the axes, in grid order.
     axes: Vec<usize>,
-    size: u128,
+    count: PointCount,
+    /// Points are numbered below this: the count, or u128::MAX for a grid
+    /// beyond it (whose later points no sweep will live to run).
+    end: u128,
 }
 
 #[derive(Debug, Clone)]
@@ -36,13 +42,15 @@ enum Column {
 
 #[derive(Debug, Clone)]
 enum Axis {
-    /// Values, equal ones collapsed: categorical values, float steps.
+    /// Listed values, equal ones collapsed.
     List {
         values: Vec<Value>,
         positions: HashMap<String, usize>,
     },
     /// `start, start + step, ...`, `len` of them.
     Ints { start: i64, step: i64, len: u128 },
+    /// A float q_uniform, computed step by step.
+    Floats(FloatSteps),
 }
 
 impl Grid {
@@ -62,7 +70,7 @@ impl Grid {
                     columns.push(Column::Axis(Axis::Ints { start, step, len }))
                 }
                 Ok(GridAxis::Floats { start, delta, len }) => columns.push(Column::Axis(
-                    Axis::list((0..len).map(|i| Value::from(start + i as f64 * delta))),
+                    Axis::Floats(FloatSteps::new(start, delta, len)),
                 )),
                 Err(_) => refused.push(leaf.name()),
             }
@@ -73,27 +81,23 @@ impl Grid {
         let axes: Vec<usize> = (0..columns.len())
             .filter(|&i| matches!(columns[i], Column::Axis(_)))
             .collect();
-        let size = axes.iter().fold(1u128, |size, &i| {
-            size.saturating_mul(axis(&columns, i).len())
-        });
+        let lens = axes.iter().map(|&i| axis(&columns, i).len());
+        let count = count_points(lens);
         Ok(Self {
             space,
             columns,
             axes,
-            size,
+            count,
+            end: count.exact().unwrap_or(u128::MAX),
         })
     }
 
-    /// The number of distinct points (saturating at u128::MAX).
-    pub fn len(&self) -> u128 {
-        self.size
+    /// The number of distinct points.
+    pub fn count(&self) -> PointCount {
+        self.count
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.size == 0
-    }
-
-    /// Point number `index` in grid order.
+    /// Point number `index` in grid order (`index` below the count).
     pub fn point(&self, index: u128) -> ParamSet {
         let mut chosen = vec![0u128; self.columns.len()];
         let mut rest = index;
@@ -114,12 +118,13 @@ impl Grid {
         self.space.assemble(values)
     }
 
-    /// Every point in grid order.
+    /// Every point in grid order, computed as it is asked for.
     pub fn points(&self) -> impl Iterator<Item = ParamSet> + '_ {
-        (0..self.size).map(|i| self.point(i))
+        (0..self.end).map(|i| self.point(i))
     }
 
-    /// The grid index of a run's parameters, if they are a point of this grid.
+    /// The grid index of a run's parameters, if they are a point of this grid
+    /// (numbered below 2^128).
     pub fn index_of(&self, params: &ParamSet) -> Option<u128> {
         let mut index = 0u128;
         for &column in &self.axes {
@@ -133,6 +138,25 @@ impl Grid {
     }
 }
 
+/// The product of the axes' lengths, exact while it fits a u128.
+fn count_points(lens: impl Iterator<Item = u128>) -> PointCount {
+    let mut exact = Some(1u128);
+    let mut log10 = 0.0f64;
+    for len in lens {
+        if len == 0 {
+            return PointCount::Exact(0);
+        }
+        exact = exact.and_then(|n| n.checked_mul(len));
+        log10 += (len as f64).log10();
+    }
+    match exact {
+        Some(n) => PointCount::Exact(n),
+        None => PointCount::Beyond {
+            log10: log10.round() as u32,
+        },
+    }
+}
+
 fn axis(columns: &[Column], column: usize) -> &Axis {
     match &columns[column] {
         Column::Axis(axis) => axis,
@@ -142,7 +166,7 @@ fn axis(columns: &[Column], column: usize) -> &Axis {
 
 impl Search for Grid {
     fn size(&self) -> SearchSize {
-        SearchSize::Finite(self.size)
+        SearchSize::Finite(self.count)
     }
 
     fn propose(&mut self, history: &History) -> Result<Option<ParamSet>, SearchError> {
@@ -152,7 +176,7 @@ impl Search for Grid {
             .filter_map(|trial| self.index_of(&trial.params))
             .collect();
         // The first point not run yet; at most done.len() + 1 steps.
-        Ok((0..self.size)
+        Ok((0..self.end)
             .find(|i| !done.contains(i))
             .map(|i| self.point(i)))
     }
@@ -184,6 +208,7 @@ impl Axis {
         match self {
             Axis::List { values, .. } => values.len() as u128,
             Axis::Ints { len, .. } => *len,
+            Axis::Floats(steps) => u128::from(steps.len()),
         }
     }
 
@@ -194,6 +219,7 @@ impl Axis {
                 // Below `len`, so between min and max: it fits an i64.
                 Value::from((i128::from(*start) + i128::from(*step) * i as i128) as i64)
             }
+            Axis::Floats(steps) => Value::from(steps.value(i as u64)),
         }
     }
 
@@ -207,7 +233,139 @@ impl Axis {
                 (offset >= 0 && offset % step == 0 && ((offset / step) as u128) < *len)
                     .then(|| (offset / step) as u128)
             }
+            Axis::Floats(steps) => steps.position(float_identity(value)?).map(u128::from),
         }
+    }
+}
+
+/// The float a value is equal to in W&B's sense (see [`identity`]): a float
+/// itself, or an integer that a float holds exactly below 2^63 (`3` is
+/// `3.0`); `None` for anything no float equals.
+fn float_identity(value: &Value) -> Option<f64> {
+    if value.is_f64() {
+        return value.as_f64();
+    }
+    let n = value.as_i64()?;
+    let x = n as f64;
+    (whole_f64(x) == Some(n)).then_some(x)
+}
+
+/// How often [`FloatSteps`] marks its distinct values when rounding repeats some.
+const MARK_EVERY: u64 = 1024;
+
+/// numpy's `arange` on floats: step `i` is `start + i * delta`, for `i` below
+/// `steps`, computed when asked rather than listed. `delta >= 0`, so the steps
+/// never decrease and equal ones (rounding at large magnitudes) are
+/// neighbours: the axis's values are the distinct steps, in order.
+#[derive(Debug, Clone)]
+struct FloatSteps {
+    start: f64,
+    delta: f64,
+    steps: u64,
+    /// `None` when every step is a new value, the usual case.
+    repeats: Option<Repeats>,
+}
+
+/// Where rounding makes neighbouring steps equal: the number of distinct
+/// values, and before every `MARK_EVERY`th step how many distinct values
+/// came first (`steps / 1024` numbers, at most about a thousand).
+#[derive(Debug, Clone)]
+struct Repeats {
+    distinct: u64,
+    marks: Vec<u64>,
+}
+
+impl FloatSteps {
+    fn new(start: f64, delta: f64, steps: u64) -> Self {
+        let mut axis = FloatSteps {
+            start,
+            delta,
+            steps,
+            repeats: None,
+        };
+        // Every |step| and |i * delta| is at most `reach`, so each of the two
+        // roundings in a step is off by at most half an ulp of `reach`, and
+        // neighbours differ by at least delta - 2 ulp: with delta beyond four
+        // ulps no two are equal, and nothing needs counting.
+        let reach = start.abs() + steps as f64 * delta;
+        let ulp = (reach * f64::EPSILON).max(f64::from_bits(1));
+        if delta > 4.0 * ulp {
+            return axis;
+        }
+        // Otherwise count them, once, without holding them.
+        let mut marks = Vec::with_capacity(steps.div_ceil(MARK_EVERY) as usize);
+        let mut distinct = 0;
+        for i in 0..steps {
+            if i % MARK_EVERY == 0 {
+                marks.push(distinct);
+            }
+            if axis.is_new(i) {
+                distinct += 1;
+            }
+        }
+        if distinct < steps {
+            axis.repeats = Some(Repeats { distinct, marks });
+        }
+        axis
+    }
+
+    /// Step `i`, as numpy computes it.
+    fn step(&self, i: u64) -> f64 {
+        self.start + i as f64 * self.delta
+    }
+
+    /// Whether step `i` differs from the one before it.
+    fn is_new(&self, i: u64) -> bool {
+        i == 0 || self.step(i) != self.step(i - 1)
+    }
+
+    /// The number of distinct values.
+    fn len(&self) -> u64 {
+        self.repeats.as_ref().map_or(self.steps, |r| r.distinct)
+    }
+
+    /// Distinct value number `k` (below `len`).
+    fn value(&self, k: u64) -> f64 {
+        let Some(repeats) = &self.repeats else {
+            return self.step(k);
+        };
+        // The last mark at or before value k; its first step is within MARK_EVERY.
+        let block = repeats.marks.partition_point(|&m| m <= k) - 1;
+        let mut rank = repeats.marks[block];
+        for i in block as u64 * MARK_EVERY..self.steps {
+            if self.is_new(i) {
+                if rank == k {
+                    return self.step(i);
+                }
+                rank += 1;
+            }
+        }
+        unreachable!("value {k} of an axis of {} values", repeats.distinct)
+    }
+
+    /// The number of the distinct value equal to `x`, if it is one.
+    fn position(&self, x: f64) -> Option<u64> {
+        // The first step at or above x (the steps never decrease).
+        let (mut low, mut high) = (0, self.steps);
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if self.step(mid) < x {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        if low == self.steps || self.step(low) != x {
+            return None;
+        }
+        let Some(repeats) = &self.repeats else {
+            return Some(low);
+        };
+        let block = low / MARK_EVERY;
+        let before = (block * MARK_EVERY..low)
+            .filter(|&i| self.is_new(i))
+            .count() as u64;
+        Some(repeats.marks[block as usize] + before)
     }
 }
 
@@ -227,6 +385,221 @@ mod tests {
         grid.points().map(Value::Object).collect()
     }
 
+    /// The grid as it was computed before it was lazy: every axis listed,
+    /// equal values collapsed by identity (first place, last value), and the
+    /// product taken with the last axis fastest.
+    fn materialised(yaml_parameters: &str) -> Vec<Value> {
+        let text = format!("method: grid\nprogram: p\nparameters:\n{yaml_parameters}");
+        let spec = check(&text, Format::Yaml).spec.expect("valid");
+        let space = Space::new(&spec.parameters);
+        let lists: Vec<Vec<Value>> = space
+            .leaves
+            .iter()
+            .map(|leaf| {
+                let listed: Vec<Value> = match leaf.distribution.grid_axis().unwrap() {
+                    GridAxis::Constant(v) => vec![v.clone()],
+                    GridAxis::Values(vs) => vs.to_vec(),
+                    GridAxis::Ints { start, step, len } => (0..len)
+                        .map(|i| Value::from(start + step * i as i64))
+                        .collect(),
+                    GridAxis::Floats { start, delta, len } => (0..len)
+                        .map(|i| Value::from(start + i as f64 * delta))
+                        .collect(),
+                };
+                let mut distinct: Vec<Value> = Vec::new();
+                let mut seen: HashMap<String, usize> = HashMap::new();
+                for v in listed {
+                    match seen.get(&identity(&v)) {
+                        Some(&at) => distinct[at] = v,
+                        None => {
+                            seen.insert(identity(&v), distinct.len());
+                            distinct.push(v);
+                        }
+                    }
+                }
+                distinct
+            })
+            .collect();
+        let mut points: Vec<Vec<Value>> = vec![vec![]];
+        for list in &lists {
+            points = points
+                .into_iter()
+                .flat_map(|p| {
+                    list.iter().map(move |v| {
+                        let mut p = p.clone();
+                        p.push(v.clone());
+                        p
+                    })
+                })
+                .collect();
+        }
+        points
+            .into_iter()
+            .map(|values| Value::Object(space.assemble(values)))
+            .collect()
+    }
+
+    /// The lazy grid lists what the materialised one did, in the same order,
+    /// and finds every point's index back from its parameters.
+    fn same_as_materialised(yaml_parameters: &str) -> Grid {
+        let g = grid(yaml_parameters);
+        let expected = materialised(yaml_parameters);
+        assert_eq!(g.count(), PointCount::Exact(expected.len() as u128));
+        assert_eq!(all(&g), expected, "{yaml_parameters}");
+        for (i, point) in expected.iter().enumerate() {
+            let Value::Object(params) = point else {
+                unreachable!()
+            };
+            assert_eq!(g.index_of(params), Some(i as u128), "{point}");
+        }
+        g
+    }
+
+    #[test]
+    fn the_lazy_grid_is_the_materialised_grid() {
+        for case in [
+            "  b: {values: [1, 2]}\n  a: {values: [x, y]}\n  c: {value: 0}\n",
+            "  a: {values: [3, 3.0, 1]}\n  b: {values: [1.0, 1]}\n",
+            "  a: {values: [true, 1, {x: 1, y: 2}, {y: 2, x: 1}]}\n",
+            "  i: {min: 1, max: 3}\n  q: {distribution: q_uniform, min: 0, max: 10, q: 3}\n",
+            "  q: {distribution: q_uniform, min: 0, max: 1, q: 0.3}\n  r: {distribution: q_uniform, min: -1, max: 1, q: 0.25}\n",
+            "  x: {distribution: q_uniform, min: 1.0e17, max: 100000000000001000.0, q: 1.0}\n",
+            "  opt:\n    parameters:\n      lr: {values: [0.1, 0.01]}\n      m: {value: 0.9}\n  bs: {distribution: q_uniform, min: 16, max: 64, q: 16}\n",
+            "  tiny: {distribution: q_uniform, min: 0.0, max: 1.0e-320, q: 1.0e-322}\n",
+            "  w: {distribution: q_uniform, min: 0.5, max: 2.5, q: 0.5}\n  n: {values: [1, 2.0]}\n",
+        ] {
+            same_as_materialised(case);
+        }
+    }
+
+    #[test]
+    fn float_steps_that_rounding_repeats_are_counted_without_a_list() {
+        // From 2^52 - 1000 in steps of 0.5: below 2^52 every step is a float,
+        // above it floats are 1 apart, so neighbouring steps round to one
+        // value (ties to even: runs of one to three), across several marks.
+        let g = same_as_materialised(
+            "  x: {distribution: q_uniform, min: 4503599627369496.0, max: 4503599627371496.0, q: 0.5}\n",
+        );
+        let Axis::Floats(steps) = axis(&g.columns, 0) else {
+            panic!("a float axis")
+        };
+        assert_eq!(steps.steps, 4000);
+        let repeats = steps.repeats.as_ref().expect("repeats counted");
+        assert!(repeats.distinct < 4000 && repeats.distinct > 2500);
+        assert_eq!(repeats.marks.len(), 4);
+        // From 2^51 - 3000 in steps of 0.25 to 2^51 + 1000: pairs above 2^51.
+        let g = same_as_materialised(
+            "  c: {values: [a, b]}\n  y: {distribution: q_uniform, min: 2251799813682248.0, max: 2251799813686248.0, q: 0.25}\n",
+        );
+        assert_eq!(g.count(), PointCount::Exact(2 * 14001));
+    }
+
+    #[test]
+    fn a_million_float_steps_are_not_listed() {
+        let g = grid("  x: {distribution: q_uniform, min: 0, max: 1, q: 0.000001}\n");
+        let n = g.count().exact().unwrap();
+        assert!((999_999..=1_000_000).contains(&n), "{n}");
+        let Axis::Floats(steps) = axis(&g.columns, 0) else {
+            panic!("a float axis")
+        };
+        assert!(steps.repeats.is_none(), "every step is its own value");
+        assert_eq!(Value::Object(g.point(3)), json!({"x": 3.0 * 0.000001}));
+        let last = g.point(n - 1);
+        assert_eq!(g.index_of(&last), Some(n - 1));
+        let mut off = last.clone();
+        off.insert("x".into(), json!(0.5 + 1e-12));
+        assert_eq!(g.index_of(&off), None);
+    }
+
+    #[test]
+    fn integers_match_float_steps_as_wandb_compares_them() {
+        let g = grid("  x: {distribution: q_uniform, min: 0.0, max: 4.0, q: 0.5}\n");
+        assert_eq!(Value::Object(g.point(2)), json!({"x": 1.0}));
+        let mut params = ParamSet::new();
+        for (value, index) in [
+            (json!(1), Some(2)),
+            (json!(1.0), Some(2)),
+            (json!(1.5), Some(3)),
+            (json!("1"), None),
+            (json!(true), None),
+            (json!(-0.0), Some(0)),
+        ] {
+            params.insert("x".into(), value.clone());
+            assert_eq!(g.index_of(&params), index, "{value}");
+        }
+        // 2^53 + 1 is no float: the integer is not the float 2^53.
+        let g = grid(
+            "  x: {distribution: q_uniform, min: 9007199254740992.0, max: 9007199254740996.0, q: 2.0}\n",
+        );
+        params.insert("x".into(), json!(9007199254740993i64));
+        assert_eq!(g.index_of(&params), None);
+        params.insert("x".into(), json!(9007199254740994i64));
+        assert_eq!(g.index_of(&params), Some(1));
+    }
+
+    #[test]
+    fn counts_beyond_u128_say_so_and_the_grid_still_walks() {
+        let mut yaml = String::new();
+        for i in 0..200 {
+            yaml.push_str(&format!(
+                "  p{i:03}: {{distribution: q_uniform, min: 0, max: 1, q: 0.000001}}\n"
+            ));
+        }
+        let mut g = grid(&yaml);
+        let PointCount::Beyond { log10 } = g.count() else {
+            panic!("{:?}", g.count())
+        };
+        assert!((1199..=1201).contains(&log10), "{log10}");
+        assert!(
+            g.count()
+                .to_string()
+                .starts_with("2^128 or more (about 10^1")
+        );
+        assert!(g.count().exceeds(u128::MAX - 1));
+        assert_eq!(g.count().min(7), 7);
+        // The first points vary the last parameter; their indices come back.
+        let first = g.point(0);
+        assert!(first.values().all(|v| v == &json!(0.0)));
+        let second = g.point(1);
+        assert_eq!(second["p199"], json!(0.000001));
+        assert_eq!(g.index_of(&second), Some(1));
+        let third = g.propose(&History::of_params([first, second])).unwrap();
+        assert_eq!(third, Some(g.point(2)));
+        // A point far along: index -> point -> index.
+        let far = u128::MAX / 3;
+        assert_eq!(g.index_of(&g.point(far)), Some(far));
+        // A run off in a leading parameter is past 2^128: not a point here.
+        let mut beyond = g.point(0);
+        beyond.insert("p000".into(), json!(0.000001));
+        assert_eq!(g.index_of(&beyond), None);
+    }
+
+    #[test]
+    fn counts_overflow_exactly_at_2_to_128() {
+        let g = grid(
+            "  a: {min: -9223372036854775808, max: 9223372036854775807}\n  b: {min: 0, max: 18446744073709}\n",
+        );
+        assert_eq!(
+            g.count(),
+            PointCount::Exact((1u128 << 64) * 18_446_744_073_710)
+        );
+        assert_eq!(
+            count_points([1u128 << 64, 1 << 64].into_iter()),
+            PointCount::Beyond { log10: 39 }
+        );
+        assert_eq!(
+            count_points([u128::MAX, 1].into_iter()),
+            PointCount::Exact(u128::MAX)
+        );
+        assert_eq!(
+            count_points([u128::MAX, 2, 0].into_iter()),
+            PointCount::Exact(0)
+        );
+        assert_eq!(count_points(std::iter::empty()), PointCount::Exact(1));
+        assert!(!PointCount::Exact(5).exceeds(5));
+        assert!(PointCount::Exact(6).exceeds(5));
+    }
+
     #[test]
     fn last_parameter_varies_fastest() {
         let g = grid("  b: {values: [1, 2]}\n  a: {values: [x, y]}\n  c: {value: 0}\n");
@@ -244,7 +617,7 @@ mod tests {
     #[test]
     fn duplicates_collapse_keeping_the_first_place_and_the_last_value() {
         let g = grid("  a: {values: [3, 3.0, 1]}\n  b: {values: [1.0, 1]}\n");
-        assert_eq!(g.len(), 2);
+        assert_eq!(g.count(), PointCount::Exact(2));
         assert_eq!(
             all(&g),
             [json!({"a": 3.0, "b": 1}), json!({"a": 1, "b": 1})]
@@ -254,7 +627,7 @@ mod tests {
     #[test]
     fn booleans_are_not_integers_and_dicts_compare_by_content() {
         let g = grid("  a: {values: [true, 1, {x: 1, y: 2}, {y: 2, x: 1}]}\n");
-        assert_eq!(g.len(), 3);
+        assert_eq!(g.count(), PointCount::Exact(3));
     }
 
     #[test]
@@ -286,7 +659,7 @@ mod tests {
     #[test]
     fn huge_axes_cost_nothing_until_asked() {
         let g = grid("  i: {min: 0, max: 1000000000000}\n  j: {values: [a, b]}\n");
-        assert_eq!(g.len(), 2_000_000_000_002);
+        assert_eq!(g.count(), PointCount::Exact(2_000_000_000_002));
         assert_eq!(Value::Object(g.point(3)), json!({"i": 1, "j": "b"}));
     }
 
@@ -304,7 +677,7 @@ mod tests {
     #[test]
     fn extreme_integer_axes_do_not_overflow() {
         let g = grid("  i: {min: -9223372036854775808, max: 9223372036854775807}\n");
-        assert_eq!(g.len(), 1u128 << 64);
+        assert_eq!(g.count(), PointCount::Exact(1u128 << 64));
         assert_eq!(
             Value::Object(g.point((1u128 << 64) - 1)),
             json!({"i": i64::MAX})

@@ -73,10 +73,55 @@ impl History {
 /// How many distinct runs a search can propose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchSize {
-    /// A grid: this many points (saturating at u128::MAX).
-    Finite(u128),
+    /// A grid: this many points.
+    Finite(PointCount),
     /// Random and Bayesian search go on until `run_cap` or a stop.
     Unbounded,
+}
+
+/// The number of points of a grid: exact below 2^128, else only "that many
+/// or more" with the order of magnitude (200 parameters of a million steps
+/// each make 10^1200 points, which no integer type here holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PointCount {
+    Exact(u128),
+    /// 2^128 or more: about 10^`log10` (the sum of the axes' log10, rounded).
+    Beyond {
+        log10: u32,
+    },
+}
+
+impl PointCount {
+    /// The count, when it fits a u128.
+    pub fn exact(self) -> Option<u128> {
+        match self {
+            PointCount::Exact(n) => Some(n),
+            PointCount::Beyond { .. } => None,
+        }
+    }
+
+    /// The smaller of this count and `n`.
+    pub fn min(self, n: u128) -> u128 {
+        match self {
+            PointCount::Exact(m) => m.min(n),
+            PointCount::Beyond { .. } => n,
+        }
+    }
+
+    /// Whether there are more than `n` points.
+    pub fn exceeds(self, n: u128) -> bool {
+        self.min(n) == n && self != PointCount::Exact(n)
+    }
+}
+
+/// `12`, or `2^128 or more (about 10^1200)`.
+impl std::fmt::Display for PointCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PointCount::Exact(n) => write!(f, "{n}"),
+            PointCount::Beyond { log10 } => write!(f, "2^128 or more (about 10^{log10})"),
+        }
+    }
 }
 
 pub trait Search {

@@ -158,8 +158,9 @@ pub enum NotListable {
     TooManySteps,
 }
 
-/// A float q_uniform axis is listed value by value, as numpy does; a grid
-/// axis of more than a million floats is refused rather than listed.
+/// A float q_uniform axis has a value per step (numpy lists them all; sweepd
+/// computes each from its index); more than a million steps is refused, as a
+/// typo in `q` more likely than a grid anyone means to run.
 pub const MAX_FLOAT_STEPS: u64 = 1_000_000;
 
 /// numpy's `arange(min, max, q)`: integers when all three are integers
