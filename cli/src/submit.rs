@@ -24,7 +24,7 @@ pub fn run(home: &Home, path: &Path) -> Result<Outcome> {
         .and_then(|n| n.to_str())
         .context("the file needs a name")?
         .to_owned();
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = spec::read_file(path).with_context(|| format!("cannot read {}", path.display()))?;
     let text = String::from_utf8_lossy(&bytes);
     let validation = spec::check_bytes(&bytes, Format::from_path(path));
     for d in validation.diagnostics.iter() {
@@ -53,11 +53,13 @@ pub fn run(home: &Home, path: &Path) -> Result<Outcome> {
     } else {
         "yaml"
     };
+    // Short enough for the inbox (the user's whole name is in the sidecar).
     let stem: String = Path::new(&name)
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("sweep")
         .chars()
+        .take(64)
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
                 c
@@ -113,11 +115,13 @@ pub fn run(home: &Home, path: &Path) -> Result<Outcome> {
             Ok(Outcome::Invalid)
         }
         Ok(other) => anyhow::bail!("unexpected answer from sweepd: {other:?}"),
-        Err(e) => {
-            println!(
-                "no verdict from sweepd yet ({e:#}); `sweepctl status` will show the sweep once it is taken"
-            );
-            Ok(Outcome::Ok)
-        }
+        // Submitted, but not known to be accepted: not a success.
+        Err(e) => anyhow::bail!(
+            "no verdict from sweepd within {}s ({e:#}); the file is in its inbox and will still be \
+             checked: run `sweepctl status` later to see whether it became a sweep (a rejected \
+             file goes to {} with its reasons)",
+            VERDICT_WAIT.as_secs(),
+            home.rejected().display()
+        ),
     }
 }

@@ -16,7 +16,9 @@ pub fn run(files: &[PathBuf], json: bool) -> Result<Outcome> {
     let mut unreadable = Vec::new();
     for path in files {
         let name = path.display().to_string();
-        let bytes = match std::fs::read(path) {
+        // At most a sweep file's limit (and a byte more): a huge file is
+        // refused without being read whole.
+        let bytes = match spec::read_file(path) {
             Ok(bytes) => bytes,
             Err(error) => {
                 if json {

@@ -14,7 +14,11 @@ use crate::store::{
 };
 
 /// Sweep files larger than this are refused unread.
-pub const MAX_FILE_BYTES: u64 = 1 << 20;
+pub const MAX_FILE_BYTES: u64 = spec::MAX_FILE_BYTES as u64;
+
+/// How much of a user's file name is kept in `rejected/`: the rest of a
+/// longer name is cut (its extension kept), so that every name fits.
+const KEPT_NAME_BYTES: usize = 100;
 
 /// Where a file came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,11 +43,37 @@ pub enum Verdict {
     },
 }
 
+/// A file that passed its check.
+#[derive(Debug)]
+pub struct Checked {
+    bytes: Vec<u8>,
+    spec: SweepSpec,
+    /// Rendered as `sweepctl validate` renders them.
+    warnings: String,
+}
+
 /// Check the claimed file at `claimed` and file it. The claimed file is gone
 /// afterwards (moved to `rejected/`, or copied into its sweep folder).
 pub fn file(home: &Home, claimed: &Path, submission: &Submission) -> io::Result<Verdict> {
-    match check(claimed, &submission.name) {
-        Ok((bytes, spec, warnings)) => {
+    let checked = check(claimed, &submission.name);
+    file_checked(home, claimed, submission, checked)
+}
+
+/// File a claimed file as [`check`] found it: a new sweep, or rejected with
+/// the reasons. The slow part, the check, is apart, so that the daemon can
+/// bound the time it takes.
+pub fn file_checked(
+    home: &Home,
+    claimed: &Path,
+    submission: &Submission,
+    checked: Result<Checked, String>,
+) -> io::Result<Verdict> {
+    match checked {
+        Ok(Checked {
+            bytes,
+            spec,
+            warnings,
+        }) => {
             let claimed_as = claimed.file_name().and_then(|n| n.to_str());
             let id = accept(home, &bytes, &spec, submission, claimed_as)?;
             fs::remove_file(claimed)?;
@@ -56,8 +86,9 @@ pub fn file(home: &Home, claimed: &Path, submission: &Submission) -> io::Result<
     }
 }
 
-/// The file's bytes and checked spec, with its warnings rendered; or why not.
-fn check(path: &Path, name: &str) -> Result<(Vec<u8>, SweepSpec, String), String> {
+/// Read and check the file at `path` (named `name` by its user); or why not.
+/// Pure but for reading the file: it may run on any thread.
+pub fn check(path: &Path, name: &str) -> Result<Checked, String> {
     let meta = fs::symlink_metadata(path).map_err(|e| format!("{name}: cannot read it: {e}\n"))?;
     if meta.file_type().is_symlink() {
         return Err(format!(
@@ -81,7 +112,7 @@ fn check(path: &Path, name: &str) -> Result<(Vec<u8>, SweepSpec, String), String
             "{name}: is not a sweep file: sweep files end in .yaml, .yml or .json\n"
         ));
     };
-    let bytes = fs::read(path).map_err(|e| format!("{name}: cannot read it: {e}\n"))?;
+    let bytes = spec::read_file(path).map_err(|e| format!("{name}: cannot read it: {e}\n"))?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let validation = spec::check_bytes(&bytes, format);
     let rendered: Vec<String> = validation
@@ -90,7 +121,11 @@ fn check(path: &Path, name: &str) -> Result<(Vec<u8>, SweepSpec, String), String
         .map(|d| spec::render(name, &text, d))
         .collect();
     let Some(spec) = validation.spec else {
-        return Err(rendered.join("\n") + "\n");
+        let mut reasons = rendered.join("\n") + "\n";
+        if validation.diagnostics.iter().any(spec::is_syntax_error) {
+            reasons.push_str(&taken_too_early(name));
+        }
+        return Err(reasons);
     };
     let warnings = if rendered.is_empty() {
         String::new()
@@ -103,7 +138,23 @@ fn check(path: &Path, name: &str) -> Result<(Vec<u8>, SweepSpec, String), String
              help: add `program: train.py`, or a `command` list\n"
         ));
     }
-    Ok((bytes, spec, warnings))
+    Ok(Checked {
+        bytes,
+        spec,
+        warnings,
+    })
+}
+
+/// What a file that does not read as YAML or JSON may be: one taken while
+/// its writer was still writing it (a pause longer than the settle time, with
+/// the file still open, looks like a finished file).
+fn taken_too_early(name: &str) -> String {
+    format!(
+        "{name}: note: if this file was still being written when sweepd took it, it was cut off \
+         (the copy here may hold more than sweepd read)\n  \
+         help: write a sweep file elsewhere on the same filesystem and `mv` it into the inbox, \
+         or use `sweepctl submit FILE`: either way sweepd only ever sees the whole file\n"
+    )
 }
 
 /// `.json` is JSON, `.yaml`/`.yml` YAML, anything else no sweep file.
@@ -168,13 +219,16 @@ pub fn reject(home: &Home, claimed: &Path, name: &str, reasons: &str) -> io::Res
     let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
         .replace([':', '-'], "");
-    // Only the last component of a user's name, and never a dotfile.
-    let safe: String = Path::new(name)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("file")
-        .trim_start_matches('.')
-        .to_owned();
+    // Only the last component of a user's name, never a dotfile, and not so
+    // long that the name would not fit.
+    let safe = shortened(
+        Path::new(name)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("file")
+            .trim_start_matches('.'),
+        KEPT_NAME_BYTES,
+    );
     let rejected = home.rejected();
     let mut base = format!("{stamp}-{safe}");
     let mut n = 1;
@@ -188,6 +242,24 @@ pub fn reject(home: &Home, claimed: &Path, name: &str, reasons: &str) -> io::Res
     )?;
     fs::rename(claimed, rejected.join(&base))?;
     atomic::sync_dir(&rejected)
+}
+
+/// `name` cut to at most `max` bytes (at a character boundary), keeping a
+/// short extension so that the kind of file still shows.
+fn shortened(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_owned();
+    }
+    let ext = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| e.len() <= 16)
+        .map_or(String::new(), |e| format!(".{e}"));
+    let mut end = max - ext.len();
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ext}", &name[..end])
 }
 
 fn random_u64() -> u64 {
@@ -297,5 +369,50 @@ mod tests {
             panic!("accepted")
         };
         assert!(reasons.contains("at most 1048576 bytes"), "{reasons}");
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_may_have_been_cut_off_and_says_so() {
+        let (_d, home) = home();
+        let Verdict::Rejected { reasons } = submit(
+            &home,
+            "half.yaml",
+            b"method: grid\nprogram: p\nparameters: {a: {values: [1, 2",
+        ) else {
+            panic!("accepted")
+        };
+        assert!(reasons.contains("still being written"), "{reasons}");
+        assert!(reasons.contains("`mv` it into the inbox"), "{reasons}");
+        // Other errors say nothing of the kind.
+        let Verdict::Rejected { reasons } =
+            submit(&home, "typo.yaml", b"method: grd\nprogram: p\n")
+        else {
+            panic!("accepted")
+        };
+        assert!(!reasons.contains("still being written"), "{reasons}");
+    }
+
+    #[test]
+    fn long_names_are_cut_to_fit_keeping_the_extension() {
+        assert_eq!(shortened("a.yaml", 100), "a.yaml");
+        let long = format!("{}.yaml", "é".repeat(150));
+        let cut = shortened(&long, 100);
+        assert!(cut.len() <= 100 && cut.ends_with("é.yaml"), "{cut}");
+        let (_d, home) = home();
+        let claimed = home.spool().join("x");
+        fs::write(&claimed, "x").unwrap();
+        reject(
+            &home,
+            &claimed,
+            &format!("{}.yaml", "n".repeat(250)),
+            "why\n",
+        )
+        .unwrap();
+        let names: Vec<String> = fs::read_dir(home.rejected())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.iter().all(|n| n.len() < 140), "{names:?}");
     }
 }

@@ -10,4 +10,6 @@ mod fine_grid;
 mod gpu_lock;
 mod home_lock;
 mod idle_connections;
+mod inbox_names;
+mod nested_yaml;
 mod refusal;

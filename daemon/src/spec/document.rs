@@ -9,6 +9,7 @@
 use std::fmt;
 use std::path::Path;
 
+use super::depth::{self, MAX_DEPTH};
 use super::diagnostic::{Diagnostic, Diagnostics, KeyPath, Position, Severity};
 use super::locations::Locations;
 use super::yaml11::{self, Yaml11};
@@ -100,8 +101,27 @@ impl fmt::Display for Describe<'_> {
 /// Read `text` as YAML or JSON. On success, also returns the problems of the
 /// text itself (duplicate keys are errors; YAML 1.1 differences are warnings).
 /// On failure, the reasons: a syntax error, or the keys written twice (which
-/// serde_yaml refuses with less to say about them).
+/// serde_yaml refuses with less to say about them), or nesting deeper than
+/// [`MAX_DEPTH`] (refused before any parser reads the text: the parsers take
+/// time quadratic in the depth).
 pub fn parse(text: &str, format: Format) -> Result<(Node, Diagnostics), Diagnostics> {
+    if let Some(position) = depth::too_deep(text, MAX_DEPTH) {
+        let mut reasons = Diagnostics::default();
+        reasons.push(Diagnostic {
+            severity: Severity::Error,
+            path: KeyPath::root(),
+            position: Some(position),
+            message: format!(
+                "the file nests deeper than {MAX_DEPTH} levels here (a sweep file may nest {MAX_DEPTH} at most)"
+            ),
+            help: Some(
+                "a sweep file needs a few levels (parameters, a parameter, its values): \
+                 look for a `[` or `{` that is never closed"
+                    .into(),
+            ),
+        });
+        return Err(reasons);
+    }
     let locations = Locations::index(text);
     let mut diagnostics = Diagnostics::default();
     duplicate_keys(&locations, &mut diagnostics);
@@ -192,6 +212,15 @@ fn yaml_position(location: serde_yaml::Location) -> Position {
     }
 }
 
+/// The start of every syntax error's message.
+const SYNTAX_ERROR: &str = "cannot read the file: ";
+
+/// Whether `d` says the text is not YAML (or JSON) at all, as a file cut off
+/// in the middle of writing it is not.
+pub fn is_syntax_error(d: &Diagnostic) -> bool {
+    d.is_error() && d.message.starts_with(SYNTAX_ERROR)
+}
+
 fn syntax_error(message: &str, position: Option<Position>) -> Diagnostic {
     // Both parsers append " at line L column C"; we print the position ourselves.
     let message = message
@@ -204,7 +233,7 @@ fn syntax_error(message: &str, position: Option<Position>) -> Diagnostic {
         severity: Severity::Error,
         path: KeyPath::root(),
         position,
-        message: format!("cannot read the file: {message}"),
+        message: format!("{SYNTAX_ERROR}{message}"),
         help: None,
     }
 }
@@ -446,6 +475,7 @@ mod tests {
     fn syntax_errors_carry_a_position() {
         let error = first(parse("a: [1, 2\nb: 3\n", Format::Yaml).unwrap_err());
         assert!(error.position.is_some());
+        assert!(is_syntax_error(&error));
         assert!(
             error.message.starts_with("cannot read the file"),
             "{}",
@@ -461,6 +491,33 @@ mod tests {
         let x = root.get("x").unwrap();
         assert_eq!(x.get("min").unwrap().value, Value::Int(1));
         assert_eq!(x.get("distribution").unwrap().as_str(), Some("uniform"));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_any_parser_reads_it() {
+        // Before the pre-scan, this took the parsers minutes.
+        let deep = "[".repeat(200_000);
+        for format in [Format::Yaml, Format::Json] {
+            let error = first(parse(&deep, format).unwrap_err());
+            assert_eq!(
+                error.position,
+                Some(Position {
+                    line: 1,
+                    column: 65
+                })
+            );
+            assert!(
+                error.message.contains("deeper than 64 levels"),
+                "{}",
+                error.message
+            );
+            assert!(!is_syntax_error(&error));
+        }
+        // The limit itself is read, as YAML and as JSON.
+        let (root, _) = yaml(&format!("a: {}1{}\n", "[".repeat(63), "]".repeat(63)));
+        assert!(root.get("a").is_some());
+        let json = format!("{{\"a\": {}1{}}}", "[".repeat(63), "]".repeat(63));
+        assert!(parse(&json, Format::Json).is_ok());
     }
 
     fn first(diagnostics: Diagnostics) -> Diagnostic {

@@ -6,6 +6,7 @@
 
 mod checker;
 mod command;
+mod depth;
 mod diagnostic;
 mod document;
 mod early_terminate;
@@ -29,8 +30,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use command::{Command, DEFAULT_COMMAND, MACROS};
+pub use depth::MAX_DEPTH;
 pub use diagnostic::{Diagnostic, Diagnostics, KeyPath, Position, Segment, Severity};
-pub use document::Format;
+pub use document::{Format, is_syntax_error};
 pub use early_terminate::{BandSpec, Hyperband};
 pub use metric::{Goal, Impute, Metric};
 pub use number::Num;
@@ -77,8 +79,27 @@ pub fn check(text: &str, format: Format) -> Validation {
     Validation { spec, diagnostics }
 }
 
-/// Check raw bytes: sweep files must be UTF-8.
+/// The largest a sweep file may be: 1 MiB, a few hundred times what one needs.
+pub const MAX_FILE_BYTES: usize = 1 << 20;
+
+/// Check raw bytes: sweep files must be UTF-8, and at most [`MAX_FILE_BYTES`].
 pub fn check_bytes(bytes: &[u8], format: Format) -> Validation {
+    if bytes.len() > MAX_FILE_BYTES {
+        let mut diagnostics = Diagnostics::default();
+        diagnostics.push(Diagnostic {
+            severity: Severity::Error,
+            path: KeyPath::root(),
+            position: None,
+            message: format!(
+                "the file is larger than a sweep file may be: at most {MAX_FILE_BYTES} bytes (1 MiB)"
+            ),
+            help: Some("a sweep file is a few kilobytes: is this the right file?".into()),
+        });
+        return Validation {
+            spec: None,
+            diagnostics,
+        };
+    }
     match std::str::from_utf8(bytes) {
         Ok(text) => check(text, format),
         Err(e) => {
@@ -104,9 +125,21 @@ pub fn check_bytes(bytes: &[u8], format: Format) -> Validation {
     }
 }
 
+/// Read a sweep file, but no more than a sweep file may hold (and a byte
+/// more, to tell that it is too large): a huge file, or `/dev/zero`, is
+/// refused without being read whole.
+pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Read and check a sweep file; `.json` files are JSON, others YAML.
 pub fn check_file(path: &Path) -> Result<Validation, SpecError> {
-    let bytes = std::fs::read(path).map_err(|source| SpecError::Io {
+    let bytes = read_file(path).map_err(|source| SpecError::Io {
         path: path.to_owned(),
         source,
     })?;

@@ -14,10 +14,11 @@ pub fn render(file: &str, text: &str, d: &Diagnostic) -> String {
     {
         let number = position.line.to_string();
         let gutter = " ".repeat(number.len());
+        let (line, column) = around(line, position.column);
         // Keep tabs as tabs so the caret lines up however the terminal shows them.
         let lead: String = line
             .chars()
-            .take(position.column.saturating_sub(1))
+            .take(column.saturating_sub(1))
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         let _ = write!(out, "\n {number} | {line}\n {gutter} | {lead}^");
@@ -26,6 +27,29 @@ pub fn render(file: &str, text: &str, d: &Diagnostic) -> String {
         let _ = write!(out, "\n  help: {help}");
     }
     out
+}
+
+/// Lines longer than this are shown in part, around the column.
+const SHOWN: usize = 120;
+
+/// The line as shown (a long one cut to the stretch around `column`, with
+/// `…` where it was cut), and the column in what is shown.
+fn around(line: &str, column: usize) -> (std::borrow::Cow<'_, str>, usize) {
+    let length = line.chars().count();
+    if length <= SHOWN {
+        return (line.into(), column);
+    }
+    let start = column.saturating_sub(1 + SHOWN / 2).min(length - SHOWN);
+    let mut shown: String = if start > 0 {
+        "…".into()
+    } else {
+        String::new()
+    };
+    shown.extend(line.chars().skip(start).take(SHOWN));
+    if start + SHOWN < length {
+        shown.push('…');
+    }
+    (shown.into(), column - start + usize::from(start > 0))
 }
 
 #[cfg(test)]
@@ -48,5 +72,30 @@ mod tests {
             "s.yaml:2:9: error: method: `grd` is not one of grid, random, bayes\n \
              2 | method: grd\n   |         ^\n  help: did you mean `grid`?"
         );
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_column() {
+        let d = Diagnostic {
+            severity: Severity::Error,
+            path: KeyPath::root(),
+            position: Some(Position {
+                line: 1,
+                column: 500,
+            }),
+            message: "here".into(),
+            help: None,
+        };
+        let text = format!("{}x{}", "[".repeat(499), "]".repeat(10_000));
+        let shown = render("s.yaml", &text, &d);
+        let lines: Vec<&str> = shown.lines().collect();
+        assert!(lines[1].len() < 200 * 3, "{shown}");
+        assert!(
+            lines[1].starts_with(" 1 | …[") && lines[1].ends_with("]…"),
+            "{shown}"
+        );
+        // The caret is under the `x`.
+        let x = lines[1].chars().position(|c| c == 'x').unwrap();
+        assert_eq!(lines[2].chars().position(|c| c == '^').unwrap(), x);
     }
 }
