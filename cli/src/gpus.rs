@@ -75,9 +75,13 @@ pub fn run(home: &Home, json: bool) -> Result<Outcome> {
             .collect();
         write_rows(&mut out, &header, &rows)?;
     }
-    writeln!(out, "source: {}; seen by {seen_by}", report.source)?;
+    writeln!(
+        out,
+        "source: {}; seen by {seen_by}",
+        crate::terminal::text(&report.source)
+    )?;
     if let Some(note) = &report.note {
-        writeln!(out, "note: {note}")?;
+        writeln!(out, "note: {}", crate::terminal::escape_lines(note))?;
     }
     Ok(Outcome::Ok)
 }

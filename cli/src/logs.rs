@@ -47,6 +47,10 @@ pub fn run(home: &Home, wanted: &str, options: Options) -> Result<Outcome> {
             file = File::open(&path).ok();
         }
         if let Some(f) = file.as_mut() {
+            // Shorter than what was read: sweepd cut its head (log_max).
+            if f.metadata().is_ok_and(|m| m.len() < offset) {
+                offset = 0;
+            }
             f.seek(SeekFrom::Start(offset))?;
             let mut buf = Vec::new();
             f.read_to_end(&mut buf)?;

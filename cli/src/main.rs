@@ -15,6 +15,7 @@ mod service;
 mod status;
 mod submit;
 mod table;
+mod terminal;
 mod validate;
 mod view;
 mod watch;
@@ -238,7 +239,7 @@ fn main() -> ExitCode {
         // A closed pipe (`sweepctl preview ... | head`) is the reader's choice, not an error.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("sweepctl: {error:#}");
+            eprintln!("sweepctl: {}", terminal::escape_lines(&format!("{error:#}")));
             ExitCode::from(2)
         }
     }

@@ -10,6 +10,7 @@ use sweepd::store::{Home, RunId};
 use crate::Outcome;
 use crate::client::Client;
 use crate::table::write_rows;
+use crate::terminal;
 use crate::view::{
     SweepView, flat_params, resolve_run, resolve_sweep, run_state_word, show_value, sweep_ids,
 };
@@ -39,17 +40,17 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
                 writeln!(
                     out,
                     "sweepd is not running on {} (read from its folders)",
-                    home.root().display()
+                    terminal::escape(&home.root().display().to_string())
                 )?;
             }
             if let Some(why) = disk_full {
-                writeln!(out, "warning: {why}")?;
+                writeln!(out, "warning: {}", terminal::text(&why))?;
             }
             if views.is_empty() {
                 writeln!(
                     out,
                     "no sweeps yet: drop a sweep file into {}",
-                    home.inbox().display()
+                    terminal::escape(&home.inbox().display().to_string())
                 )?;
                 return Ok(Outcome::Ok);
             }
@@ -70,12 +71,12 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
                         l.failed + l.crashed
                     );
                     let best = match (&l.metric, l.best) {
-                        (Some(m), Some(b)) => format!("{m} {b}"),
+                        (Some(m), Some(b)) => format!("{} {b}", terminal::name(m)),
                         _ => String::new(),
                     };
                     vec![
                         l.id,
-                        l.name,
+                        terminal::name(&l.name),
                         l.method,
                         l.state,
                         runs,
@@ -108,12 +109,12 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
                 out,
                 "{} ({}, {}): {}{}{}",
                 line.id,
-                line.name,
+                terminal::name(&line.name),
                 line.method,
                 line.state,
                 line.reason
                     .as_deref()
-                    .map(|r| format!(": {r}"))
+                    .map(|r| format!(": {}", terminal::text(r)))
                     .unwrap_or_default(),
                 if daemon {
                     ""
@@ -122,10 +123,10 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
                 }
             )?;
             if let Some(why) = &line.waiting {
-                writeln!(out, "{why}")?;
+                writeln!(out, "{}", terminal::text(why))?;
             }
             if let Some(problem) = &line.executor_problem {
-                writeln!(out, "{problem}")?;
+                writeln!(out, "{}", terminal::text(problem))?;
             }
             let names: Vec<String> = view
                 .runs
@@ -133,8 +134,12 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
                 .map(|r| flat_params(&r.params).into_iter().map(|(k, _)| k).collect())
                 .unwrap_or_default();
             let mut header: Vec<String> = vec!["run".into(), "state".into()];
-            header.extend(names.iter().cloned());
-            header.push(line.metric.clone().unwrap_or_else(|| "metric".into()));
+            header.extend(names.iter().map(|n| terminal::name(n)));
+            header.push(
+                line.metric
+                    .as_deref()
+                    .map_or_else(|| "metric".into(), terminal::name),
+            );
             let rows: Vec<Vec<String>> = view
                 .runs
                 .iter()
@@ -144,7 +149,7 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
                     row.extend(names.iter().map(|n| {
                         flat.iter()
                             .find(|(k, _)| k == n)
-                            .map(|(_, v)| show_value(v))
+                            .map(|(_, v)| terminal::name(&show_value(v)))
                             .unwrap_or_default()
                     }));
                     row.push(r.best(goal).map(|b| b.to_string()).unwrap_or_default());
@@ -167,7 +172,7 @@ pub fn note_when_offline(home: &Home) {
     if Client::connect(home).ok().flatten().is_none() {
         eprintln!(
             "(sweepd is not running on {}: read from its folders)",
-            home.root().display()
+            terminal::escape(&home.root().display().to_string())
         );
     }
 }
@@ -205,7 +210,7 @@ pub fn show(home: &Home, wanted: &str, json: bool) -> Result<Outcome> {
         run_state_word(s.state),
         s.reason
             .as_deref()
-            .map(|r| format!(" ({r})"))
+            .map(|r| format!(" ({})", terminal::text(r)))
             .unwrap_or_default()
     )?;
     if let Some(job) = &s.slurm {
@@ -215,15 +220,15 @@ pub fn show(home: &Home, wanted: &str, json: bool) -> Result<Outcome> {
             job.job_id,
             job.state
                 .as_deref()
-                .map(|st| format!(", {st}"))
+                .map(|st| format!(", {}", terminal::name(st)))
                 .unwrap_or_default(),
             job.reason
                 .as_deref()
-                .map(|r| format!(" ({r})"))
+                .map(|r| format!(" ({})", terminal::text(r)))
                 .unwrap_or_default(),
             job.node
                 .as_deref()
-                .map(|n| format!(" on {n}"))
+                .map(|n| format!(" on {}", terminal::name(n)))
                 .unwrap_or_default()
         )?;
     }
@@ -253,7 +258,7 @@ pub fn show(home: &Home, wanted: &str, json: bool) -> Result<Outcome> {
         writeln!(
             out,
             "metric    {}: {} values, last {}, best {}",
-            m.name,
+            terminal::name(&m.name),
             m.count,
             or_none(m.last),
             or_none(m.best)
@@ -281,10 +286,19 @@ pub fn show(home: &Home, wanted: &str, json: bool) -> Result<Outcome> {
             j.iteration, j.band, j.value, j.threshold, j.runs_at_band, j.band, j.eta
         )?;
     }
-    writeln!(out, "folder    {}", run.dir.root().display())?;
+    writeln!(
+        out,
+        "folder    {}",
+        terminal::escape(&run.dir.root().display().to_string())
+    )?;
     writeln!(out, "params")?;
     for (k, v) in flat_params(&run.params) {
-        writeln!(out, "  {k} = {}", show_value(&v))?;
+        writeln!(
+            out,
+            "  {} = {}",
+            terminal::name(&k),
+            terminal::text(&show_value(&v))
+        )?;
     }
     Ok(Outcome::Ok)
 }

@@ -15,9 +15,9 @@ use anyhow::Result;
 use crossterm::{cursor, queue, terminal};
 use notify::{RecursiveMode, Watcher};
 use sweepd::store::{Event, EventKind, Home, RunState};
-use unicode_width::UnicodeWidthChar;
 
 use crate::Outcome;
+use crate::terminal as safe;
 use crate::view::{RunView, SweepLine, SweepView, flat_params, resolve_sweep, show_value};
 
 /// The longest wait between two looks, folder events or not.
@@ -127,7 +127,7 @@ impl Watch {
                     self.headline(out, view)?;
                 }
                 for event in &events[self.seen.min(events.len())..] {
-                    writeln!(out, "{}", event_line(event, view))?;
+                    writeln!(out, "{}", safe::escape(&event_line(event, view)))?;
                 }
                 self.seen = events.len();
                 if ended {
@@ -145,7 +145,7 @@ impl Watch {
     }
 
     fn headline(&mut self, out: &mut impl Write, view: &SweepView) -> Result<()> {
-        let line = headline(&view.line());
+        let line = safe::escape(&headline(&view.line()));
         if line != self.last {
             writeln!(out, "{line}")?;
             self.last = line;
@@ -173,7 +173,7 @@ impl Watch {
         }
         self.size = Some(size);
         let room = height - 1;
-        let mut shown: Vec<String> = lines.iter().map(|l| fit(l, width - 1)).collect();
+        let mut shown: Vec<String> = lines.iter().map(|l| safe::fit(l, width - 1)).collect();
         if shown.len() > room {
             let hidden = shown.len() - (room - 1);
             shown.truncate(room - 1);
@@ -193,28 +193,11 @@ impl Watch {
     }
 }
 
-/// A line as one terminal row: control characters (tabs, newlines, escapes
-/// in a name or a value) as spaces, cut to `columns` display columns.
-fn fit(line: &str, columns: usize) -> String {
-    let mut out = String::new();
-    let mut used = 0;
-    for c in line.chars() {
-        let c = if c.is_control() { ' ' } else { c };
-        let w = c.width().unwrap_or(0);
-        if used + w > columns {
-            break;
-        }
-        used += w;
-        out.push(c);
-    }
-    out
-}
-
 /// The one-line headline: `ID: state; 3 done of 10, 1 running, ...`.
 pub fn headline(l: &SweepLine) -> String {
     let cap = l.total.map_or(String::new(), |c| format!(" of {c}"));
     let best = match (&l.metric, l.best, &l.best_run) {
-        (Some(m), Some(b), Some(r)) => format!("; best {m} {b} ({r})"),
+        (Some(m), Some(b), Some(r)) => format!("; best {} {b} ({r})", safe::name(m)),
         _ => String::new(),
     };
     format!(
@@ -237,12 +220,16 @@ fn event_line(event: &Event, view: &SweepView) -> String {
         .to_owned();
     let run = |n: u32| view.runs.iter().find(|r| r.summary.run == n);
     let what = match &event.what {
-        EventKind::Accepted { original_name, .. } => format!("accepted {original_name}"),
+        EventKind::Accepted { original_name, .. } => {
+            format!("accepted {}", safe::name(original_name))
+        }
         EventKind::State { from, to, reason } => format!(
             "sweep {} -> {}{}",
             word(from),
             word(to),
-            reason.as_ref().map_or(String::new(), |r| format!(" ({r})"))
+            reason
+                .as_ref()
+                .map_or(String::new(), |r| format!(" ({})", safe::text(r)))
         ),
         EventKind::RunQueued {
             run: n, attempt, ..
@@ -273,7 +260,9 @@ fn event_line(event: &Event, view: &SweepView) -> String {
             format!(
                 "run {n} {}{}{metric}",
                 word(state),
-                reason.as_ref().map_or(String::new(), |r| format!(" ({r})"))
+                reason
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(" ({})", safe::text(r)))
             )
         }
         EventKind::EarlyTerminated { run: n, .. } => {
@@ -293,12 +282,12 @@ fn panel(view: &SweepView, events: &[Event], now: SystemTime) -> Vec<String> {
     let mut lines = vec![format!(
         "{}  {}  {} search  {}{}",
         l.id,
-        l.name,
+        safe::name(&l.name),
         l.method,
         l.state,
         l.waiting
             .as_ref()
-            .map_or(String::new(), |w| format!(" (waiting: {w})"))
+            .map_or(String::new(), |w| format!(" (waiting: {})", safe::text(w)))
     )];
     let bar = l.total.map_or(String::new(), |cap| {
         let filled = ((l.counted as f64 / cap.max(1) as f64) * 30.0).round() as usize;
@@ -336,7 +325,7 @@ fn panel(view: &SweepView, events: &[Event], now: SystemTime) -> Vec<String> {
         lines.push(format!(
             "  run  {:<10}  {:<22}  parameters",
             "elapsed",
-            metric_name(view).unwrap_or("metric")
+            metric_name(view).unwrap_or_else(|| "metric".into())
         ));
         for r in running {
             let latest = r.values.last().map_or("-".to_owned(), |v| {
@@ -383,17 +372,18 @@ fn short(v: f64) -> String {
     }
 }
 
-fn metric_name(view: &SweepView) -> Option<&str> {
+/// The sweep metric's name, as shown.
+fn metric_name(view: &SweepView) -> Option<String> {
     view.spec
         .as_ref()
         .and_then(|s| s.metric.as_ref())
-        .map(|m| m.name.as_str())
+        .map(|m| safe::name(&m.name))
 }
 
 fn params_text(run: &RunView) -> String {
     flat_params(&run.params)
         .iter()
-        .map(|(k, v)| format!("{k}={}", show_value(v)))
+        .map(|(k, v)| format!("{}={}", safe::name(k), safe::name(&show_value(v))))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -460,9 +450,6 @@ mod tests {
 
     #[test]
     fn every_line_drawn_is_one_row() {
-        // Wide characters take two columns; a tab or newline in a value is a space.
-        assert_eq!(fit("ab日本語", 5), "ab日");
-        assert_eq!(fit("a\tb\nc", 10), "a b c");
         let mut watch = Watch::new(Mode::Panel);
         let lines: Vec<String> = (0..10).map(|i| format!("line {i}")).collect();
         let mut frame = Vec::new();

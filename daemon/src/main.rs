@@ -52,6 +52,10 @@ struct Args {
     /// From a stop request to SIGKILL of the run's process group [default: 30s].
     #[arg(long, value_parser = humantime::parse_duration)]
     kill_after: Option<Duration>,
+    /// Each log of a local run (stdout.log, stderr.log) is kept under this
+    /// many MiB, its most recent part; 0: no cap [default: 1024].
+    #[arg(long, value_name = "MIB")]
+    log_max_mib: Option<u64>,
     /// Run even as root (runs would run as root too; on a shared host run one
     /// sweepd per user instead: sweepd@USER.service).
     #[arg(long)]
@@ -89,6 +93,7 @@ impl Args {
             rescan_every: self.rescan_every,
             term_after: self.term_after,
             kill_after: self.kill_after,
+            log_max_mib: self.log_max_mib,
             gpu: FileGpu {
                 lock_dir: self.gpu_lock_dir.clone(),
                 sample_every: self.gpu_sample_every,
@@ -106,6 +111,9 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Orphans of runs (a trainer's grandchild that called setsid, once the
+    // trainer has exited) come to sweepd, which kills and reaps them.
+    let subreaper = sweepd::executor::orphans::become_subreaper();
     if nix::unistd::geteuid().is_root() && !args.allow_root {
         eprintln!(
             "sweepd: refusing to run as root: every run would run as root. Run sweepd as the \
@@ -134,6 +142,9 @@ fn main() -> ExitCode {
     match sweepd::server::raise_open_file_limit() {
         Ok((soft, _)) => tracing::debug!(soft, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+    if let Err(e) = subreaper {
+        tracing::warn!(error = %e, "cannot become the runs' subreaper: what they leave outside their process group is reparented to init");
     }
     let home = match args
         .home
@@ -175,6 +186,7 @@ fn main() -> ExitCode {
     if let Some(program) = &settings.gpu_nvidia_smi.value {
         scheduler.gpu.probe.nvidia_smi = Some(program.clone());
     }
+    scheduler.log_max = Some(settings.log_max_mib.value.saturating_mul(1 << 20)).filter(|&b| b > 0);
     scheduler.stop = StopTimes {
         term_after: settings.term_after.value,
         kill_after: settings.kill_after.value.max(settings.term_after.value),

@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::gpu::placement::{Thresholds, default_lock_dir};
 
+/// Each log of a local run (`stdout.log`, `stderr.log`) is kept under this
+/// many MiB by default: 1 GiB.
+pub const DEFAULT_LOG_MAX_MIB: u64 = 1024;
+
 /// Where a value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -59,6 +63,8 @@ pub struct Settings {
     pub rescan_every: Setting<Duration>,
     pub term_after: Setting<Duration>,
     pub kill_after: Setting<Duration>,
+    /// MiB; 0: no cap.
+    pub log_max_mib: Setting<u64>,
     pub gpu_lock_dir: Setting<PathBuf>,
     pub gpu_sample_every: Setting<Duration>,
     pub gpu_cooldown: Setting<Duration>,
@@ -84,6 +90,7 @@ pub struct FileSettings {
     pub term_after: Option<Duration>,
     #[serde(default, with = "duration")]
     pub kill_after: Option<Duration>,
+    pub log_max_mib: Option<u64>,
     #[serde(default)]
     pub gpu: FileGpu,
     #[serde(default)]
@@ -159,6 +166,7 @@ impl Default for Settings {
             rescan_every: Setting::default(inbox.rescan),
             term_after: Setting::default(stop.term_after),
             kill_after: Setting::default(stop.kill_after),
+            log_max_mib: Setting::default(DEFAULT_LOG_MAX_MIB),
             gpu_lock_dir: Setting::default(default_lock_dir()),
             gpu_sample_every: Setting::default(Duration::from_secs(5)),
             gpu_cooldown: Setting::default(gpu.cooldown),
@@ -208,6 +216,7 @@ impl Settings {
         self.rescan_every.set(given.rescan_every, from);
         self.term_after.set(given.term_after, from);
         self.kill_after.set(given.kill_after, from);
+        self.log_max_mib.set(given.log_max_mib, from);
         self.gpu_lock_dir.set(given.gpu.lock_dir, from);
         self.gpu_sample_every.set(given.gpu.sample_every, from);
         self.gpu_cooldown.set(given.gpu.cooldown, from);
@@ -253,6 +262,11 @@ impl Settings {
                 "kill_after",
                 d(&self.kill_after.value),
                 self.kill_after.from,
+            ),
+            row(
+                "log_max_mib",
+                self.log_max_mib.value.to_string(),
+                self.log_max_mib.from,
             ),
             row(
                 "gpu.lock_dir",
@@ -364,6 +378,8 @@ mod tests {
         assert_eq!(s.gpu_max_memory_mib.value, d.gpu_max_memory_mib.value);
         assert_eq!(s.gpu_max_utilization.value, d.gpu_max_utilization.value);
         assert_eq!(s.gpu_sample_every.value, d.gpu_sample_every.value);
+        assert_eq!(s.log_max_mib.value, d.log_max_mib.value);
+        assert_eq!(s.log_max_mib.from, Origin::File, "the example names it");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod control_chars;
 mod disk_full;
 mod fine_grid;
 mod gpu_lock;
@@ -13,3 +14,4 @@ mod idle_connections;
 mod inbox_names;
 mod nested_yaml;
 mod refusal;
+mod setsid;

@@ -2,27 +2,49 @@
 //! `metrics.jsonl`: each JSON-object line becomes a metric record with `_step`,
 //! `_timestamp` and `_runtime` added, and the sweep metric's values are
 //! counted (`last`, `best`). Reading resumes where `metrics.jsonl` ends, so
-//! after a crash nothing the run printed is lost or written twice.
+//! after a crash nothing the run printed is lost or written twice. With a cap
+//! (`log_max`), `stdout.log`'s head is cut off as it is read (see
+//! [`log_cap`](super::log_cap)); the records that came from the part cut off
+//! are then taken from `metrics.jsonl` itself.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
+use super::log_cap::{self, Cut, CutRecord, Keep, PROBE};
 use crate::protocol::trainer::{MAX_RECORD_BYTES, StdoutLine, classify};
 use crate::spec::{Goal, Metric};
 use crate::store::{MetricSummary, RunDir};
 
 pub struct Ingest {
+    log: PathBuf,
     stdout: File,
     metrics: File,
+    /// How far `stdout.log` has been read.
+    pos: u64,
+    /// Where the current line (not yet ended by a newline) begins in it.
+    line_start: u64,
     /// Bytes of the current line not yet ended by a newline.
     partial: Vec<u8>,
     /// The current line is longer than any record: it is log, skip to its end.
     overlong: bool,
     /// Records already in metrics.jsonl (after a restart) not to write again.
     skip: u64,
+    /// Whole records in metrics.jsonl.
+    written: u64,
+    /// Where `stdout.log` now begins, in records of metrics.jsonl.
+    cut: Cut,
+    /// Keep `stdout.log` under this many bytes.
+    cap: Option<u64>,
+    /// The filesystem has not refused to collapse `stdout.log`.
+    collapsible: bool,
+    /// The sweep metric's values in records of lines cut off before a
+    /// restart, not yet returned.
+    carried: Vec<f64>,
     next_step: i64,
     started: Instant,
     metric: Option<(String, Goal)>,
@@ -32,12 +54,14 @@ pub struct Ingest {
 impl Ingest {
     /// Open the run's files; `started` is when the run started (for `_runtime`).
     pub fn open(run: &RunDir, metric: Option<&Metric>, started: Instant) -> io::Result<Self> {
-        let skip = complete_records(&run.metrics_file())?;
+        let log = run.stdout_file();
+        let cut = CutRecord::current(&log)?;
+        let (written, earlier) = complete_records(&run.metrics_file(), cut.records)?;
         // The run writes it; a run that never started has none yet.
-        let stdout = match File::open(run.stdout_file()) {
+        let stdout = match File::open(&log) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                File::create(run.stdout_file())?;
-                File::open(run.stdout_file())?
+                File::create(&log)?;
+                File::open(&log)?
             }
             other => other?,
         };
@@ -45,12 +69,21 @@ impl Ingest {
             .create(true)
             .append(true)
             .open(run.metrics_file())?;
-        Ok(Self {
+        let mut ingest = Self {
+            log,
             stdout,
             metrics,
+            pos: 0,
+            line_start: 0,
             partial: Vec::new(),
-            overlong: false,
-            skip,
+            // A log that begins within a line: its rest is log.
+            overlong: cut.mid_line,
+            skip: written.saturating_sub(cut.records),
+            written,
+            cut,
+            cap: None,
+            collapsible: true,
+            carried: Vec::new(),
             next_step: 0,
             started,
             metric: metric.map(|m| (m.name.clone(), m.goal)),
@@ -60,12 +93,27 @@ impl Ingest {
                 last: None,
                 best: None,
             }),
-        })
+        };
+        for record in earlier {
+            if let Some(step) = record.get("_step").and_then(Value::as_i64) {
+                ingest.next_step = step.saturating_add(1);
+            }
+            if let Some(value) = ingest.metric_value(&record) {
+                ingest.carried.push(value);
+            }
+        }
+        Ok(ingest)
+    }
+
+    /// Keep `stdout.log` under `cap` bytes (about) as it is read.
+    pub fn with_cap(mut self, cap: Option<u64>) -> Self {
+        self.cap = cap.filter(|&c| c > 0);
+        self
     }
 
     /// Read what the run has written since; returns the sweep metric's new values.
     pub fn read_new(&mut self) -> io::Result<Vec<f64>> {
-        let mut values = Vec::new();
+        let mut values = std::mem::take(&mut self.carried);
         let mut out = Vec::new();
         let mut chunk = vec![0u8; 64 * 1024];
         loop {
@@ -73,18 +121,113 @@ impl Ingest {
             if n == 0 {
                 break;
             }
-            let mut rest = &chunk[..n];
-            while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-                self.push_bytes(&rest[..end]);
-                self.end_line(&mut out, &mut values);
-                rest = &rest[end + 1..];
+            self.take(&chunk[..n], &mut out, &mut values);
+            if self.skip == 0 && self.cap.is_some_and(|cap| self.pos > cap / 2) {
+                self.write_out(&mut out)?;
+                self.cut_log(&mut out, &mut values, &mut chunk)?;
             }
-            self.push_bytes(rest);
         }
-        if !out.is_empty() {
-            self.metrics.write_all(&out)?;
-        }
+        self.write_out(&mut out)?;
         Ok(values)
+    }
+
+    /// Lines and the start of a line, as read.
+    fn take(&mut self, bytes: &[u8], out: &mut Vec<u8>, values: &mut Vec<f64>) {
+        let mut rest = bytes;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            self.push_bytes(&rest[..end]);
+            self.end_line(out, values);
+            self.pos += end as u64 + 1;
+            self.line_start = self.pos;
+            rest = &rest[end + 1..];
+        }
+        self.push_bytes(rest);
+        self.pos += rest.len() as u64;
+    }
+
+    fn write_out(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        if !out.is_empty() {
+            self.metrics.write_all(out)?;
+            out.clear();
+        }
+        Ok(())
+    }
+
+    /// Cut off `stdout.log`'s head, all it has been read up to, keeping its
+    /// last half cap in `stdout.log.1`. Every record read so far is in
+    /// metrics.jsonl.
+    fn cut_log(
+        &mut self,
+        out: &mut Vec<u8>,
+        values: &mut Vec<f64>,
+        chunk: &mut [u8],
+    ) -> io::Result<()> {
+        let half = self.cap.unwrap_or(u64::MAX) / 2;
+        if self.collapsible {
+            let block = log_cap::block_size(&self.stdout)?;
+            // Up to the current line (a record in the making stays whole),
+            // or all read when that line is log anyway.
+            let limit = if self.overlong {
+                self.pos
+            } else {
+                self.line_start
+            };
+            let cut = limit / block * block;
+            if cut == 0 {
+                return Ok(()); // one record line in the making: cut later
+            }
+            let keep = Keep::copy(&self.log, cut.saturating_sub(half), cut)?;
+            let mut last = [0u8];
+            self.stdout.read_exact_at(&mut last, cut - 1)?;
+            let mid_line = last[0] != b'\n';
+            // Whole lines after the cut are read again after a restart.
+            let mut after = vec![0u8; self.line_start.saturating_sub(cut) as usize];
+            self.stdout.read_exact_at(&mut after, cut)?;
+            let again = records_in(&after, mid_line);
+            let mut probe = vec![0u8; PROBE.min(self.pos - cut) as usize];
+            self.stdout.read_exact_at(&mut probe, cut)?;
+            let new = Cut {
+                records: self.written.saturating_sub(again),
+                mid_line,
+            };
+            CutRecord::write(&self.log, new, self.cut, self.pos, (cut, &probe))?;
+            let writable = OpenOptions::new().write(true).open(&self.log)?;
+            if log_cap::collapse(&writable, cut)? {
+                self.cut = new;
+                self.pos -= cut;
+                self.line_start = self.line_start.saturating_sub(cut);
+                self.stdout.seek(SeekFrom::Start(self.pos))?;
+                return keep.finish();
+            }
+            // The record stands, but its probe shows the cut was not made.
+            self.collapsible = false;
+        }
+        // Copy, read to the end (keeping that too), truncate at once.
+        let mut keep = Keep::copy(&self.log, self.pos.saturating_sub(half), self.pos)?;
+        let mut probe = vec![0u8; PROBE.min(self.pos) as usize];
+        self.stdout.read_exact_at(&mut probe, 0)?;
+        let mut caught_up = 0;
+        while caught_up < half {
+            let n = self.stdout.read(chunk)?;
+            if n == 0 {
+                break;
+            }
+            keep.append(&chunk[..n])?;
+            self.take(&chunk[..n], out, values);
+            caught_up += n as u64;
+        }
+        self.write_out(out)?;
+        let new = Cut {
+            records: self.written,
+            mid_line: self.overlong || !self.partial.is_empty(),
+        };
+        CutRecord::write(&self.log, new, self.cut, self.pos, (0, &probe))?;
+        log_cap::truncate(&self.log)?;
+        self.cut = new;
+        self.pos = 0;
+        self.line_start = 0;
+        self.stdout.seek(SeekFrom::Start(0))?;
+        keep.finish()
     }
 
     /// At the run's end: read the rest, a last line without newline included,
@@ -135,6 +278,7 @@ impl Ingest {
         }
         serde_json::to_writer(&mut *out, &record).expect("a JSON map serializes");
         out.push(b'\n');
+        self.written += 1;
     }
 
     /// Add `_step` (the run's own, or the next number), `_timestamp` and `_runtime`.
@@ -173,12 +317,16 @@ impl Ingest {
     }
 }
 
-/// How many whole records `metrics.jsonl` holds; a torn last line (a write cut
-/// short by power loss) is cut off so appends start on a fresh line.
-fn complete_records(path: &std::path::Path) -> io::Result<u64> {
+/// How many whole records `metrics.jsonl` holds, and the `first` of them; a
+/// torn last line (a write cut short by power loss) is cut off so appends
+/// start on a fresh line.
+fn complete_records(
+    path: &std::path::Path,
+    first: u64,
+) -> io::Result<(u64, Vec<Map<String, Value>>)> {
     let mut file = match OpenOptions::new().read(true).write(true).open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((0, Vec::new())),
         Err(e) => return Err(e),
     };
     let mut bytes = Vec::new();
@@ -188,7 +336,27 @@ fn complete_records(path: &std::path::Path) -> io::Result<u64> {
         file.set_len(whole as u64)?;
         file.seek(SeekFrom::End(0))?;
     }
-    Ok(bytes[..whole].iter().filter(|&&b| b == b'\n').count() as u64)
+    let count = bytes[..whole].iter().filter(|&&b| b == b'\n').count() as u64;
+    let earlier = bytes[..whole]
+        .split(|&b| b == b'\n')
+        .take(usize::try_from(first.min(count)).unwrap_or(usize::MAX))
+        .filter_map(|line| serde_json::from_slice(line).ok())
+        .collect();
+    Ok((count, earlier))
+}
+
+/// How many of these whole lines are records (the first one not, when it
+/// is the end of a line cut in two).
+fn records_in(lines: &[u8], mid_line: bool) -> u64 {
+    let mut lines = lines.split(|&b| b == b'\n');
+    if mid_line {
+        lines.next();
+    }
+    lines
+        .filter(|line| {
+            line.len() <= MAX_RECORD_BYTES + 2 && matches!(classify(line), StdoutLine::Record(_))
+        })
+        .count() as u64
 }
 
 #[cfg(test)]
@@ -279,6 +447,77 @@ mod tests {
         assert_eq!(summary.unwrap().best, Some(3.0));
         let losses: Vec<Value> = records(&run).iter().map(|r| r["loss"].clone()).collect();
         assert_eq!(losses, [json!(3), json!(2), json!(1)]);
+    }
+
+    /// A capped log, read as it grows: its tail stays on disk, every record
+    /// arrives once, and a reader started again after a "crash" (the old one
+    /// dropped) finds every value, those of lines cut off included.
+    fn check_capped(root: &std::path::Path) {
+        let run = RunDir::new(root);
+        append(&run, "");
+        let cap = 64 * 1024;
+        let goal = metric(Goal::Minimize);
+        let mut ingest = Ingest::open(&run, Some(&goal), Instant::now())
+            .unwrap()
+            .with_cap(Some(cap));
+        let mut values = Vec::new();
+        let on_disk = || {
+            let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+            size(&run.stdout_file()) + size(&log_cap::rotated(&run.stdout_file()))
+        };
+        for i in 0..4000 {
+            append(
+                &run,
+                &format!("{{\"loss\": {i}}}\nand a line of log, number {i}\n"),
+            );
+            if i % 100 == 99 {
+                values.extend(ingest.read_new().unwrap());
+                assert!(on_disk() <= cap + 8192, "{} bytes at {i}", on_disk());
+            }
+        }
+        // A record cut in two by the last read.
+        append(&run, "{\"loss\": 40");
+        values.extend(ingest.read_new().unwrap());
+        let expected: Vec<f64> = (0..4000).map(f64::from).collect();
+        assert_eq!(values, expected);
+        assert!(log_cap::rotated(&run.stdout_file()).exists(), "it was cut");
+        drop(ingest); // the daemon dies
+        append(&run, "00}\n{\"loss\": -1}\n");
+        let again = Ingest::open(&run, Some(&goal), Instant::now()).unwrap();
+        let (all, summary) = again.finish().unwrap();
+        let mut expected = expected;
+        expected.extend([4000.0, -1.0]);
+        assert_eq!(all, expected, "every value, those cut off too");
+        let summary = summary.unwrap();
+        assert_eq!((summary.count, summary.best), (4002, Some(-1.0)));
+        let written = records(&run);
+        let losses: Vec<f64> = written
+            .iter()
+            .map(|r| r["loss"].as_f64().unwrap())
+            .collect();
+        assert_eq!(losses, expected, "each record once");
+        let steps: Vec<i64> = written
+            .iter()
+            .map(|r| r["_step"].as_i64().unwrap())
+            .collect();
+        assert_eq!(steps, (0..4002).collect::<Vec<i64>>());
+        let tail = std::fs::read_to_string(run.stdout_file()).unwrap();
+        assert!(tail.ends_with("{\"loss\": -1}\n"), "{tail}");
+    }
+
+    #[test]
+    fn a_capped_log_keeps_its_tail_and_loses_no_record() {
+        let dir = tempfile::tempdir().unwrap();
+        check_capped(dir.path());
+    }
+
+    /// tmpfs cannot collapse a file: the log is copied and truncated.
+    #[test]
+    fn a_capped_log_on_tmpfs_keeps_its_tail_and_loses_no_record() {
+        let Ok(dir) = tempfile::tempdir_in("/dev/shm") else {
+            return;
+        };
+        check_capped(dir.path());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! A run on this machine: its own process group, stdout and stderr straight
-//! into its folder, the protocol on stdin, and the stop sequence (stop
-//! message, SIGTERM to the group, SIGKILL to the group). One task owns the
+//! into its folder (kept under `log_max`), the protocol on stdin, and the
+//! stop sequence (stop message, SIGTERM to the group, SIGKILL to the group).
+//! When its leader exits, what is left of the group is killed, and so is any
+//! process that left the group but carries the run's token. One task owns the
 //! child; the scheduler holds a [`RunHandle`] to ask it to stop, and hears
 //! from it through [`RunEvent`]s.
 
@@ -18,8 +20,9 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant as Deadline, sleep_until};
 
 use super::ingest::Ingest;
-use super::tail::Tails;
+use super::tail::{Tails, Wake};
 use super::{Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle};
+use super::{log_cap, orphans};
 use crate::protocol::trainer::{StopReason, ToTrainer};
 
 /// Start a run; its events go to `events`.
@@ -56,9 +59,24 @@ async fn supervise(
     let mut stdin = write_line(stdin, &launch.start_line).await;
 
     let stdout_path = launch.run_dir.stdout_file();
+    let stderr_path = launch.run_dir.stderr_file();
+    let log_max = tails.log_max();
     let wake = tails.watch(&stdout_path).await;
+    // stderr is only read to keep it under the cap.
+    let stderr_wake = match log_max {
+        Some(_) => Some(tails.watch(&stderr_path).await),
+        None => None,
+    };
+    let mut stderr_collapsible = true;
+    let mut cap_stderr = || {
+        if let Some(cap) = log_max
+            && let Err(e) = log_cap::cap_plain(&stderr_path, cap, &mut stderr_collapsible)
+        {
+            tracing::warn!(run = %id, error = %e, "cannot keep the run's stderr.log under log_max");
+        }
+    };
     let mut ingest = match Ingest::open(&launch.run_dir, launch.metric.as_ref(), started) {
-        Ok(ingest) => Some(ingest),
+        Ok(ingest) => Some(ingest.with_cap(log_max)),
         Err(e) => {
             tracing::error!(run = %id, error = %e, "cannot read the run's output; its metrics are lost");
             None
@@ -88,6 +106,7 @@ async fn supervise(
                     report_values(ingest.read_new(), ingest, &send, &id);
                 }
             }
+            () = wait_on(stderr_wake.as_ref()), if stderr_wake.is_some() => cap_stderr(),
             Some(reason) = stop_rx.recv(), if stopped.is_none() => {
                 stopped = Some(reason);
                 stdin = write_line(stdin, &ToTrainer::Stop { reason }.to_line()).await;
@@ -113,10 +132,31 @@ async fn supervise(
             }
         }
     };
-    // Whatever the leader left behind in its group dies with it.
+    // Whatever the leader left behind in its group dies with it, and so does
+    // what left the group (setsid) but carries the run's token.
     signal_group(pid, Signal::SIGKILL);
+    if let Some(token) = launch
+        .env
+        .iter()
+        .find(|(k, _)| k == orphans::TOKEN_VAR)
+        .map(|(_, v)| v.clone())
+    {
+        match tokio::task::spawn_blocking(move || orphans::end_run(&token)).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(run = %id, processes = n, "killed what the run left outside its group")
+            }
+            Err(e) => {
+                tracing::error!(run = %id, error = %e, "cannot look for what the run left behind")
+            }
+        }
+    }
     drop(stdin);
     tails.unwatch(&stdout_path);
+    if stderr_wake.is_some() {
+        tails.unwatch(&stderr_path);
+        cap_stderr();
+    }
     let exit = match status {
         Ok(status) => status
             .code()
@@ -243,6 +283,13 @@ async fn write_line(stdin: Option<ChildStdin>, line: &str) -> Option<ChildStdin>
             Some(stdin)
         }
         Err(_) => None,
+    }
+}
+
+async fn wait_on(wake: Option<&Wake>) {
+    match wake {
+        Some(wake) => wake.wait().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod ingest;
 mod local;
+mod log_cap;
 pub mod orphans;
 pub mod slurm;
 mod tail;

@@ -1,16 +1,24 @@
-//! Runs that outlived a daemon that died (kill -9, a crash of the daemon
-//! alone). Each run, and every process it starts, carries a token in its
-//! environment that only sweepd sets and that is written in the run's
-//! summary before the run starts; a process is taken for a leftover run only
-//! by that token, never by a pid (which may have been recycled) or by a
-//! variable a person might set.
+//! What runs leave behind: processes that left their run's process group
+//! (`setsid`) and live on after the run ends, and runs that outlived a daemon
+//! that died (kill -9, a crash of the daemon alone). Each run, and every
+//! process it starts, carries a token in its environment that only sweepd
+//! sets and that is written in the run's summary before the run starts; a
+//! process is taken for a run's only by that token, never by a pid (which may
+//! have been recycled) or by a variable a person might set.
+//!
+//! sweepd is the subreaper of its runs' descendants ([`become_subreaper`]):
+//! one whose parent dies is re-parented to sweepd, not to init, so that
+//! sweepd reaps it once it is killed ([`end_run`]). A process that clears its
+//! environment (`env -i`) as well as leaving the group escapes the token
+//! scan; see docs/daemon.md.
 
 use std::collections::HashMap;
 use std::fs;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::Pid;
+use nix::sys::wait::{WaitPidFlag, waitpid};
+use nix::unistd::{Pid, getpgrp, getsid};
 
 /// The variable that carries a run's token.
 pub const TOKEN_VAR: &str = "SWEEPD_RUN_TOKEN";
@@ -26,6 +34,112 @@ pub fn new_token() -> String {
 /// This user's processes that carry a run token, by token.
 pub fn find() -> HashMap<String, Vec<i32>> {
     find_where(|_| true)
+}
+
+/// Those that carry this token.
+pub fn find_token(token: &str) -> Vec<i32> {
+    let var = format!("{TOKEN_VAR}={token}");
+    find_where(|environ| environ.split(|&b| b == 0).any(|v| v == var.as_bytes()))
+        .remove(token)
+        .unwrap_or_default()
+}
+
+/// Make this process the subreaper of its descendants: an orphan among them
+/// (its parent died) is re-parented to it, not to init.
+pub fn become_subreaper() -> nix::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true)
+}
+
+/// A run has ended (its leader exited, its group was killed): kill what still
+/// carries its token (processes that left the group), wait until they are
+/// gone, and reap those re-parented to sweepd, as well as any other orphan
+/// of a run that died on its own. Returns how many processes it killed.
+/// Blocking: a few milliseconds, at most seconds.
+pub fn end_run(token: &str) -> usize {
+    let mut killed = 0;
+    // A process that forks as it is killed may leave a child: look again.
+    for _ in 0..10 {
+        let pids = find_token(token);
+        if pids.is_empty() {
+            break;
+        }
+        killed += pids.len();
+        let seen: Vec<(i32, Option<Stat>)> = pids.iter().map(|&p| (p, Stat::of(p))).collect();
+        kill_all(&pids);
+        for (pid, before) in seen {
+            // Only the very process seen (not a pid used again since), and
+            // only once it is a zombie of ours.
+            if let (Some(before), Some(now)) = (before, Stat::of(pid))
+                && now.zombie
+                && now.ppid == std::process::id() as i32
+                && now.start == before.start
+            {
+                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+            }
+        }
+    }
+    reap_adopted();
+    killed
+}
+
+/// Reap the zombies among sweepd's children that it did not start: orphans
+/// of runs re-parented to it. tokio reaps the children it started (runs'
+/// leaders, nvidia-smi, Slurm's commands) by their pids; these must not be
+/// touched, or tokio would lose their exit status, so no `waitpid(-1)`.
+/// A child sweepd started is in sweepd's session, and in sweepd's process
+/// group or one it leads (a run's leader); an orphan that left that, by
+/// `setsid` or by joining its run's group, is not one of them.
+pub fn reap_adopted() {
+    let me = std::process::id() as i32;
+    let (Ok(session), group) = (getsid(None), getpgrp()) else {
+        return;
+    };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Some(stat) = Stat::of(pid) else {
+            continue;
+        };
+        let started_by_us =
+            stat.session == session.as_raw() && (stat.group == group.as_raw() || stat.group == pid);
+        if stat.ppid == me && stat.zombie && !started_by_us {
+            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+        }
+    }
+}
+
+/// What /proc/PID/stat says of a process.
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    zombie: bool,
+    ppid: i32,
+    group: i32,
+    session: i32,
+    /// Clock ticks after boot: with the pid, names one process for good.
+    start: u64,
+}
+
+impl Stat {
+    fn of(pid: i32) -> Option<Stat> {
+        let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The name, in parentheses, may hold anything: fields follow the last ')'.
+        let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+        Some(Stat {
+            zombie: *fields.first()? == "Z",
+            ppid: fields.get(1)?.parse().ok()?,
+            group: fields.get(2)?.parse().ok()?,
+            session: fields.get(3)?.parse().ok()?,
+            start: fields.get(19)?.parse().ok()?,
+        })
+    }
 }
 
 /// Those of them whose run folder lies in `home` (a daemon exiting at once
@@ -96,21 +210,57 @@ pub fn kill_all(pids: &[i32]) {
 
 /// Running, or stopped, but not a zombie waiting for its parent.
 fn alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
-        Err(_) => false,
-    }
+    Stat::of(pid).is_some_and(|s| !s.zombie)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::process::CommandExt;
+
+    /// A process that left its run's group and session (setsid) is found by
+    /// the run's token when the run ends.
+    #[test]
+    fn a_run_ending_kills_what_left_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let token = new_token();
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("setsid sh -c 'echo $$ > \"$0\"; exec sleep 1000' \"$0\" &")
+            .arg(&pid_file)
+            .env(TOKEN_VAR, &token)
+            .process_group(0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pid: i32 = loop {
+            let text = fs::read_to_string(&pid_file).unwrap_or_default();
+            if let Ok(pid) = text.trim().parse() {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "the grandchild wrote its pid");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        // Its environment shows a moment after it starts (bounded).
+        while !find_token(&token).contains(&pid) {
+            assert!(
+                Instant::now() < deadline,
+                "the grandchild is found by its token"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let stat = Stat::of(pid).unwrap();
+        assert_ne!(
+            stat.session,
+            getsid(None).unwrap().as_raw(),
+            "it left the session"
+        );
+        assert_eq!(end_run(&token), 1);
+        assert!(!alive(pid));
+        assert!(find_token(&token).is_empty());
+    }
 
     #[test]
     fn finds_and_kills_a_leftover_run_by_its_token() {

@@ -2,7 +2,8 @@
 //! `notify`) serves every running run: its events are only hints that a file
 //! has new bytes; the reader then reads to the end, so coalesced or lost
 //! events cost nothing but a little latency, and a final read at exit catches
-//! the rest.
+//! the rest. The hub also carries what every local run's logs are held to
+//! (`log_max`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,8 @@ const POLL: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Tails {
     requests: mpsc::UnboundedSender<Request>,
+    /// Each of a run's logs is kept under this many bytes (None: no cap).
+    log_max: Option<u64>,
 }
 
 enum Request {
@@ -81,7 +84,20 @@ impl Tails {
                 }
             }
         });
-        Self { requests }
+        Self {
+            requests,
+            log_max: None,
+        }
+    }
+
+    /// Runs' logs kept under `bytes` each (None or 0: no cap).
+    pub fn with_log_max(mut self, bytes: Option<u64>) -> Self {
+        self.log_max = bytes.filter(|&b| b > 0);
+        self
+    }
+
+    pub fn log_max(&self) -> Option<u64> {
+        self.log_max
     }
 
     /// Be woken when `path` (which must exist) changes, until unwatched. On

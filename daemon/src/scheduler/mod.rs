@@ -47,6 +47,8 @@ pub struct Config {
     pub gpu: GpuConfig,
     /// How Slurm is talked to (sweeps with `executor: slurm`).
     pub slurm: SlurmConfig,
+    /// Each log of a local run is kept under this many bytes (None: no cap).
+    pub log_max: Option<u64>,
 }
 
 /// How GPUs are found and shared.
@@ -81,6 +83,7 @@ impl Config {
             user_home,
             gpu: GpuConfig::default(),
             slurm: SlurmConfig::default(),
+            log_max: Some(crate::settings::DEFAULT_LOG_MAX_MIB << 20),
         }
     }
 }
@@ -207,13 +210,14 @@ pub async fn run(
     let placement = Placement::new(config.gpu.thresholds.clone(), config.gpu.lock_dir.clone());
     // A dead daemon's view of the GPUs (and their holders) is not ours.
     let _ = std::fs::remove_file(home.gpus_file());
+    let tails = Tails::start().with_log_max(config.log_max);
     let mut s = Scheduler {
         placement,
         gpus_written: None,
         disk: Disk::new(home.root().to_owned()),
         home,
         config,
-        tails: Tails::start(),
+        tails,
         sweeps: BTreeMap::new(),
         run_tx,
         cluster: None,
