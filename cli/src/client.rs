@@ -34,6 +34,12 @@ impl Client {
         }
     }
 
+    /// Whether a sweepd answers on this home, asked once: a busy or refusing
+    /// sweepd runs all the same (`status` must not call it stopped).
+    pub fn answers(home: &Home) -> bool {
+        !matches!(Self::connect_once(home), Ok(Ok(None)))
+    }
+
     /// One try: the client, or sweepd's word that it is busy.
     fn connect_once(home: &Home) -> Result<std::result::Result<Option<Client>, String>> {
         let stream = match UnixStream::connect(home.socket()) {
@@ -98,7 +104,9 @@ pub fn daemon_file<T: serde::de::DeserializeOwned>(
     home: &Home,
     path: &std::path::Path,
 ) -> Option<T> {
-    Client::connect(home).ok().flatten()?;
+    if !Client::answers(home) {
+        return None;
+    }
     let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str(&text).ok()
 }

@@ -239,7 +239,10 @@ fn main() -> ExitCode {
         // A closed pipe (`sweepctl preview ... | head`) is the reader's choice, not an error.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("sweepctl: {}", terminal::escape_lines(&format!("{error:#}")));
+            eprintln!(
+                "sweepctl: {}",
+                terminal::escape_lines(&format!("{error:#}"))
+            );
             ExitCode::from(2)
         }
     }

@@ -16,7 +16,7 @@ use crate::view::{
 };
 
 pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
-    let daemon = Client::connect(home).ok().flatten().is_some();
+    let daemon = Client::answers(home);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match sweep {
@@ -169,7 +169,7 @@ fn short_run(run: &str) -> String {
 
 /// Say on stderr that what follows is read from the folders alone.
 pub fn note_when_offline(home: &Home) {
-    if Client::connect(home).ok().flatten().is_none() {
+    if !Client::answers(home) {
         eprintln!(
             "(sweepd is not running on {}: read from its folders)",
             terminal::escape(&home.root().display().to_string())

@@ -48,12 +48,22 @@ pub const IDLE_AFTER: Duration = Duration::from_secs(60);
 /// How long a refused client is given to read why before sweepd hangs up.
 const REFUSAL_READ: Duration = Duration::from_secs(1);
 
+/// Refused connections waited on at once (others are told and dropped at
+/// once): refusals never take the owner's slots.
+const REFUSALS_AT_ONCE: usize = 16;
+
+/// The longest a client waits for a verdict on an inbox file (sweepctl
+/// itself gives up after a minute).
+const VERDICT_WITHIN: Duration = Duration::from_secs(300);
+
 /// Connections served at once: a quarter of the open-file limit, so that
 /// runs, records and the inbox always have descriptors left.
 pub fn connection_cap() -> usize {
     let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_or(1024, |(soft, _)| soft);
-    usize::try_from(soft / 4).unwrap_or(usize::MAX).clamp(8, 1024)
+    usize::try_from(soft / 4)
+        .unwrap_or(usize::MAX)
+        .clamp(8, 1024)
 }
 
 /// Raise the open-file limit's soft value to its hard one (systemd's
@@ -77,6 +87,7 @@ pub async fn run(
     let me = nix::unistd::getuid().as_raw();
     let cap = connection_cap();
     let slots = Arc::new(Semaphore::new(cap));
+    let refusals = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
     let mut backoff = Backoff::default();
     loop {
         let accepted = tokio::select! {
@@ -99,7 +110,6 @@ pub async fn run(
                 }
             }
         };
-        let slot = Arc::clone(&slots).try_acquire_owned().ok();
         let peer = stream.peer_cred().ok().map(|cred| cred.uid());
         if peer != Some(me) {
             tracing::warn!(uid = ?peer, "refused a control connection from another user");
@@ -109,10 +119,11 @@ pub async fn run(
                     peer.map_or("unknown".to_owned(), |u| u.to_string())
                 ),
             };
-            tokio::spawn(refuse(stream, refusal, slot));
+            let waited_on = Arc::clone(&refusals).try_acquire_owned().ok();
+            tokio::spawn(refuse(stream, refusal, waited_on));
             continue;
         }
-        let Some(slot) = slot else {
+        let Some(slot) = Arc::clone(&slots).try_acquire_owned().ok() else {
             let busy = Response::Busy {
                 message: format!(
                     "sweepd is busy: {cap} control connections are open; try again shortly"
@@ -129,15 +140,19 @@ pub async fn run(
     }
 }
 
-/// Say why a connection is not served, then hang up. With a slot, the
+/// Say why a connection is not served, then hang up. With a permit, the
 /// client's first line is read first (briefly): hanging up on unread data
 /// would reset the connection under the client before it reads why.
-async fn refuse(stream: UnixStream, why: Response, slot: Option<tokio::sync::OwnedSemaphorePermit>) {
+async fn refuse(
+    stream: UnixStream,
+    why: Response,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) {
     let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_LINE));
-    if slot.is_none() {
+    let Some(_permit) = permit else {
         let _ = lines.get_ref().try_write(why.to_line().as_bytes());
         return;
-    }
+    };
     let _ = tokio::time::timeout(REFUSAL_READ, async {
         let _ = send(&mut lines, why).await;
         while next_line(&mut lines).await.is_some() {}
@@ -219,7 +234,15 @@ async fn serve(
                 control(&mut lines, &scheduler, Control::Cancel, &sweep).await
             }
             Request::AwaitVerdict { name } => {
-                await_verdict(&mut lines, notices.subscribe(), &name, &shutdown).await
+                let waiting = await_verdict(&mut lines, notices.subscribe(), &name, &shutdown);
+                match tokio::time::timeout(VERDICT_WITHIN, waiting).await {
+                    Ok(sent) => sent,
+                    Err(_) => {
+                        let message =
+                            format!("no verdict on {name} within {} s", VERDICT_WITHIN.as_secs());
+                        send(&mut lines, Response::Refused { message }).await
+                    }
+                }
             }
         };
         if sent.is_err() {
@@ -293,5 +316,30 @@ async fn next_line(lines: &mut Lines) -> Option<String> {
     match lines.next().await {
         Some(Ok(line)) => Some(line),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_accepts_back_off_doubling_up_to_the_cap_and_start_over() {
+        let mut backoff = Backoff::default();
+        let waits: Vec<u128> = (0..8).map(|_| backoff.next().as_millis()).collect();
+        assert_eq!(waits, [50, 100, 200, 400, 800, 1600, 2000, 2000]);
+        assert!(!backoff.first());
+        backoff.reset();
+        assert_eq!(backoff.next(), Duration::from_millis(50));
+        assert!(backoff.first(), "a new episode is logged again");
+    }
+
+    #[test]
+    fn the_connection_cap_leaves_most_descriptors_to_the_rest() {
+        let cap = connection_cap();
+        let (soft, _) =
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+        assert!((8..=1024).contains(&cap));
+        assert!(cap as u64 <= soft / 4 || cap == 8, "{cap} of {soft}");
     }
 }

@@ -51,4 +51,3 @@ pub fn as_other(argv: &[&str]) -> Output {
     full.extend_from_slice(argv);
     as_root(&full)
 }
-

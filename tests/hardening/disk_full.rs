@@ -88,7 +88,7 @@ fn full_episodes(w: &World) -> usize {
     fs::read_to_string(w.path("sweepd.log"))
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains("WARN") && l.contains("is full ("))
+        .filter(|l| l.contains("WARN") && l.contains("is full: no run starts"))
         .count()
 }
 
@@ -126,16 +126,20 @@ fn a_full_disk_stops_starts_and_every_grid_point_runs_once_space_returns() {
     assert!(says_disk_full(&w), "{}", w.sweepctl(["status"]).stdout());
     fs::remove_file(&ballast).unwrap();
 
-    // Scene 2: full again while x=4 runs; sweepd is stopped while it is full
-    // and started again after space returns.
+    // Scene 2: full again while x=4 runs; sweepd is stopped and started
+    // again while the disk is still full, and takes every sweep up.
     wait_until("x=4 to run", || running_with(&sweep, 4));
     assert!(!says_disk_full(&w), "space came back");
     fill(&ballast);
     fs::write(w.path("go-4"), "").unwrap();
     wait_until("sweepd to see the disk full", || full_episodes(&w) == 2);
     assert!(daemon.terminate().success());
-    fs::remove_file(&ballast).unwrap();
     let daemon = Daemon::start(&w);
+    wait_until("the new sweepd to see the disk full", || {
+        full_episodes(&w) == 3
+    });
+    assert_eq!(state(&sweep), "running", "a full disk fails no sweep");
+    fs::remove_file(&ballast).unwrap();
     wait_until("the sweep to finish", || state(&sweep) == "finished");
     drop(daemon);
 

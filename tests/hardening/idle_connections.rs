@@ -10,15 +10,15 @@ use std::process::{Child, Stdio};
 use crate::common::World;
 use crate::common::daemon::{home, wait_until};
 
-/// sweepd under `prlimit --nofile=1024:1024`.
+/// sweepd under `prlimit --nofile=LIMITS`.
 struct Limited(Child);
 
 impl Limited {
-    fn start(w: &World) -> Limited {
+    fn start(w: &World, limits: &str) -> Limited {
         let log = fs::File::create(w.path("sweepd.log")).unwrap();
         let child = w
             .command_of("prlimit")
-            .arg("--nofile=1024:1024")
+            .arg(format!("--nofile={limits}"))
             .arg("--")
             .arg(crate::common::bin("sweepd"))
             .args(["--allow-root", "--settle", "100ms"])
@@ -53,7 +53,7 @@ fn eleven_hundred_idle_connections_do_not_take_the_socket_down() {
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
 
     let w = World::new();
-    let daemon = Limited::start(&w);
+    let daemon = Limited::start(&w, "1024:1024");
     w.file(
         "s.yaml",
         "method: grid\ncommand: [sh, -c, 'read start; echo \"{\\\"loss\\\": 1}\"; read stop']\nmetric: {name: loss}\nparameters: {a: {value: 1}}\n",
@@ -87,4 +87,17 @@ fn eleven_hundred_idle_connections_do_not_take_the_socket_down() {
     );
     assert!(log.len() < 1 << 20, "the log grew to {} bytes", log.len());
     drop(daemon);
+}
+
+#[test]
+fn sweepd_raises_its_open_file_soft_limit_to_the_hard_one() {
+    let w = World::new();
+    let daemon = Limited::start(&w, "1024:4096");
+    let limits = fs::read_to_string(format!("/proc/{}/limits", daemon.0.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers, ["4096", "4096"], "{line}");
 }

@@ -45,6 +45,8 @@ pub struct Ingest {
     /// The sweep metric's values in records of lines cut off before a
     /// restart, not yet returned.
     carried: Vec<f64>,
+    /// Records a write refused (a full disk), written first at the next.
+    unwritten: Vec<u8>,
     next_step: i64,
     started: Instant,
     metric: Option<(String, Goal)>,
@@ -84,6 +86,7 @@ impl Ingest {
             cap: None,
             collapsible: true,
             carried: Vec::new(),
+            unwritten: Vec::new(),
             next_step: 0,
             started,
             metric: metric.map(|m| (m.name.clone(), m.goal)),
@@ -145,11 +148,25 @@ impl Ingest {
         self.pos += rest.len() as u64;
     }
 
+    /// Append `out` to metrics.jsonl whole or not at all: a write cut short
+    /// (a full disk) is cut back off, and what it held is kept, in order,
+    /// for the next write.
     fn write_out(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        if !out.is_empty() {
-            self.metrics.write_all(out)?;
-            out.clear();
+        if !self.unwritten.is_empty() {
+            let mut held = std::mem::take(&mut self.unwritten);
+            held.append(out);
+            *out = held;
         }
+        if out.is_empty() {
+            return Ok(());
+        }
+        let before = self.metrics.metadata()?.len();
+        if let Err(e) = self.metrics.write_all(out) {
+            let _ = self.metrics.set_len(before);
+            self.unwritten = std::mem::take(out);
+            return Err(e);
+        }
+        out.clear();
         Ok(())
     }
 
@@ -237,7 +254,7 @@ impl Ingest {
         if !self.partial.is_empty() || self.overlong {
             let mut out = Vec::new();
             self.end_line(&mut out, &mut values);
-            self.metrics.write_all(&out)?;
+            self.write_out(&mut out)?;
         }
         self.metrics.sync_data()?;
         Ok((values, self.summary))

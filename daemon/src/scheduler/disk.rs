@@ -1,6 +1,6 @@
 //! The scheduler's view of the disk that holds the home: full from the first
-//! write that fails for want of space (or when little is left before a run
-//! starts), back once there is a margin of room and a probe write works.
+//! write that fails for want of space or quota (or when little is left before
+//! a run starts), back once there is a margin of room and a probe write works.
 
 use std::io;
 use std::path::PathBuf;
@@ -12,6 +12,8 @@ pub(super) struct Disk {
     home: PathBuf,
     /// Why no run starts, while the disk is full.
     full: Option<String>,
+    /// Space came back and the scheduler has not yet acted on it.
+    came_back: bool,
     /// When records that failed to be written were last written again.
     resaved_at: Option<Instant>,
 }
@@ -25,6 +27,7 @@ impl Disk {
         Disk {
             home,
             full: None,
+            came_back: false,
             resaved_at: None,
         }
     }
@@ -37,50 +40,62 @@ impl Disk {
     /// A write failed: for want of space, the disk is full from now on.
     pub fn write_failed(&mut self, e: &io::Error) {
         if space::is_no_space(e) && self.full.is_none() {
-            let free = space::free_bytes(&self.home).unwrap_or(0);
-            self.become_full(free);
+            self.become_full();
         }
     }
 
-    /// Look at the free space; true when it has just come back.
-    pub fn look(&mut self) -> bool {
+    /// A run failed: if a probe write fails too, for want of space or quota
+    /// (which statvfs may not show), the disk is full.
+    pub fn probe(&mut self) {
+        if self.full.is_none()
+            && let Err(e) = space::write_probe(&self.home)
+        {
+            self.write_failed(&e);
+        }
+    }
+
+    /// Look at the free space: full below `space::LOW`; back at
+    /// `space::BACK` once a probe write works.
+    pub fn look(&mut self) {
         let Ok(free) = space::free_bytes(&self.home) else {
-            return false;
+            return;
         };
         match &self.full {
-            None if free < space::LOW => {
-                self.become_full(free);
-                false
-            }
-            None => false,
-            Some(_) if free >= space::BACK && space::can_write(&self.home) => {
+            None if free < space::LOW => self.become_full(),
+            Some(_) if free >= space::BACK && space::write_probe(&self.home).is_ok() => {
                 tracing::info!(
                     free_kib = free / 1024,
                     "there is space on the disk again: runs start again"
                 );
                 self.full = None;
-                true
+                self.came_back = true;
             }
-            Some(_) => {
-                self.full = Some(space::no_space_message(&self.home, free));
-                false
-            }
+            _ => {}
         }
+    }
+
+    /// Whether space came back since this was last asked.
+    pub fn take_came_back(&mut self) -> bool {
+        std::mem::take(&mut self.came_back)
     }
 
     /// Whether to write unsaved records again now: as soon as space is
     /// back, else now and then (not at every turn of the scheduler).
     pub fn resave_due(&mut self, back: bool) -> bool {
-        let due = back || self.resaved_at.is_none_or(|at| at.elapsed() >= RESAVE_EVERY);
+        let due = back
+            || self
+                .resaved_at
+                .is_none_or(|at| at.elapsed() >= RESAVE_EVERY);
         if due {
             self.resaved_at = Some(Instant::now());
         }
         due
     }
 
-    fn become_full(&mut self, free: u64) {
+    fn become_full(&mut self) {
+        let free = space::free_bytes(&self.home).unwrap_or(0);
         let why = space::no_space_message(&self.home, free);
-        tracing::warn!("{why}");
+        tracing::warn!(free_kib = free / 1024, "{why}");
         self.full = Some(why);
     }
 }

@@ -226,6 +226,9 @@ pub async fn run(
     s.load_all()?;
     s.fill();
     s.publish(&status);
+    // While the disk is full, a look every second for space to return.
+    let mut space_look = tokio::time::interval(Duration::from_secs(1));
+    space_look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         heartbeat.fetch_add(1, Ordering::Relaxed);
         tokio::select! {
@@ -240,8 +243,7 @@ pub async fn run(
                     continue;
                 }
             }
-            // While the disk is full, look every second for space to return.
-            () = tokio::time::sleep(Duration::from_secs(1)), if s.disk.full().is_some() => {}
+            _ = space_look.tick(), if s.disk.full().is_some() => {}
             () = shutdown.cancelled() => break,
         }
         s.fill();
@@ -305,7 +307,16 @@ impl Scheduler {
                 let cleared = sweep
                     .set_waiting(None)
                     .and_then(|()| sweep.set_executor_problem(None));
-                recorded(&mut self.disk, &mut sweep, cleared, "cannot record the sweep's state");
+                recorded(
+                    &mut self.disk,
+                    &mut sweep,
+                    cleared,
+                    "cannot record the sweep's state",
+                );
+                if sweep.unsaved {
+                    // What it recovered could not all be written: for want of space?
+                    self.disk.probe();
+                }
                 tracing::info!(sweep = %id, state = ?sweep.record.state, runs = sweep.runs.len(), "sweep loaded");
                 let jobs = sweep.take_reattach();
                 self.sweeps.insert(id.clone(), sweep);
@@ -370,17 +381,34 @@ impl Scheduler {
                 ));
             }
         };
-        result.map_err(|e| format!("cannot record it: {e}"))?;
+        if let Err(e) = result {
+            // Done here, not yet on disk: written again once it can be.
+            let said = format!(
+                "sweep {id} is {} but sweepd cannot record it yet ({e}); it is written as soon as it can be",
+                state_word(sweep.record.state)
+            );
+            recorded(
+                &mut self.disk,
+                sweep,
+                Err(e),
+                "cannot record a person's command",
+            );
+            return Err(said);
+        }
         Ok(format!("sweep {id} is {}", state_word(sweep.record.state)))
     }
 
     fn on_run_event(&mut self, event: RunEvent) {
         // A run that ends on a full disk may have died of it: not its fault.
         let mut disk_full = false;
-        if matches!(event.kind, RunEventKind::Ended(_)) {
+        if let RunEventKind::Ended(ending) = &event.kind {
             self.placement.release(&event.id, Instant::now());
             self.write_gpus();
             self.disk.look();
+            if ending.stopped.is_none() && ending.exit != Some(executor::Exit::Code(0)) {
+                // A quota (or inodes) used up does not show in statvfs.
+                self.disk.probe();
+            }
             disk_full = self.disk.full().is_some();
         }
         let Some(sweep) = self.sweeps.get_mut(&event.id.sweep) else {
@@ -408,7 +436,12 @@ impl Scheduler {
                     }
                 }),
         };
-        recorded(&mut self.disk, sweep, result, "cannot record the run's progress");
+        recorded(
+            &mut self.disk,
+            sweep,
+            result,
+            "cannot record the run's progress",
+        );
     }
 
     /// `gpus.json`: the GPUs as last seen and which runs hold them, for
@@ -526,7 +559,12 @@ impl Scheduler {
                 .clone()
                 .filter(|_| sweep.active() > 0 || sweep.is_running());
             let result = sweep.set_executor_problem(problem);
-            recorded(&mut self.disk, sweep, result, "cannot record the sweep's state");
+            recorded(
+                &mut self.disk,
+                sweep,
+                result,
+                "cannot record the sweep's state",
+            );
         }
     }
 
@@ -559,7 +597,16 @@ impl Scheduler {
             let mut started = false;
             let ids: Vec<SweepId> = self.sweeps.keys().cloned().collect();
             for id in ids {
+                // A write in this pass may have found the disk full.
+                if self.disk.full().is_some() {
+                    return;
+                }
                 let sweep = &self.sweeps[&id];
+                // Until its records are written again, a sweep proposes
+                // nothing new (a re-run it owes may not be queued yet).
+                if sweep.unsaved {
+                    continue;
+                }
                 // max_running bounds the processes of this machine.
                 if !sweep.is_slurm() && self.supervised_here() >= self.config.max_running {
                     continue;
@@ -583,20 +630,24 @@ impl Scheduler {
                     },
                 };
                 let result = sweep.set_waiting(None);
-                recorded(&mut self.disk, sweep, result, "cannot record the sweep's state");
+                recorded(
+                    &mut self.disk,
+                    sweep,
+                    result,
+                    "cannot record the sweep's state",
+                );
                 match sweep.next_run() {
                     Ok(Some(n)) => started |= self.start(&id, n, lease),
                     Ok(None) => {
                         let result = sweep.finish_if_done();
-                        recorded(&mut self.disk, sweep, result, "cannot record the sweep's end");
+                        recorded(
+                            &mut self.disk,
+                            sweep,
+                            result,
+                            "cannot record the sweep's end",
+                        );
                     }
-                    Err(e) => {
-                        recorded(&mut self.disk, sweep, Err(e), "cannot queue a run");
-                        // A full disk: nothing else starts either.
-                        if self.disk.full().is_some() {
-                            return;
-                        }
-                    }
+                    Err(e) => recorded(&mut self.disk, sweep, Err(e), "cannot queue a run"),
                 }
             }
             if !started {
@@ -687,7 +738,8 @@ impl Scheduler {
     /// sweep says so; once space is back, what could not be written is
     /// written again and the sweeps stop saying it.
     fn disk_has_room(&mut self) -> bool {
-        let back = self.disk.look();
+        self.disk.look();
+        let back = self.disk.take_came_back();
         if let Some(why) = self.disk.full().map(str::to_owned) {
             for sweep in self.sweeps.values_mut().filter(|s| s.is_running()) {
                 // Best effort: a full disk may refuse this too (sweepctl
@@ -703,7 +755,12 @@ impl Scheduler {
                 (false, true) => sweep.set_waiting(None),
                 (false, false) => continue,
             };
-            recorded(&mut self.disk, sweep, result, "cannot write the sweep's records again");
+            recorded(
+                &mut self.disk,
+                sweep,
+                result,
+                "cannot write the sweep's records again",
+            );
         }
         self.disk.full().is_none()
     }

@@ -152,13 +152,35 @@ impl Sweep {
             reattach: Vec::new(),
             unsaved: false,
         };
-        sweep.recover(leftovers)?;
-        sweep.finish_if_target_reached()?;
+        // A full disk must not cost the sweep: what cannot be written now
+        // is held, and written once it can be.
+        let recovered = sweep.recover(leftovers);
+        sweep.kept(recovered, "cannot record what was recovered");
+        let reached = sweep.finish_if_target_reached();
+        sweep.kept(reached, "cannot record the sweep's end");
         Ok(sweep)
     }
 
+    /// A write that failed leaves this sweep ahead of its folder: say so,
+    /// and hold it as unsaved (see `resave`).
+    fn kept(&mut self, result: io::Result<()>, what: &str) {
+        if let Err(e) = result {
+            tracing::error!(sweep = %self.id, error = %e, "{what}; kept to write again");
+            self.unsaved = true;
+        }
+    }
+
+    /// Every run is taken up even when a write fails (a full disk): the
+    /// first error is returned once all are, and the sweep is then held
+    /// unsaved.
     fn recover(&mut self, leftovers: &HashMap<String, Vec<i32>>) -> io::Result<()> {
         let metric = self.spec.metric.clone();
+        let mut first_error: Option<io::Error> = None;
+        let mut note = |result: io::Result<()>| {
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        };
         let mut interrupted = Vec::new();
         let mut stopped = Vec::new();
         for (&n, run) in self.runs.iter_mut() {
@@ -195,49 +217,59 @@ impl Sweep {
                 );
                 orphans::kill_all(pids);
             }
-            // Read its output to the end (resuming), so nothing it printed is lost.
+            // Read its output to the end (resuming), so nothing it printed is
+            // lost; on a full disk, what metrics.jsonl already holds.
             let started = Instant::now();
-            let (values, summary) = Ingest::open(&run_dir, metric.as_ref(), started)?.finish()?;
-            run.values = values;
-            run.summary.metric = summary;
+            match Ingest::open(&run_dir, metric.as_ref(), started).and_then(Ingest::finish) {
+                Ok((values, summary)) => {
+                    run.values = values;
+                    run.summary.metric = summary;
+                }
+                Err(e) => {
+                    tracing::error!(sweep = %self.id, run = n, error = %e, "cannot read the run's output to the end");
+                    self.unsaved = true;
+                    if let Some(metric) = &metric {
+                        run.values = run_dir.metric_values(&metric.name).unwrap_or_default();
+                    }
+                }
+            }
             run.summary.ended_at = Some(now());
             if run.summary.early_terminate.is_some() {
                 // The rule was stopping it when sweepd died: it stays stopped.
                 run.summary.state = RunState::Killed;
                 run.summary.reason = Some(StopReason::EarlyTerminate.as_str().into());
-                run_dir.write_summary(&run.summary)?;
+                note(run_dir.write_summary(&run.summary));
                 stopped.push(n);
                 continue;
             }
             run.summary.state = RunState::Interrupted;
             run.summary.reason = Some("sweepd stopped while it ran".into());
-            run_dir.write_summary(&run.summary)?;
+            note(run_dir.write_summary(&run.summary));
             interrupted.push(n);
         }
         for &n in &interrupted {
-            self.dir.append_event(EventKind::RunEnded {
+            note(self.dir.append_event(EventKind::RunEnded {
                 run: n,
                 state: RunState::Interrupted,
                 reason: Some("sweepd stopped while it ran".into()),
-            })?;
+            }));
         }
         for &n in &stopped {
-            self.dir.append_event(EventKind::RunEnded {
+            note(self.dir.append_event(EventKind::RunEnded {
                 run: n,
                 state: RunState::Killed,
                 reason: Some(StopReason::EarlyTerminate.as_str().into()),
-            })?;
+            }));
         }
         if !interrupted.is_empty() {
-            self.dir
-                .append_event(EventKind::Recovered { interrupted })?;
+            note(self.dir.append_event(EventKind::Recovered { interrupted }));
         }
         // Owed re-runs, including any a crash kept from being queued.
         let owed: Vec<u32> = self.latest_runs().values().map(|r| r.summary.run).collect();
         for n in owed {
-            self.rerun_if_owed(n)?;
+            note(self.rerun_if_owed(n));
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     pub fn is_running(&self) -> bool {
@@ -349,11 +381,13 @@ impl Sweep {
                 values: Vec::new(),
             },
         );
-        self.dir.append_event(EventKind::RunQueued {
+        // The run is queued (its folder says so) even if its event is lost.
+        let event = self.dir.append_event(EventKind::RunQueued {
             run: n,
             proposal,
             attempt,
-        })?;
+        });
+        self.kept(event, "cannot log the queued run");
         Ok(n)
     }
 
@@ -822,13 +856,23 @@ impl Sweep {
     }
 
     /// Write everything held here again, after writes failed (the disk was
-    /// full): every run's summary, then the sweep's state, then the re-runs
-    /// that could not be queued. Clears `unsaved` when all of it is written.
+    /// full): each run's summary that differs from its file, then the
+    /// sweep's state, then the re-runs that could not be queued. Clears
+    /// `unsaved` when all of it is written. (Events not logged then stay
+    /// lost: the records are the truth, events.jsonl their history.)
     pub fn resave(&mut self) -> io::Result<()> {
         for (&n, run) in &self.runs {
-            self.dir.run(n).write_summary(&run.summary)?;
+            let run_dir = self.dir.run(n);
+            match run_dir.read_summary() {
+                Ok(on_disk) if on_disk == run.summary => continue,
+                // Its folder was removed (to make room?): nothing to write into.
+                Err(_) if !run_dir.root().exists() => continue,
+                _ => run_dir.write_summary(&run.summary)?,
+            }
         }
-        self.dir.write_state(&self.record)?;
+        if self.dir.read_state().ok().as_ref() != Some(&self.record) {
+            self.dir.write_state(&self.record)?;
+        }
         let latest: Vec<u32> = self.latest_runs().values().map(|r| r.summary.run).collect();
         for n in latest {
             self.rerun_if_owed(n)?;

@@ -34,25 +34,40 @@ pub fn free_bytes(path: &Path) -> io::Result<u64> {
 /// How the space at `path` stands, for people: `None` when there is room.
 pub fn shortage(path: &Path) -> Option<String> {
     let free = free_bytes(path).ok()?;
-    (free < LOW).then(|| no_space_message(path, free))
+    (free < LOW).then(|| {
+        format!(
+            "the disk holding {} is full ({} KiB free): sweepd starts no run until space returns",
+            path.display(),
+            free / 1024
+        )
+    })
 }
 
-/// The one wording of a full disk, for sweepd's records and sweepctl.
+/// Why no run starts, in a sweep's `waiting` (no changing figures in it:
+/// it is written once per episode). `free` tells a full disk from a quota
+/// (or inodes) used up, which statvfs does not show as a lack of bytes.
 pub fn no_space_message(path: &Path, free: u64) -> String {
-    format!(
-        "the disk holding {} is full ({} KiB free): no run starts until space returns",
-        path.display(),
-        free / 1024
-    )
+    if free < LOW {
+        format!(
+            "the disk holding {} is full: no run starts until space returns",
+            path.display()
+        )
+    } else {
+        format!(
+            "writes to the disk holding {} fail for want of space (a quota or inodes used up?): \
+             no run starts until they work again",
+            path.display()
+        )
+    }
 }
 
-/// Whether a small file can be written, synced and removed in `dir`: statvfs
-/// alone can say "free" where a quota or reserved blocks say otherwise.
-pub fn can_write(dir: &Path) -> bool {
+/// Write, sync and remove a small file in `dir`: statvfs alone can say
+/// "free" where a quota, inodes or reserved blocks say otherwise.
+pub fn write_probe(dir: &Path) -> io::Result<()> {
     let probe = dir.join(".space-probe");
     let written = super::atomic::write(&probe, &[0u8; 4096]);
     let _ = std::fs::remove_file(&probe);
-    written.is_ok()
+    written
 }
 
 #[cfg(test)]
@@ -61,9 +76,15 @@ mod tests {
 
     #[test]
     fn no_space_and_quota_are_told_from_other_errors() {
-        assert!(is_no_space(&io::Error::from_raw_os_error(Errno::ENOSPC as i32)));
-        assert!(is_no_space(&io::Error::from_raw_os_error(Errno::EDQUOT as i32)));
-        assert!(!is_no_space(&io::Error::from_raw_os_error(Errno::EACCES as i32)));
+        assert!(is_no_space(&io::Error::from_raw_os_error(
+            Errno::ENOSPC as i32
+        )));
+        assert!(is_no_space(&io::Error::from_raw_os_error(
+            Errno::EDQUOT as i32
+        )));
+        assert!(!is_no_space(&io::Error::from_raw_os_error(
+            Errno::EACCES as i32
+        )));
         assert!(!is_no_space(&io::Error::other("no space left")));
     }
 
@@ -71,7 +92,7 @@ mod tests {
     fn a_roomy_folder_has_free_space_and_can_be_written() {
         let dir = tempfile::tempdir().unwrap();
         assert!(free_bytes(dir.path()).unwrap() > 0);
-        assert!(can_write(dir.path()));
+        write_probe(dir.path()).unwrap();
         assert!(!dir.path().join(".space-probe").exists());
     }
 }

@@ -100,15 +100,19 @@ fn what_is(path: &Path) -> &'static str {
 }
 
 /// Whether a lock folder owned by `uid` with `mode` may be used by user `me`:
-/// it is owned by root or by `me` (its owner can swap the files in it), and
-/// it is sticky or writable by no other user (so nobody else can rename or
+/// sticky, or writable by no other user (so nobody else can rename or
 /// delete our lock files; links planted there are refused by the open).
+/// Another user's folder is accepted only when sticky and open to all (the
+/// shared folder the first user's sweepd made, mode 1777): its owner could
+/// delete lock files and so break the exclusion, as any user holding the
+/// locks can, but never turn a lock against anyone's files.
 pub fn folder_verdict(uid: u32, mode: u32, me: u32) -> Result<(), String> {
     let sticky = mode & 0o1000 != 0;
     let writable_by_others = mode & 0o002 != 0;
-    if uid != 0 && uid != me {
+    if uid != 0 && uid != me && !(sticky && writable_by_others) {
         return Err(format!(
-            "belongs to uid {uid}, neither root nor this user ({me}); have root create it (systemd/tmpfiles-sweepd.conf) or choose another with --gpu-lock-dir"
+            "belongs to uid {uid}, neither root nor this user ({me}), and is not a shared sticky folder (mode {:o}); have root create it (systemd/tmpfiles-sweepd.conf) or choose another with --gpu-lock-dir",
+            mode & 0o7777
         ));
     }
     if writable_by_others && !sticky {
@@ -215,10 +219,12 @@ mod tests {
             why.contains("writable by every user and not sticky"),
             "{why}"
         );
-        // Another user made it: sticky or not, its owner can swap our files.
-        let why = folder_verdict(1234, 0o41777, ME).unwrap_err();
+        // Another user's sweepd made the shared folder: usable by all.
+        assert!(folder_verdict(1234, 0o41777, ME).is_ok());
+        // Another user's own folder is not.
+        let why = folder_verdict(1234, 0o40755, ME).unwrap_err();
         assert!(why.contains("belongs to uid 1234"), "{why}");
-        assert!(folder_verdict(1234, 0o40755, ME).is_err());
+        assert!(folder_verdict(1234, 0o41755, ME).is_err());
     }
 
     #[test]
