@@ -1095,7 +1095,7 @@ fn another_user_can_neither_steer_sweeps_nor_use_the_inbox() {
     let id = w.sweepctl(["submit", "mine.yaml"]).expect_code(0).stdout();
     let id = id.trim().to_owned();
     let sweep = home(&w).join("sweeps").join(&id);
-    let sweepctl = common::bin("sweepctl");
+    let (_copy, sweepctl) = common::users::sweepctl_for_other();
     let home_arg = home(&w).display().to_string();
 
     // The other user's `sweepctl pause`, which must fail.

@@ -51,3 +51,16 @@ pub fn as_other(argv: &[&str]) -> Output {
     full.extend_from_slice(argv);
     as_root(&full)
 }
+
+/// A copy of `sweepctl` that `OTHER` can run wherever the checkout is (a
+/// checkout under a private folder is out of their reach), in a folder of
+/// its own that is removed when the first value is dropped.
+pub fn sweepctl_for_other() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join("sweepctl");
+    std::fs::copy(super::bin("sweepctl"), &copy).expect("copy sweepctl");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, copy)
+}

@@ -5,9 +5,9 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use crate::common::World;
 use crate::common::daemon::{Daemon, home};
-use crate::common::users::as_other;
-use crate::common::{World, bin};
+use crate::common::users::{as_other, sweepctl_for_other};
 
 #[test]
 fn another_users_sweepctl_is_told_both_user_ids_every_time() {
@@ -24,7 +24,7 @@ fn another_users_sweepctl_is_told_both_user_ids_every_time() {
     open(&home(&w), 0o711);
     open(&home(&w).join("sweepd.sock"), 0o666);
     open(&home(&w).join("sweeps"), 0o755);
-    let sweepctl = bin("sweepctl");
+    let (_copy, sweepctl) = sweepctl_for_other();
     let home_arg = home(&w).display().to_string();
     let me = nix::unistd::getuid().as_raw();
     for attempt in 0..20 {
