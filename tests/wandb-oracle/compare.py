@@ -196,7 +196,8 @@ def check_grids(exe, corpus):
             continue
         if not isinstance(config, dict) or config.get("method") != "grid":
             continue
-        out = sweepctl(exe, "preview", "--json", str(path))
+        # Every run: preview shows at most 10,000 of a grid unless told more.
+        out = sweepctl(exe, "preview", "--json", "-n", "1000000", str(path))
         if out.returncode != 0:
             continue
         ours = [json.loads(line) for line in out.stdout.splitlines()]
