@@ -1,11 +1,14 @@
-//! `sweepctl logs RUN [-f] [--stderr]`: what a run printed, from its folder.
+//! `sweepctl logs RUN [-f] [--stderr]`: what a run printed, from its folder;
+//! of a log sweepd has capped, what it kept (after the hole at its head).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use sweepd::store::Home;
+use sweepd::store::capped_log::{CutPoint, next_data};
 
 use crate::Outcome;
 use crate::view::resolve_run;
@@ -39,7 +42,7 @@ pub fn run(home: &Home, wanted: &str, options: Options) -> Result<Outcome> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && follow => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let mut offset = 0u64;
+    let mut shown = Shown::default();
     // With --json, lines are written whole: a partial last line waits for its end.
     let mut partial: Vec<u8> = Vec::new();
     loop {
@@ -47,19 +50,17 @@ pub fn run(home: &Home, wanted: &str, options: Options) -> Result<Outcome> {
             file = File::open(&path).ok();
         }
         if let Some(f) = file.as_mut() {
-            // Shorter than what was read: sweepd cut its head (log_max).
-            if f.metadata().is_ok_and(|m| m.len() < offset) {
-                offset = 0;
-            }
-            f.seek(SeekFrom::Start(offset))?;
-            let mut buf = Vec::new();
-            f.read_to_end(&mut buf)?;
-            offset += buf.len() as u64;
+            let (after_hole, bytes) = shown
+                .more(f, !stderr, &run.stdout_file())
+                .with_context(|| format!("cannot read {}", path.display()))?;
             if json {
-                partial.extend_from_slice(&buf);
+                if after_hole {
+                    partial.clear(); // the rest of that line is gone
+                }
+                partial.extend_from_slice(&bytes);
                 write_json_lines(&mut out, &mut partial, !follow)?;
             } else {
-                out.write_all(&buf)?;
+                out.write_all(&bytes)?;
             }
             out.flush()?;
         }
@@ -70,11 +71,59 @@ pub fn run(home: &Home, wanted: &str, options: Options) -> Result<Outcome> {
         if ended
             && file
                 .as_ref()
-                .is_some_and(|f| f.metadata().is_ok_and(|m| m.len() == offset))
+                .is_some_and(|f| f.metadata().is_ok_and(|m| m.len() == shown.offset))
         {
             return Ok(Outcome::Ok);
         }
         std::thread::sleep(FOLLOW_EVERY);
+    }
+}
+
+/// How far `logs` has read a log. sweepd's `log_max` punches a hole in a
+/// log's head (reading it gives zeros): what is shown skips it.
+#[derive(Default)]
+struct Shown {
+    offset: u64,
+    /// Past a hole in stdout, not yet at a line's start.
+    to_line_end: bool,
+}
+
+impl Shown {
+    /// What was written since, past any hole punched meanwhile (then true);
+    /// with `lines` (stdout, whose cut point is beside `log`), from the first
+    /// whole line after it.
+    fn more(
+        &mut self,
+        file: &mut File,
+        lines: bool,
+        log: &Path,
+    ) -> std::io::Result<(bool, Vec<u8>)> {
+        let mut after_hole = false;
+        if let Some(data) = next_data(file, self.offset)?
+            && data > self.offset
+        {
+            self.to_line_end = lines && {
+                let cut = CutPoint::read(log).ok().flatten();
+                !CutPoint::starts_line(cut.as_ref(), data)
+            };
+            self.offset = data;
+            after_hole = true;
+        }
+        file.seek(SeekFrom::Start(self.offset))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        self.offset += bytes.len() as u64;
+        if self.to_line_end {
+            let end = match bytes.iter().position(|&b| b == b'\n') {
+                Some(at) => {
+                    self.to_line_end = false;
+                    at + 1
+                }
+                None => bytes.len(),
+            };
+            bytes.drain(..end);
+        }
+        Ok((after_hole, bytes))
     }
 }
 
@@ -106,4 +155,81 @@ fn write_json_lines(out: &mut impl Write, pending: &mut Vec<u8>, all: bool) -> R
     }
     pending.drain(..start);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::fcntl::{FallocateFlags, fallocate};
+    use std::fs::OpenOptions;
+    use sweepd::store::capped_log::CutPoint;
+
+    fn punch(file: &File, end: i64) {
+        let flags = FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE;
+        fallocate(file, flags, 0, end).unwrap();
+    }
+
+    /// Lines `line 0000000\n` (13 bytes) from `from` on, `n` of them.
+    fn lines(from: u32, n: u32) -> String {
+        (from..from + n).map(|i| format!("line {i:07}\n")).collect()
+    }
+
+    fn check_shown(dir: &Path) {
+        let log = dir.join("stdout.log");
+        let mut writer = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        writer.write_all(lines(0, 1000).as_bytes()).unwrap(); // 13,000 bytes
+        let mut reader = File::open(&log).unwrap();
+        punch(&writer, 8192);
+        let mut shown = Shown::default();
+        let (after_hole, bytes) = shown.more(&mut reader, true, &log).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        // 8192 = line 630 and 2 bytes: shown from line 631, no zeros.
+        assert!(after_hole);
+        assert!(text.starts_with("line 0000631\n"), "{}", &text[..20]);
+        assert!(text.ends_with("line 0000999\n"));
+        // Following: more comes, and a hole punched past where it was read.
+        writer.write_all(lines(1000, 1000).as_bytes()).unwrap();
+        assert_eq!(
+            shown.more(&mut reader, true, &log).unwrap(),
+            (false, lines(1000, 1000).into_bytes())
+        );
+        writer.write_all(lines(2000, 1000).as_bytes()).unwrap();
+        punch(&writer, 7 * 4096); // 28,672: line 2205 and 7 bytes
+        let text = String::from_utf8(shown.more(&mut reader, true, &log).unwrap().1).unwrap();
+        assert!(text.starts_with("line 0002206\n"), "{}", &text[..20]);
+        // A hole that ends where a line begins, as the cut point says.
+        writer.write_all(lines(3000, 10_000).as_bytes()).unwrap();
+        punch(&writer, 13 * 8192); // 106,496: line 8192 begins there
+        CutPoint {
+            version: CutPoint::VERSION,
+            resume_at: 110_000,
+            records_before: 0,
+            in_line: false,
+            lines_from: Some(106_496),
+        }
+        .write(&log)
+        .unwrap();
+        let text = String::from_utf8(shown.more(&mut reader, true, &log).unwrap().1).unwrap();
+        assert!(text.starts_with("line 0008192\n"), "{}", &text[..20]);
+        // stderr has no lines to keep whole: shown from the hole's end.
+        let mut shown = Shown::default();
+        let text = String::from_utf8(shown.more(&mut reader, false, &log).unwrap().1).unwrap();
+        assert!(text.starts_with("line 0008192\n"), "{}", &text[..20]);
+    }
+
+    #[test]
+    fn logs_skip_the_hole_sweepd_punched_here() {
+        check_shown(tempfile::tempdir().unwrap().path());
+    }
+
+    #[test]
+    fn logs_skip_the_hole_sweepd_punched_on_tmpfs() {
+        if let Ok(dir) = tempfile::tempdir_in("/dev/shm") {
+            check_shown(dir.path());
+        }
+    }
 }

@@ -25,7 +25,8 @@ pub fn run(path: &Path, n: Option<u64>, seed: Option<u64>, json: bool) -> Result
     let validation = spec::check_bytes(&bytes, Format::from_path(path));
     // Problems go to stderr, so that stdout holds only the runs.
     for d in validation.diagnostics.iter() {
-        eprintln!("{}", sweepd::spec::render(&name, &text, d));
+        let report = sweepd::spec::render(&name, &text, d);
+        eprintln!("{}", crate::terminal::escape_report(&report));
     }
     let Some(spec) = validation.spec else {
         eprintln!("{name}: invalid, nothing to preview");
@@ -83,7 +84,7 @@ fn preview_grid(
             header.push_str(" (pass -n to see more)");
         }
     }
-    writeln!(out, "{header}")?;
+    writeln!(out, "{}", crate::terminal::escape(&header))?;
     write_table(out, &Space::new(&spec.parameters), runs)
 }
 

@@ -14,6 +14,7 @@ use sweepd::watcher::sidecar_name;
 
 use crate::Outcome;
 use crate::client::Client;
+use crate::terminal;
 
 /// How long to wait for the verdict before saying so and leaving it to the daemon.
 const VERDICT_WAIT: Duration = Duration::from_secs(60);
@@ -28,7 +29,8 @@ pub fn run(home: &Home, path: &Path) -> Result<Outcome> {
     let text = String::from_utf8_lossy(&bytes);
     let validation = spec::check_bytes(&bytes, Format::from_path(path));
     for d in validation.diagnostics.iter() {
-        eprintln!("{}", spec::render(&path.display().to_string(), &text, d));
+        let report = spec::render(&path.display().to_string(), &text, d);
+        eprintln!("{}", terminal::escape_report(&report));
     }
     let Some(spec) = validation.spec else {
         eprintln!("{}: invalid, not submitted", path.display());
@@ -105,12 +107,12 @@ pub fn run(home: &Home, path: &Path) -> Result<Outcome> {
     };
     match client.read_within(Some(VERDICT_WAIT)) {
         Ok(Response::Accepted { sweep, warnings }) => {
-            eprint!("{warnings}");
+            eprint!("{}", terminal::escape_report(&warnings));
             println!("{sweep}");
             Ok(Outcome::Ok)
         }
         Ok(Response::Rejected { reasons }) => {
-            eprint!("{reasons}");
+            eprint!("{}", terminal::escape_report(&reasons));
             eprintln!("{}: rejected by sweepd", path.display());
             Ok(Outcome::Invalid)
         }

@@ -14,9 +14,11 @@ pub const NAME_COLUMNS: usize = 60;
 /// The most a reason or a message (free text) takes.
 pub const TEXT_COLUMNS: usize = 160;
 
-/// Characters that reorder what follows them on screen (Trojan Source).
+/// Characters that reorder what follows them on screen (Trojan Source), or
+/// take no room at all (zero-width and format characters, tags): a name of
+/// them would never be cut, and two names could look the same.
 fn reorders(c: char) -> bool {
-    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(c, '\u{00ad}' | '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}' | '\u{e0000}'..='\u{e007f}')
 }
 
 fn push_escaped(out: &mut String, c: char) {
@@ -43,6 +45,20 @@ pub fn escape(text: &str) -> String {
 /// several lines).
 pub fn escape_lines(text: &str) -> String {
     text.split('\n').map(escape).collect::<Vec<_>>().join("\n")
+}
+
+/// A report of several lines (`validate`'s diagnostics, with the file's own
+/// lines): control characters escaped, newlines and tabs (which line up the
+/// caret under the file's line) kept.
+pub fn escape_report(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c => push_escaped(&mut out, c),
+        }
+    }
+    out
 }
 
 /// Display columns of text already escaped.

@@ -25,7 +25,10 @@ pub fn run(files: &[PathBuf], json: bool) -> Result<Outcome> {
                     let line = json!({"file": name, "valid": false, "io_error": error.to_string()});
                     writeln!(out, "{line}")?;
                 } else {
-                    eprintln!("sweepctl: cannot read {name}: {error}");
+                    eprintln!(
+                        "sweepctl: cannot read {}: {error}",
+                        crate::terminal::escape(&name)
+                    );
                 }
                 unreadable.push(name);
                 continue;
@@ -39,7 +42,8 @@ pub fn run(files: &[PathBuf], json: bool) -> Result<Outcome> {
             writeln!(out, "{}", json_report(&name, &validation))?;
         } else {
             let text = String::from_utf8_lossy(&bytes);
-            write!(out, "{}", human_report(&name, &text, &validation))?;
+            let report = human_report(&name, &text, &validation);
+            write!(out, "{}", crate::terminal::escape_report(&report))?;
         }
     }
     out.flush().context("cannot write to standard output")?;

@@ -80,12 +80,15 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
         intake_stop.clone(),
     ));
     let server_task = tokio::spawn(server::run(listener, handle, notices, intake_stop.clone()));
+    // Orphans of runs re-parented to sweepd (its subreaper) are reaped as they end.
+    let reaper_task = tokio::spawn(crate::executor::orphans::reap_on_sigchld(shutdown.clone()));
 
     let result = scheduler_task.await;
     intake_stop.cancel();
     let _ = watcher_task.await;
     let _ = server_task.await;
     let _ = service_task.await;
+    let _ = reaper_task.await;
     let _ = std::fs::remove_file(&socket);
     tracing::info!("sweepd stopped");
     match result {

@@ -503,7 +503,7 @@ impl Intake {
         self.tasks.spawn(async move {
             // A file whose check is not under way when the daemon stops stays
             // in the spool: it is filed at the next start.
-            let _permit = tokio::select! {
+            let permit = tokio::select! {
                 () = shutdown.cancelled() => return,
                 permit = permits.acquire_owned() => permit,
             };
@@ -517,7 +517,12 @@ impl Intake {
                 .is_ok_and(|m| m.uid() == nix::unistd::getuid().as_raw());
             let checked = if owned_by_us {
                 let (path, user_name) = (claimed.clone(), submission.name.clone());
-                let check = bounded(limit, move || intake::check(&path, &user_name));
+                // The permit goes with the thread: a check given up on still
+                // counts until its thread ends, so at most so many run at once.
+                let check = bounded(limit, move || {
+                    let _permit = permit;
+                    intake::check(&path, &user_name)
+                });
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     checked = check => checked.unwrap_or_else(|e| Err(e.reasons(&submission.name, limit))),

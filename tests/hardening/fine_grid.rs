@@ -52,7 +52,7 @@ print(json.dumps({
 "#;
 
 /// `sweepctl args` in the world, with its exit code, output and peak RSS.
-fn measured_sweepctl(w: &World, args: &[&str]) -> (i32, String, String, u64) {
+pub(crate) fn measured_sweepctl(w: &World, args: &[&str]) -> (i32, String, String, u64) {
     let run = Run(w
         .command_of("python3")
         .arg("-c")

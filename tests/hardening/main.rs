@@ -15,3 +15,4 @@ mod inbox_names;
 mod nested_yaml;
 mod refusal;
 mod setsid;
+mod zombies;

@@ -134,3 +134,35 @@ fn submit_without_a_verdict_exits_non_zero_and_says_what_to_do() {
     // The file is in the inbox all the same, for sweepd to take.
     assert_eq!(fs::read_dir(home(&w).join("inbox")).unwrap().count(), 2);
 }
+
+/// Within the depth and size limits, a file built to cost: 60 levels of
+/// 1000-character keys over a list of 250,000 values, each value a node
+/// whose key path holds every key. Checking it must stay small and quick
+/// (it took 128 GB or minutes when each node's path copied or hashed its
+/// keys), with one clear error.
+#[test]
+fn a_file_built_to_cost_time_and_memory_is_checked_in_little_of_either() {
+    let w = World::new();
+    let mut text =
+        String::from("method: grid\nprogram: p\nparameters:\n  a:\n    value: 1\nextra:\n");
+    for depth in 0..60 {
+        text.push_str(&format!(
+            "{}k{depth:02}{}:\n",
+            "  ".repeat(depth + 1),
+            "x".repeat(1000)
+        ));
+    }
+    text.push_str(&"  ".repeat(61));
+    text.push_str("v: [");
+    text.push_str(&vec!["1"; 250_000].join(","));
+    text.push_str("]\n");
+    let path = w.file("costly.yaml", &text);
+    let (code, stdout, _, maxrss_kib) =
+        crate::fine_grid::measured_sweepctl(&w, &["validate", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("unknown key `extra`"), "{stdout}");
+    assert!(
+        maxrss_kib < 300 * 1024,
+        "validate peaked at {maxrss_kib} KiB"
+    );
+}

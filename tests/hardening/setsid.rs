@@ -2,9 +2,11 @@
 //! `setsid` left the run's process group and outlived the run (and a daemon
 //! restart); now sweepd is its subreaper and kills (and reaps) whatever
 //! carries the run's token when the run ends. And a run's `stdout.log` grew
-//! without bound; now each log keeps only its most recent `--log-max-mib`.
+//! without bound; now each log holds only its most recent `--log-max-mib`
+//! on disk (its head punched out).
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -157,10 +159,8 @@ fn a_chatty_run_keeps_only_the_tail_of_its_logs() {
     wait_until("the sweep", || !sweeps(&w).is_empty());
     let sweep = sweeps(&w)[0].clone();
     let run = sweep.join("runs/0001");
-    let on_disk = |name: &str| {
-        let size = |p: PathBuf| fs::metadata(p).map_or(0, |m| m.len());
-        size(run.join(name)) + size(run.join(format!("{name}.1")))
-    };
+    // The disk blocks a log holds: its punched-out head holds none.
+    let on_disk = |name: &str| fs::metadata(run.join(name)).map_or(0, |m| m.blocks() * 512);
     let mib = 1 << 20;
     let mut most = 0;
     wait_until("the run to finish", || {
@@ -169,28 +169,51 @@ fn a_chatty_run_keeps_only_the_tail_of_its_logs() {
             .first()
             .is_some_and(|s| s["state"] == "finished")
     });
-    // What a look caught while it ran; at the end it is all cut to the cap.
+    // What a look caught while it ran; at the end it is all held to the cap.
     assert!(most < 3 * mib, "{most} bytes of stdout while it ran");
+    for name in ["stdout.log", "stderr.log"] {
+        assert!(
+            on_disk(name) <= mib + 64 * 1024,
+            "{name}: {}",
+            on_disk(name)
+        );
+    }
+    // Nothing moved under the run: every offset is kept, the head a hole.
+    let size = fs::metadata(run.join("stdout.log")).unwrap().len();
+    assert!(size > 7_000_000, "{size}");
+    assert!(!run.join("stdout.log.1").exists());
+    // People are shown the tail, from its first whole line, without the hole.
+    let id = sweep.file_name().unwrap().to_str().unwrap();
+    let tail = w
+        .sweepctl(["logs", &format!("{id}/1")])
+        .expect_code(0)
+        .stdout();
+    let pad = "x".repeat(60);
+    let shown = |text: &str| text.len() as u64;
     assert!(
-        on_disk("stdout.log") <= mib + 64 * 1024,
+        shown(&tail) > mib / 2 && shown(&tail) <= mib + 64 * 1024,
         "{}",
-        on_disk("stdout.log")
+        tail.len()
     );
     assert!(
-        on_disk("stderr.log") <= mib + 64 * 1024,
-        "{}",
-        on_disk("stderr.log")
+        tail.lines()
+            .all(|l| (l.starts_with("line ") && l.ends_with(&pad))
+                || l.starts_with("{\"loss\": ")
+                || l == "the last line"),
+        "whole lines only: {}",
+        &tail[..200]
     );
-    let tail = fs::read_to_string(run.join("stdout.log")).unwrap();
     assert!(
         tail.ends_with("{\"loss\": -1}\nthe last line\n"),
         "{}",
         &tail[tail.len().saturating_sub(200)..]
     );
-    let older = fs::read_to_string(run.join("stdout.log.1")).unwrap();
-    assert!(older.contains("line 9"), "the part before is kept too");
-    let errors = fs::read_to_string(run.join("stderr.log")).unwrap();
-    let last_warning = format!("warning 99998 {}\n", "x".repeat(60));
+    let errors = w
+        .sweepctl(["logs", "--stderr", &format!("{id}/1")])
+        .expect_code(0)
+        .stdout();
+    assert!(!errors.contains('\0') && shown(&errors) <= mib + 64 * 1024);
+    let last_warning = format!("warning 99998 {pad}\n");
     assert!(errors.ends_with(&last_warning), "the last warnings stay");
     // Every value arrived, those of lines cut off included.
     let summary: Value = summaries(&sweep)[0].clone();

@@ -3,9 +3,10 @@
 //! `_timestamp` and `_runtime` added, and the sweep metric's values are
 //! counted (`last`, `best`). Reading resumes where `metrics.jsonl` ends, so
 //! after a crash nothing the run printed is lost or written twice. With a cap
-//! (`log_max`), `stdout.log`'s head is cut off as it is read (see
-//! [`log_cap`](super::log_cap)); the records that came from the part cut off
-//! are then taken from `metrics.jsonl` itself.
+//! (`log_max`), the head of `stdout.log` that has been read is punched out
+//! ([`log_cap`](super::log_cap)) once [`CutPoint`] says where reading resumes
+//! after a restart; the records from before there are then taken from
+//! `metrics.jsonl` itself.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -15,16 +16,17 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use super::log_cap::{self, Cut, CutRecord, Keep, PROBE};
+use super::log_cap::LogCap;
 use crate::protocol::trainer::{MAX_RECORD_BYTES, StdoutLine, classify};
 use crate::spec::{Goal, Metric};
+use crate::store::capped_log::CutPoint;
 use crate::store::{MetricSummary, RunDir};
 
 pub struct Ingest {
     log: PathBuf,
     stdout: File,
     metrics: File,
-    /// How far `stdout.log` has been read.
+    /// How far `stdout.log` has been read (an offset: punching moves none).
     pos: u64,
     /// Where the current line (not yet ended by a newline) begins in it.
     line_start: u64,
@@ -36,14 +38,10 @@ pub struct Ingest {
     skip: u64,
     /// Whole records in metrics.jsonl.
     written: u64,
-    /// Where `stdout.log` now begins, in records of metrics.jsonl.
-    cut: Cut,
-    /// Keep `stdout.log` under this many bytes.
-    cap: Option<u64>,
-    /// The filesystem has not refused to collapse `stdout.log`.
-    collapsible: bool,
-    /// The sweep metric's values in records of lines cut off before a
-    /// restart, not yet returned.
+    /// Holds `stdout.log` under `log_max`.
+    cap: Option<LogCap>,
+    /// The sweep metric's values in records of lines before where reading
+    /// resumed after a restart, not yet returned.
     carried: Vec<f64>,
     /// Records a write refused (a full disk), written first at the next.
     unwritten: Vec<u8>,
@@ -57,16 +55,19 @@ impl Ingest {
     /// Open the run's files; `started` is when the run started (for `_runtime`).
     pub fn open(run: &RunDir, metric: Option<&Metric>, started: Instant) -> io::Result<Self> {
         let log = run.stdout_file();
-        let cut = CutRecord::current(&log)?;
-        let (written, earlier) = complete_records(&run.metrics_file(), cut.records)?;
+        let resume = CutPoint::read(&log)?;
+        let records_before = resume.as_ref().map_or(0, |p| p.records_before);
+        let (written, earlier) = complete_records(&run.metrics_file(), records_before)?;
         // The run writes it; a run that never started has none yet.
-        let stdout = match File::open(&log) {
+        let mut stdout = match File::open(&log) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 File::create(&log)?;
                 File::open(&log)?
             }
             other => other?,
         };
+        let pos = resume.as_ref().map_or(0, |p| p.resume_at);
+        stdout.seek(SeekFrom::Start(pos))?;
         let metrics = OpenOptions::new()
             .create(true)
             .append(true)
@@ -75,16 +76,14 @@ impl Ingest {
             log,
             stdout,
             metrics,
-            pos: 0,
-            line_start: 0,
+            pos,
+            line_start: pos,
             partial: Vec::new(),
-            // A log that begins within a line: its rest is log.
-            overlong: cut.mid_line,
-            skip: written.saturating_sub(cut.records),
+            // Resuming within a line too long to be a record: its rest is log.
+            overlong: resume.as_ref().is_some_and(|p| p.in_line),
+            skip: written.saturating_sub(records_before),
             written,
-            cut,
             cap: None,
-            collapsible: true,
             carried: Vec::new(),
             unwritten: Vec::new(),
             next_step: 0,
@@ -97,6 +96,7 @@ impl Ingest {
                 best: None,
             }),
         };
+        // The records of the lines before: counted, and `_step` goes on after them.
         for record in earlier {
             if let Some(step) = record.get("_step").and_then(Value::as_i64) {
                 ingest.next_step = step.saturating_add(1);
@@ -108,9 +108,17 @@ impl Ingest {
         Ok(ingest)
     }
 
-    /// Keep `stdout.log` under `cap` bytes (about) as it is read.
+    /// Hold `stdout.log` under `cap` bytes as it is read (None or 0: no cap).
     pub fn with_cap(mut self, cap: Option<u64>) -> Self {
-        self.cap = cap.filter(|&c| c > 0);
+        self.cap = cap
+            .filter(|&c| c > 0)
+            .and_then(|cap| match LogCap::open(&self.log, cap) {
+                Ok(held) => Some(held),
+                Err(e) => {
+                    tracing::warn!(log = %self.log.display(), error = %e, "cannot hold the log under log_max");
+                    None
+                }
+            });
         self
     }
 
@@ -125,10 +133,7 @@ impl Ingest {
                 break;
             }
             self.take(&chunk[..n], &mut out, &mut values);
-            if self.skip == 0 && self.cap.is_some_and(|cap| self.pos > cap / 2) {
-                self.write_out(&mut out)?;
-                self.cut_log(&mut out, &mut values, &mut chunk)?;
-            }
+            self.keep_under_cap(&mut out);
         }
         self.write_out(&mut out)?;
         Ok(values)
@@ -170,81 +175,46 @@ impl Ingest {
         Ok(())
     }
 
-    /// Cut off `stdout.log`'s head, all it has been read up to, keeping its
-    /// last half cap in `stdout.log.1`. Every record read so far is in
-    /// metrics.jsonl.
-    fn cut_log(
-        &mut self,
-        out: &mut Vec<u8>,
-        values: &mut Vec<f64>,
-        chunk: &mut [u8],
-    ) -> io::Result<()> {
-        let half = self.cap.unwrap_or(u64::MAX) / 2;
-        if self.collapsible {
-            let block = log_cap::block_size(&self.stdout)?;
-            // Up to the current line (a record in the making stays whole),
-            // or all read when that line is log anyway.
-            let limit = if self.overlong {
-                self.pos
-            } else {
-                self.line_start
-            };
-            let cut = limit / block * block;
-            if cut == 0 {
-                return Ok(()); // one record line in the making: cut later
-            }
-            let keep = Keep::copy(&self.log, cut.saturating_sub(half), cut)?;
-            let mut last = [0u8];
-            self.stdout.read_exact_at(&mut last, cut - 1)?;
-            let mid_line = last[0] != b'\n';
-            // Whole lines after the cut are read again after a restart.
-            let mut after = vec![0u8; self.line_start.saturating_sub(cut) as usize];
-            self.stdout.read_exact_at(&mut after, cut)?;
-            let again = records_in(&after, mid_line);
-            let mut probe = vec![0u8; PROBE.min(self.pos - cut) as usize];
-            self.stdout.read_exact_at(&mut probe, cut)?;
-            let new = Cut {
-                records: self.written.saturating_sub(again),
-                mid_line,
-            };
-            CutRecord::write(&self.log, new, self.cut, self.pos, (cut, &probe))?;
-            let writable = OpenOptions::new().write(true).open(&self.log)?;
-            if log_cap::collapse(&writable, cut)? {
-                self.cut = new;
-                self.pos -= cut;
-                self.line_start = self.line_start.saturating_sub(cut);
-                self.stdout.seek(SeekFrom::Start(self.pos))?;
-                return keep.finish();
-            }
-            // The record stands, but its probe shows the cut was not made.
-            self.collapsible = false;
-        }
-        // Copy, read to the end (keeping that too), truncate at once.
-        let mut keep = Keep::copy(&self.log, self.pos.saturating_sub(half), self.pos)?;
-        let mut probe = vec![0u8; PROBE.min(self.pos) as usize];
-        self.stdout.read_exact_at(&mut probe, 0)?;
-        let mut caught_up = 0;
-        while caught_up < half {
-            let n = self.stdout.read(chunk)?;
-            if n == 0 {
-                break;
-            }
-            keep.append(&chunk[..n])?;
-            self.take(&chunk[..n], out, values);
-            caught_up += n as u64;
-        }
-        self.write_out(out)?;
-        let new = Cut {
-            records: self.written,
-            mid_line: self.overlong || !self.partial.is_empty(),
+    /// Once `stdout.log` holds more than the cap, punch out its head: only
+    /// what has been read, up to the current line (or into it, when it is
+    /// too long to be a record). First every record read so far goes durably
+    /// to metrics.jsonl, then the [`CutPoint`] that a restart resumes from;
+    /// it holds whether the punch is then made or not.
+    fn keep_under_cap(&mut self, out: &mut Vec<u8>) {
+        let limit = if self.overlong {
+            self.pos
+        } else {
+            self.line_start
         };
-        CutRecord::write(&self.log, new, self.cut, self.pos, (0, &probe))?;
-        log_cap::truncate(&self.log)?;
-        self.cut = new;
-        self.pos = 0;
-        self.line_start = 0;
-        self.stdout.seek(SeekFrom::Start(0))?;
-        keep.finish()
+        let Some(end) = self.cap.as_mut().and_then(|cap| cap.due(limit)) else {
+            return;
+        };
+        if self.write_out(out).is_err() {
+            return; // read_new tries again, and says why it cannot
+        }
+        let recorded = self
+            .metrics
+            .sync_data()
+            .and_then(|()| self.cut_point(limit, end))
+            .and_then(|point| point.write(&self.log));
+        let cap = self.cap.as_mut().expect("a cap is due");
+        match recorded {
+            Ok(()) => cap.punch(end),
+            Err(e) => cap.failed("cannot record where stdout.log resumes", &e),
+        }
+    }
+
+    /// Reading resumes at `at` (all before it read), the hole to end at `end`.
+    fn cut_point(&self, at: u64, end: u64) -> io::Result<CutPoint> {
+        let mut before = [0u8];
+        self.stdout.read_exact_at(&mut before, end - 1)?;
+        Ok(CutPoint {
+            version: CutPoint::VERSION,
+            resume_at: at,
+            records_before: self.written.saturating_sub(self.skip),
+            in_line: self.overlong,
+            lines_from: (before[0] == b'\n').then_some(end),
+        })
     }
 
     /// At the run's end: read the rest, a last line without newline included,
@@ -362,22 +332,9 @@ fn complete_records(
     Ok((count, earlier))
 }
 
-/// How many of these whole lines are records (the first one not, when it
-/// is the end of a line cut in two).
-fn records_in(lines: &[u8], mid_line: bool) -> u64 {
-    let mut lines = lines.split(|&b| b == b'\n');
-    if mid_line {
-        lines.next();
-    }
-    lines
-        .filter(|line| {
-            line.len() <= MAX_RECORD_BYTES + 2 && matches!(classify(line), StdoutLine::Record(_))
-        })
-        .count() as u64
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::log_cap::tests::{allocated, dirs};
     use super::*;
     use serde_json::json;
 
@@ -466,75 +423,193 @@ mod tests {
         assert_eq!(losses, [json!(3), json!(2), json!(1)]);
     }
 
-    /// A capped log, read as it grows: its tail stays on disk, every record
-    /// arrives once, and a reader started again after a "crash" (the old one
-    /// dropped) finds every value, those of lines cut off included.
-    fn check_capped(root: &std::path::Path) {
-        let run = RunDir::new(root);
-        append(&run, "");
-        let cap = 64 * 1024;
-        let goal = metric(Goal::Minimize);
-        let mut ingest = Ingest::open(&run, Some(&goal), Instant::now())
-            .unwrap()
-            .with_cap(Some(cap));
-        let mut values = Vec::new();
-        let on_disk = || {
-            let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
-            size(&run.stdout_file()) + size(&log_cap::rotated(&run.stdout_file()))
-        };
-        for i in 0..4000 {
-            append(
-                &run,
-                &format!("{{\"loss\": {i}}}\nand a line of log, number {i}\n"),
-            );
-            if i % 100 == 99 {
-                values.extend(ingest.read_new().unwrap());
-                assert!(on_disk() <= cap + 8192, "{} bytes at {i}", on_disk());
-            }
-        }
-        // A record cut in two by the last read.
-        append(&run, "{\"loss\": 40");
-        values.extend(ingest.read_new().unwrap());
-        let expected: Vec<f64> = (0..4000).map(f64::from).collect();
-        assert_eq!(values, expected);
-        assert!(log_cap::rotated(&run.stdout_file()).exists(), "it was cut");
-        drop(ingest); // the daemon dies
-        append(&run, "00}\n{\"loss\": -1}\n");
-        let again = Ingest::open(&run, Some(&goal), Instant::now()).unwrap();
-        let (all, summary) = again.finish().unwrap();
-        let mut expected = expected;
-        expected.extend([4000.0, -1.0]);
-        assert_eq!(all, expected, "every value, those cut off too");
-        let summary = summary.unwrap();
-        assert_eq!((summary.count, summary.best), (4002, Some(-1.0)));
-        let written = records(&run);
+    /// Each of 0..n arrived once, in order: as values, records and `_step`s.
+    fn check_all_once(run: &RunDir, values: &[f64], n: u32) {
+        let expected: Vec<f64> = (0..n).map(f64::from).collect();
+        assert_eq!(values, expected, "the values");
+        let written = records(run);
         let losses: Vec<f64> = written
             .iter()
             .map(|r| r["loss"].as_f64().unwrap())
             .collect();
-        assert_eq!(losses, expected, "each record once");
+        assert_eq!(losses, expected, "each record once, in order");
         let steps: Vec<i64> = written
             .iter()
             .map(|r| r["_step"].as_i64().unwrap())
             .collect();
-        assert_eq!(steps, (0..4002).collect::<Vec<i64>>());
-        let tail = std::fs::read_to_string(run.stdout_file()).unwrap();
-        assert!(tail.ends_with("{\"loss\": -1}\n"), "{tail}");
+        assert_eq!(steps, (0..i64::from(n)).collect::<Vec<_>>(), "the steps");
     }
 
+    /// The race a cap must not lose: the run appends (each record split
+    /// across two writes, log lines between) while the reader reads and
+    /// punches.
     #[test]
-    fn a_capped_log_keeps_its_tail_and_loses_no_record() {
-        let dir = tempfile::tempdir().unwrap();
-        check_capped(dir.path());
+    fn a_run_writing_while_its_log_is_punched_loses_no_record() {
+        for dir in dirs() {
+            let run = RunDir::new(dir.path());
+            append(&run, "");
+            let (cap, n) = (16 * 1024, 20_000);
+            let path = run.stdout_file();
+            let writer = std::thread::spawn(move || {
+                let mut log = OpenOptions::new().append(true).open(path).unwrap();
+                for i in 0..n {
+                    let pad = "p".repeat(i as usize % 50);
+                    let text = format!("{{\"loss\": {i}, \"pad\": \"{pad}\"}}\nlog {i}\n");
+                    let (head, tail) = text.as_bytes().split_at(text.len() / 2);
+                    log.write_all(head).unwrap();
+                    log.write_all(tail).unwrap();
+                }
+            });
+            let mut ingest = Ingest::open(&run, Some(&metric(Goal::Minimize)), Instant::now())
+                .unwrap()
+                .with_cap(Some(cap));
+            let mut values = Vec::new();
+            while !writer.is_finished() {
+                values.extend(ingest.read_new().unwrap());
+                std::thread::yield_now();
+            }
+            writer.join().unwrap();
+            values.extend(ingest.finish().unwrap().0);
+            check_all_once(&run, &values, n);
+            let log = run.stdout_file();
+            let size = std::fs::metadata(&log).unwrap().len();
+            assert!(size > 50 * cap, "every offset kept: {size}");
+            assert!(allocated(&log) <= cap + 8192, "{} on disk", allocated(&log));
+        }
     }
 
-    /// tmpfs cannot collapse a file: the log is copied and truncated.
-    #[test]
-    fn a_capped_log_on_tmpfs_keeps_its_tail_and_loses_no_record() {
-        let Ok(dir) = tempfile::tempdir_in("/dev/shm") else {
-            return;
+    /// Three sessions of a capped reader, each ended by a crash (the reader
+    /// dropped) within a record's line, then one that reads to the end. With
+    /// `unmade`, before each restart the log is written whole again, as if
+    /// sweepd had died after recording its cut point but before punching.
+    fn check_restarts(root: &std::path::Path, unmade: bool) {
+        let run = RunDir::new(root);
+        append(&run, "");
+        let goal = metric(Goal::Minimize);
+        let mut whole = String::new();
+        let write = |text: &str, whole: &mut String| {
+            append(&run, text);
+            whole.push_str(text);
         };
-        check_capped(dir.path());
+        let mut i = 0;
+        for _ in 0..3 {
+            let mut ingest = Ingest::open(&run, Some(&goal), Instant::now())
+                .unwrap()
+                .with_cap(Some(16 * 1024));
+            for _ in 0..1000 {
+                write(
+                    &format!("{{\"loss\": {i}}}\nlog line {i} of a run\n"),
+                    &mut whole,
+                );
+                i += 1;
+                if i % 50 == 0 {
+                    ingest.read_new().unwrap();
+                }
+            }
+            // A record too long for the cap, cut short by the crash: the
+            // reader's last cut point is at its start.
+            let line_start = whole.len() as u64;
+            let pad = "p".repeat(20_000);
+            write(&format!("{{\"loss\": {i}, \"pad\": \"{pad}"), &mut whole);
+            ingest.read_new().unwrap();
+            let point = CutPoint::read(&run.stdout_file())
+                .unwrap()
+                .expect("it was cut");
+            assert_eq!(point.resume_at, line_start, "{point:?}");
+            assert_eq!(point.records_before, u64::from(i), "{point:?}");
+            assert!(!point.in_line);
+            drop(ingest);
+            if unmade {
+                std::fs::write(run.stdout_file(), &whole).unwrap();
+            }
+            write("\"}\n", &mut whole);
+            i += 1;
+        }
+        let again = Ingest::open(&run, Some(&goal), Instant::now()).unwrap();
+        let (values, summary) = again.finish().unwrap();
+        check_all_once(&run, &values, i);
+        assert_eq!(summary.unwrap().count, u64::from(i));
+    }
+
+    #[test]
+    fn a_restart_after_punches_loses_and_repeats_no_record() {
+        for dir in dirs() {
+            check_restarts(dir.path(), false);
+        }
+    }
+
+    #[test]
+    fn a_restart_after_a_cut_point_but_no_punch_loses_and_repeats_no_record() {
+        for dir in dirs() {
+            check_restarts(dir.path(), true);
+        }
+    }
+
+    /// A reader started again re-reads what its last run had read but not
+    /// punched, skipping the records it finds in metrics.jsonl; a punch in
+    /// the middle of that counts only the records from before it.
+    #[test]
+    fn a_punch_while_records_are_skipped_counts_only_those_before_it() {
+        for dir in dirs() {
+            let run = RunDir::new(dir.path());
+            let goal = metric(Goal::Minimize);
+            let mut n = 0;
+            let mut text = String::new();
+            while text.len() < 70_000 {
+                text.push_str(&format!("{{\"loss\": {n}}}\n"));
+                n += 1;
+            }
+            append(&run, &text);
+            // A reader without a cap reads it all, then dies.
+            let mut first = Ingest::open(&run, Some(&goal), Instant::now()).unwrap();
+            first.read_new().unwrap();
+            drop(first);
+            // One with a cap re-reads it (64 KiB at a time), punching after
+            // the first 64 KiB, records still to skip; then it dies too.
+            let mut second = Ingest::open(&run, Some(&goal), Instant::now())
+                .unwrap()
+                .with_cap(Some(16 * 1024));
+            second.read_new().unwrap();
+            let point = CutPoint::read(&run.stdout_file())
+                .unwrap()
+                .expect("it was cut");
+            assert!(point.records_before < u64::from(n), "{point:?}");
+            drop(second);
+            append(&run, &format!("{{\"loss\": {n}}}\n"));
+            let last = Ingest::open(&run, Some(&goal), Instant::now()).unwrap();
+            check_all_once(&run, &last.finish().unwrap().0, n + 1);
+        }
+    }
+
+    /// A line too long to be a record is punched into as it is read; a
+    /// restart resumes within it and takes its rest for log.
+    #[test]
+    fn a_restart_within_a_punched_overlong_line_takes_its_rest_for_log() {
+        for dir in dirs() {
+            let run = RunDir::new(dir.path());
+            append(&run, "{\"loss\": 0}\n{\"loss\": \"");
+            let goal = metric(Goal::Minimize);
+            let mut ingest = Ingest::open(&run, Some(&goal), Instant::now())
+                .unwrap()
+                .with_cap(Some(64 * 1024));
+            assert_eq!(ingest.read_new().unwrap(), [0.0]);
+            let piece = "x".repeat(64 * 1024);
+            for _ in 0..48 {
+                append(&run, &piece);
+                assert_eq!(ingest.read_new().unwrap(), [] as [f64; 0]);
+            }
+            let point = CutPoint::read(&run.stdout_file())
+                .unwrap()
+                .expect("it was cut");
+            let size = std::fs::metadata(run.stdout_file()).unwrap().len();
+            assert!(point.in_line && point.resume_at == size, "{point:?}");
+            assert!(allocated(&run.stdout_file()) < 1 << 20);
+            drop(ingest);
+            // What ends the long line looks like a record, but is its end.
+            append(&run, "{\"loss\": 99}\n{\"loss\": 1}\n");
+            let again = Ingest::open(&run, Some(&goal), Instant::now()).unwrap();
+            check_all_once(&run, &again.finish().unwrap().0, 2);
+        }
     }
 
     #[test]

@@ -20,9 +20,10 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant as Deadline, sleep_until};
 
 use super::ingest::Ingest;
+use super::log_cap::LogCap;
+use super::orphans;
 use super::tail::{Tails, Wake};
 use super::{Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle};
-use super::{log_cap, orphans};
 use crate::protocol::trainer::{StopReason, ToTrainer};
 
 /// Start a run; its events go to `events`.
@@ -62,18 +63,18 @@ async fn supervise(
     let stderr_path = launch.run_dir.stderr_file();
     let log_max = tails.log_max();
     let wake = tails.watch(&stdout_path).await;
-    // stderr is only read to keep it under the cap.
-    let stderr_wake = match log_max {
-        Some(_) => Some(tails.watch(&stderr_path).await),
-        None => None,
-    };
-    let mut stderr_collapsible = true;
-    let mut cap_stderr = || {
-        if let Some(cap) = log_max
-            && let Err(e) = log_cap::cap_plain(&stderr_path, cap, &mut stderr_collapsible)
-        {
-            tracing::warn!(run = %id, error = %e, "cannot keep the run's stderr.log under log_max");
+    // stderr is only looked at to hold it under the cap.
+    let mut stderr_cap = log_max.and_then(|cap| match LogCap::open(&stderr_path, cap) {
+        Ok(held) => Some(held),
+        Err(e) => {
+            tracing::warn!(run = %id, error = %e, "cannot hold the run's stderr.log under log_max");
+            None
         }
+    });
+    let stderr_wake = if stderr_cap.is_some() {
+        Some(tails.watch(&stderr_path).await)
+    } else {
+        None
     };
     let mut ingest = match Ingest::open(&launch.run_dir, launch.metric.as_ref(), started) {
         Ok(ingest) => Some(ingest.with_cap(log_max)),
@@ -106,7 +107,11 @@ async fn supervise(
                     report_values(ingest.read_new(), ingest, &send, &id);
                 }
             }
-            () = wait_on(stderr_wake.as_ref()), if stderr_wake.is_some() => cap_stderr(),
+            () = wait_on(stderr_wake.as_ref()), if stderr_wake.is_some() => {
+                if let Some(held) = stderr_cap.as_mut() {
+                    held.trim();
+                }
+            }
             Some(reason) = stop_rx.recv(), if stopped.is_none() => {
                 stopped = Some(reason);
                 stdin = write_line(stdin, &ToTrainer::Stop { reason }.to_line()).await;
@@ -132,6 +137,8 @@ async fn supervise(
             }
         }
     };
+    // tokio has reaped it: its pid is nobody's now.
+    super::orphans::leaders().remove(&(pid as i32));
     // Whatever the leader left behind in its group dies with it, and so does
     // what left the group (setsid) but carries the run's token.
     signal_group(pid, Signal::SIGKILL);
@@ -155,7 +162,9 @@ async fn supervise(
     tails.unwatch(&stdout_path);
     if stderr_wake.is_some() {
         tails.unwatch(&stderr_path);
-        cap_stderr();
+    }
+    if let Some(held) = stderr_cap.as_mut() {
+        held.trim();
     }
     let exit = match status {
         Ok(status) => status
@@ -222,6 +231,8 @@ fn spawn(launch: &Launch) -> std::io::Result<(Child, Option<ChildStdin>)> {
         .argv
         .split_first()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "an empty command"))?;
+    // Known as a leader before anyone can see it exit: its zombie is tokio's.
+    let mut leaders = super::orphans::leaders();
     let mut child = match command(launch, Path::new(program), args)?.spawn() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match bundled(program, launch) {
             Some(path) => command(launch, &path, args)?.spawn()?,
@@ -229,6 +240,10 @@ fn spawn(launch: &Launch) -> std::io::Result<(Child, Option<ChildStdin>)> {
         },
         spawned => spawned?,
     };
+    if let Some(pid) = child.id() {
+        leaders.insert(pid as i32);
+    }
+    drop(leaders);
     let stdin = child.stdin.take();
     Ok((child, stdin))
 }

@@ -12,13 +12,14 @@
 //! environment (`env -i`) as well as leaving the group escapes the token
 //! scan; see docs/daemon.md.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, waitpid};
-use nix::unistd::{Pid, getpgrp, getsid};
+use nix::unistd::{Pid, getpgrp};
 
 /// The variable that carries a run's token.
 pub const TOKEN_VAR: &str = "SWEEPD_RUN_TOKEN";
@@ -48,6 +49,37 @@ pub fn find_token(token: &str) -> Vec<i32> {
 /// (its parent died) is re-parented to it, not to init.
 pub fn become_subreaper() -> nix::Result<()> {
     nix::sys::prctl::set_child_subreaper(true)
+}
+
+/// The pids of runs' leaders sweepd started and tokio has not reaped yet:
+/// zombies among them are tokio's to reap (it waits on them for their exit
+/// status), never [`reap_adopted`]'s. Held while a leader is spawned, so
+/// that a leader which exits at once is known before anyone looks.
+static LEADERS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// The leaders' pids, locked: insert a leader's pid before letting go,
+/// remove it once tokio has reaped it.
+pub fn leaders() -> MutexGuard<'static, BTreeSet<i32>> {
+    LEADERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reap orphans re-parented to sweepd whenever a child of sweepd ends
+/// (SIGCHLD), until `shutdown`: without it a trainer that starts helpers
+/// in the background would fill the process table with sweepd's zombies.
+pub async fn reap_on_sigchld(shutdown: tokio_util::sync::CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut children) = signal(SignalKind::child()) else {
+        tracing::warn!("cannot listen for SIGCHLD: orphans are reaped when runs end");
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            Some(()) = children.recv() => {
+                let _ = tokio::task::spawn_blocking(reap_adopted).await;
+            }
+        }
+    }
 }
 
 /// A run has ended (its leader exited, its group was killed): kill what still
@@ -86,14 +118,13 @@ pub fn end_run(token: &str) -> usize {
 /// of runs re-parented to it. tokio reaps the children it started (runs'
 /// leaders, nvidia-smi, Slurm's commands) by their pids; these must not be
 /// touched, or tokio would lose their exit status, so no `waitpid(-1)`.
-/// A child sweepd started is in sweepd's session, and in sweepd's process
-/// group or one it leads (a run's leader); an orphan that left that, by
-/// `setsid` or by joining its run's group, is not one of them.
+/// A child sweepd started is in sweepd's process group (its helpers:
+/// nvidia-smi, Slurm's commands) or is a run's leader ([`leaders`]); any
+/// other zombie child of sweepd is an adopted orphan.
 pub fn reap_adopted() {
     let me = std::process::id() as i32;
-    let (Ok(session), group) = (getsid(None), getpgrp()) else {
-        return;
-    };
+    let group = getpgrp();
+    let leaders = leaders();
     let Ok(entries) = fs::read_dir("/proc") else {
         return;
     };
@@ -108,8 +139,7 @@ pub fn reap_adopted() {
         let Some(stat) = Stat::of(pid) else {
             continue;
         };
-        let started_by_us =
-            stat.session == session.as_raw() && (stat.group == group.as_raw() || stat.group == pid);
+        let started_by_us = stat.group == group.as_raw() || leaders.contains(&pid);
         if stat.ppid == me && stat.zombie && !started_by_us {
             let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
         }
@@ -122,6 +152,8 @@ struct Stat {
     zombie: bool,
     ppid: i32,
     group: i32,
+    /// Read by the tests (a `setsid` child left sweepd's session).
+    #[cfg_attr(not(test), allow(dead_code))]
     session: i32,
     /// Clock ticks after boot: with the pid, names one process for good.
     start: u64,
@@ -254,7 +286,7 @@ mod tests {
         let stat = Stat::of(pid).unwrap();
         assert_ne!(
             stat.session,
-            getsid(None).unwrap().as_raw(),
+            nix::unistd::getsid(None).unwrap().as_raw(),
             "it left the session"
         );
         assert_eq!(end_run(&token), 1);

@@ -28,46 +28,98 @@ pub struct Position {
     pub column: usize,
 }
 
-/// One step of a key path: a mapping key or a list index.
+/// One step of a key path: a mapping key or a list index. Keys are shared
+/// between the paths of a document's nodes: a path is copied per node, and
+/// copying long keys per node would let a small file take gigabytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Segment {
-    Key(String),
+    Key(std::sync::Arc<str>),
     Index(usize),
 }
 
 /// Where a value sits in the document, written like `parameters.lr.values[2]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct KeyPath(Vec<Segment>);
+/// Its hash is computed once, as the path is built, and kept: a document's
+/// nodes are looked up by path, and hashing every key of a deep path at
+/// every node would let a small file take minutes.
+#[derive(Debug, Clone)]
+pub struct KeyPath {
+    segments: Vec<Segment>,
+    hash: u64,
+}
 
 impl KeyPath {
     pub fn root() -> Self {
-        Self(Vec::new())
+        Self {
+            segments: Vec::new(),
+            hash: 0,
+        }
     }
 
     pub fn key(&self, key: &str) -> Self {
-        let mut segments = self.0.clone();
-        segments.push(Segment::Key(key.to_owned()));
-        Self(segments)
+        self.then(Segment::Key(key.into()))
     }
 
     pub fn index(&self, index: usize) -> Self {
-        let mut segments = self.0.clone();
-        segments.push(Segment::Index(index));
-        Self(segments)
+        self.then(Segment::Index(index))
+    }
+
+    fn then(&self, segment: Segment) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        self.hash.hash(&mut hasher);
+        segment.hash(&mut hasher);
+        let mut segments = self.segments.clone();
+        segments.push(segment);
+        Self {
+            segments,
+            hash: hasher.finish(),
+        }
     }
 
     pub fn segments(&self) -> &[Segment] {
-        &self.0
+        &self.segments
     }
 
     pub fn is_root(&self) -> bool {
-        self.0.is_empty()
+        self.segments.is_empty()
+    }
+}
+
+impl Default for KeyPath {
+    fn default() -> Self {
+        Self::root()
+    }
+}
+
+impl PartialEq for KeyPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.segments == other.segments
+    }
+}
+
+impl Eq for KeyPath {}
+
+impl std::hash::Hash for KeyPath {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialOrd for KeyPath {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for KeyPath {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.segments.cmp(&other.segments)
     }
 }
 
 impl fmt::Display for KeyPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, segment) in self.0.iter().enumerate() {
+        for (i, segment) in self.segments.iter().enumerate() {
             match segment {
                 Segment::Key(key) => {
                     if i > 0 {
@@ -200,6 +252,37 @@ impl Diagnostics {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Keep at most `max` problems, errors first, and say how many more there
+    /// were: a file built to have a problem at every one of its 250,000
+    /// values must not take minutes and megabytes to report.
+    pub(crate) fn cap(&mut self, max: usize) {
+        if self.0.len() <= max {
+            return;
+        }
+        let (errors, warnings): (Vec<_>, Vec<_>) = std::mem::take(&mut self.0)
+            .into_iter()
+            .partition(Diagnostic::is_error);
+        let dropped_errors = errors.len().saturating_sub(max);
+        let dropped_warnings = warnings
+            .len()
+            .saturating_sub(max.saturating_sub(errors.len()));
+        self.0 = errors.into_iter().take(max).collect();
+        let room = max - self.0.len();
+        self.0.extend(warnings.into_iter().take(room));
+        self.sort();
+        self.0.push(Diagnostic {
+            severity: Severity::Warning,
+            path: KeyPath::root(),
+            position: None,
+            message: format!(
+                "{dropped_errors} more error(s) and {dropped_warnings} more warning(s) not listed"
+            ),
+            help: Some(format!(
+                "only the first {max} problems of a file are listed"
+            )),
+        });
     }
 
     /// Sort by position (problems without one last), keeping the order of

@@ -12,7 +12,15 @@ use std::collections::{HashMap, HashSet};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use super::diagnostic::{KeyPath, Position};
+use super::diagnostic::{KeyPath, Position, Segment};
+
+/// The most nodes of one document whose positions are kept, and the most
+/// bytes of key paths hashed to keep them: a sweep file has dozens of nodes;
+/// a file built to take time or memory (a quarter million values under
+/// sixty long keys) gets positions for its first nodes only, and errors
+/// past them say where by key path alone.
+pub const MAX_LOCATED: usize = 50_000;
+const MAX_LOCATED_BYTES: usize = 16 << 20;
 
 /// What the text says about one node.
 #[derive(Debug, Clone, Default)]
@@ -98,6 +106,8 @@ fn foreign(tag: &Tag) -> Option<String> {
 struct Recorder {
     stack: Vec<Frame>,
     locations: Locations,
+    /// Bytes of key paths hashed into `locations` so far.
+    located_bytes: usize,
     /// Aliases used as keys so far.
     aliases: usize,
 }
@@ -155,6 +165,9 @@ impl Recorder {
         plain: Option<String>,
         tag: Option<&Tag>,
     ) {
+        if !self.may_locate(path) {
+            return;
+        }
         self.locations.by_path.insert(
             path.clone(),
             Location {
@@ -168,6 +181,26 @@ impl Recorder {
 
     /// A key of the enclosing mapping: `key` is its text (the path segment),
     /// `identity` what tells it apart from the other keys.
+    /// Whether `path` may still be located (see [`MAX_LOCATED`]); counted.
+    fn may_locate(&mut self, path: &KeyPath) -> bool {
+        let bytes: usize = path
+            .segments()
+            .iter()
+            .map(|s| match s {
+                Segment::Key(key) => key.len(),
+                Segment::Index(_) => 8,
+            })
+            .sum();
+        if self.locations.by_path.len() >= MAX_LOCATED
+            || self.located_bytes.saturating_add(bytes) > MAX_LOCATED_BYTES
+        {
+            self.located_bytes = MAX_LOCATED_BYTES;
+            return false;
+        }
+        self.located_bytes += bytes;
+        true
+    }
+
     fn take_key(&mut self, key: String, identity: String, pos: Position) {
         if let Some(Frame::Map {
             path,
@@ -176,7 +209,7 @@ impl Recorder {
             ..
         }) = self.stack.last_mut()
         {
-            if seen.is_empty() {
+            if seen.is_empty() && self.located_bytes < MAX_LOCATED_BYTES {
                 // A block mapping's start event is marked at its first `:`;
                 // the mapping starts where its first key does.
                 if let Some(location) = self.locations.by_path.get_mut(path) {

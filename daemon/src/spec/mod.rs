@@ -58,6 +58,9 @@ impl Validation {
     }
 }
 
+/// The most problems listed for one file.
+pub const MAX_DIAGNOSTICS: usize = 100;
+
 /// Check the text of a sweep file.
 pub fn check(text: &str, format: Format) -> Validation {
     let (root, mut diagnostics) = match document::parse(text, format) {
@@ -75,6 +78,7 @@ pub fn check(text: &str, format: Format) -> Validation {
         diagnostics.push(d);
     }
     diagnostics.sort();
+    diagnostics.cap(MAX_DIAGNOSTICS);
     let spec = if diagnostics.has_errors() { None } else { spec };
     Validation { spec, diagnostics }
 }

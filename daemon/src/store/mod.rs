@@ -4,6 +4,7 @@
 //! docs/layout.md describes the same for people.
 
 pub mod atomic;
+pub mod capped_log;
 mod home;
 mod ids;
 mod records;
