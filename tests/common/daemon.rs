@@ -36,13 +36,27 @@ impl Daemon {
 
     /// With these variables added to its (scrubbed) environment.
     pub fn start_env(w: &World, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
+        let mut command = w.command("sweepd");
+        command.envs(env.iter().copied());
+        Self::spawn(w, command, args)
+    }
+
+    /// Started through `wrapper`, a program and its arguments that run the
+    /// rest of the line (`prlimit --nofile=N --`, `sh -c 'ulimit -v N &&
+    /// exec "$0" "$@"'`).
+    pub fn start_wrapped(w: &World, wrapper: &[&str], args: &[&str]) -> Daemon {
+        let mut command = w.command_of(wrapper[0]);
+        command.args(&wrapper[1..]).arg(super::bin("sweepd"));
+        Self::spawn(w, command, args)
+    }
+
+    fn spawn(w: &World, mut command: std::process::Command, args: &[&str]) -> Daemon {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(w.path("sweepd.log"))
             .unwrap();
-        let child = w
-            .command("sweepd")
+        let mut child = command
             .args([
                 // CI runs as root in a container; the refusal has its own test.
                 "--allow-root",
@@ -54,7 +68,6 @@ impl Daemon {
                 "1s",
             ])
             .args(args)
-            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -63,6 +76,12 @@ impl Daemon {
         // The socket file may be a dead daemon's: wait until this one answers.
         let socket = w.path("home/sweepd.sock");
         wait_until("sweepd to listen", || {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "sweepd exited ({status}); its log:\n{}",
+                    fs::read_to_string(w.path("sweepd.log")).unwrap_or_default()
+                );
+            }
             std::os::unix::net::UnixStream::connect(&socket).is_ok()
         });
         Daemon { child }

@@ -7,7 +7,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use serde_json::Value;
 
@@ -73,41 +72,8 @@ pub(crate) fn measured_sweepctl(w: &World, args: &[&str]) -> (i32, String, Strin
 
 /// A sweepd on the world's home, its address space capped as above.
 fn capped_daemon(w: &World) -> Daemon {
-    let log = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(w.path("sweepd.log"))
-        .unwrap();
-    let child = w
-        .command_of("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -v {ADDRESS_SPACE_KIB} && exec \"$0\" \"$@\""
-        ))
-        .arg(bin("sweepd"))
-        .args([
-            "--allow-root",
-            "--settle",
-            "100ms",
-            "--empty-after",
-            "1s",
-            "--term-after",
-            "300ms",
-            "--kill-after",
-            "1s",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("sweepd starts");
-    let mut daemon = Daemon { child };
-    let socket = w.path("home/sweepd.sock");
-    wait_until("sweepd to listen", || {
-        alive(&mut daemon, w);
-        std::os::unix::net::UnixStream::connect(&socket).is_ok()
-    });
-    daemon
+    let ulimit = format!("ulimit -v {ADDRESS_SPACE_KIB} && exec \"$0\" \"$@\"");
+    Daemon::start_wrapped(w, &["sh", "-c", &ulimit], &["--settle", "100ms"])
 }
 
 /// Fail at once, with its log, if the daemon has died.

@@ -5,40 +5,14 @@
 
 use std::fs;
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Stdio};
 
 use crate::common::World;
-use crate::common::daemon::{home, wait_until};
+use crate::common::daemon::{Daemon, home};
 
 /// sweepd under `prlimit --nofile=LIMITS`.
-struct Limited(Child);
-
-impl Limited {
-    fn start(w: &World, limits: &str) -> Limited {
-        let log = fs::File::create(w.path("sweepd.log")).unwrap();
-        let child = w
-            .command_of("prlimit")
-            .arg(format!("--nofile={limits}"))
-            .arg("--")
-            .arg(crate::common::bin("sweepd"))
-            .args(["--allow-root", "--settle", "100ms"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("prlimit (util-linux) runs sweepd");
-        let socket = home(w).join("sweepd.sock");
-        wait_until("sweepd to listen", || UnixStream::connect(&socket).is_ok());
-        Limited(child)
-    }
-}
-
-impl Drop for Limited {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let _ = self.0.wait();
-    }
+fn limited(w: &World, limits: &str) -> Daemon {
+    let nofile = format!("--nofile={limits}");
+    Daemon::start_wrapped(w, &["prlimit", &nofile, "--"], &["--settle", "100ms"])
 }
 
 #[test]
@@ -53,7 +27,7 @@ fn eleven_hundred_idle_connections_do_not_take_the_socket_down() {
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
 
     let w = World::new();
-    let daemon = Limited::start(&w, "1024:1024");
+    let daemon = limited(&w, "1024:1024");
     w.file(
         "s.yaml",
         "method: grid\ncommand: [sh, -c, 'read start; echo \"{\\\"loss\\\": 1}\"; read stop']\nmetric: {name: loss}\nparameters: {a: {value: 1}}\n",
@@ -92,8 +66,8 @@ fn eleven_hundred_idle_connections_do_not_take_the_socket_down() {
 #[test]
 fn sweepd_raises_its_open_file_soft_limit_to_the_hard_one() {
     let w = World::new();
-    let daemon = Limited::start(&w, "1024:4096");
-    let limits = fs::read_to_string(format!("/proc/{}/limits", daemon.0.id())).unwrap();
+    let daemon = limited(&w, "1024:4096");
+    let limits = fs::read_to_string(format!("/proc/{}/limits", daemon.child.id())).unwrap();
     let line = limits
         .lines()
         .find(|l| l.starts_with("Max open files"))

@@ -125,17 +125,7 @@ pub fn reap_adopted() {
     let me = std::process::id() as i32;
     let group = getpgrp();
     let leaders = leaders();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in processes() {
         let Some(stat) = Stat::of(pid) else {
             continue;
         };
@@ -144,6 +134,15 @@ pub fn reap_adopted() {
             let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
         }
     }
+}
+
+/// The pids in /proc now (none if it cannot be read).
+fn processes() -> impl Iterator<Item = i32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
 }
 
 /// What /proc/PID/stat says of a process.
@@ -190,23 +189,13 @@ pub fn find_in(home: &std::path::Path) -> Vec<i32> {
 
 fn find_where(also: impl Fn(&[u8]) -> bool) -> HashMap<String, Vec<i32>> {
     let mut found: HashMap<String, Vec<i32>> = HashMap::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return found;
-    };
     let needle = format!("{TOKEN_VAR}=");
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in processes() {
         if pid == std::process::id() as i32 {
             continue;
         }
         // Only our own processes' environments are readable: others fail here.
-        let Ok(environ) = fs::read(entry.path().join("environ")) else {
+        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
             continue;
         };
         if !also(&environ) {
@@ -297,12 +286,17 @@ mod tests {
     #[test]
     fn finds_and_kills_a_leftover_run_by_its_token() {
         let token = new_token();
+        // A leader of its own group, as a run's is: registered as one, or
+        // another test's `end_run` would take its zombie for an orphan.
+        let mut leaders = leaders();
         let mut child = std::process::Command::new("sleep")
             .arg("1000")
             .env(TOKEN_VAR, &token)
             .process_group(0)
             .spawn()
             .unwrap();
+        leaders.insert(child.id() as i32);
+        drop(leaders);
         // Spawning returns once the child has begun to exec, a moment before
         // the kernel has set up its environment: look until it shows (bounded).
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -320,6 +314,7 @@ mod tests {
         assert_ne!(new_token(), token);
         kill_all(&found[&token]);
         let status = child.wait().unwrap();
+        super::leaders().remove(&(child.id() as i32));
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&status),
             Some(9)
