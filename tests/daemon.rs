@@ -197,6 +197,45 @@ fn submit_prints_the_id_or_the_reasons() {
     assert_eq!(rejected.len(), 2, "the file and its reasons: {rejected:?}");
 }
 
+/// A run interrupted by a daemon's death, after logging a fine value, is
+/// replaced by its re-run: `status` names the re-run as the best run, not
+/// the interrupted one (the daemon counts each proposal's latest run).
+#[test]
+fn the_best_run_is_never_a_run_that_was_run_again() {
+    let w = World::new();
+    let trainer = w.file(
+        "trainer.sh",
+        "read start\n\
+         if [ ! -e \"$0.tried\" ]; then touch \"$0.tried\"; echo '{\"loss\": 0.1}'; exec sleep 1000; fi\n\
+         echo '{\"loss\": 0.5}'\n",
+    );
+    let file = w.file(
+        "s.yaml",
+        &format!(
+            "method: grid\ncommand: [sh, '{}']\nmetric: {{name: loss}}\nparameters: {{a: {{value: 1}}}}\n",
+            trainer.display()
+        ),
+    );
+    let daemon = Daemon::start(&w);
+    let id = w
+        .sweepctl(["submit", file.to_str().unwrap()])
+        .expect_code(0)
+        .stdout();
+    let sweep = home(&w).join("sweeps").join(id.trim());
+    let first = sweep.join("runs/0001/metrics.jsonl");
+    wait_until("the first run's value", || {
+        fs::read_to_string(&first).is_ok_and(|t| t.contains("0.1"))
+    });
+    daemon.kill9();
+    let _daemon = Daemon::start(&w);
+    wait_until("the sweep to finish", || state(&sweep) == "finished");
+    let status = w.sweepctl(["status", "--json"]).expect_code(0).json_lines();
+    let line = &status[0]["sweeps"][0];
+    assert_eq!(line["interrupted"], 1, "{line}");
+    assert_eq!(line["best"], 0.5, "{line}");
+    assert!(line["best_run"].as_str().unwrap().ends_with("/2"), "{line}");
+}
+
 /// A program named without a path is looked for on PATH first, then beside
 /// sweepd, where the bundled trainers (sweepd-mnist) are installed.
 #[test]

@@ -131,11 +131,14 @@ impl SweepView {
             })
     }
 
-    /// The best run by the sweep metric, and its value.
+    /// The best run by the sweep metric, and its value, among the runs that
+    /// count for their proposal: a run that was run again (interrupted, or
+    /// crashed and retried) is replaced by its re-run, as in the daemon.
     pub fn best(&self) -> Option<(&RunView, f64)> {
         let goal = self.goal();
         self.runs
             .iter()
+            .filter(|r| r.summary.retried_by.is_none())
             .filter_map(|r| r.best(goal).map(|v| (r, v)))
             .min_by(|a, b| match goal {
                 Goal::Minimize => a.1.total_cmp(&b.1),
