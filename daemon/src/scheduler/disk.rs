@@ -6,6 +6,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::recorded;
 use crate::store::space;
 
 pub(super) struct Disk {
@@ -97,5 +98,38 @@ impl Disk {
         let why = space::no_space_message(&self.home, free);
         tracing::warn!(free_kib = free / 1024, "{why}");
         self.full = Some(why);
+    }
+}
+
+impl super::Scheduler {
+    /// Whether runs may start: not while the disk is full. While it is, every
+    /// sweep says so; once space is back, what could not be written is
+    /// written again and the sweeps stop saying it.
+    pub(super) fn disk_has_room(&mut self) -> bool {
+        self.disk.look();
+        let back = self.disk.take_came_back();
+        if let Some(why) = self.disk.full().map(str::to_owned) {
+            for sweep in self.sweeps.values_mut().filter(|s| s.is_running()) {
+                // Best effort: a full disk may refuse this too (sweepctl
+                // status also looks at the disk itself).
+                let _ = sweep.set_waiting(Some(why.clone()));
+            }
+            return false;
+        }
+        let resave = self.sweeps.values().any(|s| s.unsaved) && self.disk.resave_due(back);
+        for sweep in self.sweeps.values_mut() {
+            let result = match (resave && sweep.unsaved, back) {
+                (true, _) => sweep.resave().and_then(|()| sweep.set_waiting(None)),
+                (false, true) => sweep.set_waiting(None),
+                (false, false) => continue,
+            };
+            recorded(
+                &mut self.disk,
+                sweep,
+                result,
+                "cannot write the sweep's records again",
+            );
+        }
+        self.disk.full().is_none()
     }
 }

@@ -3,6 +3,7 @@
 //! change to the sweeps' folders before acting on it.
 
 mod disk;
+mod gpus;
 mod launching;
 mod sweep;
 
@@ -23,12 +24,13 @@ pub use launching::{NOT_INHERITED, interpreter, workdir};
 
 use crate::executor::slurm::{Cluster, SlurmConfig};
 use crate::executor::{self, Backend, RunEvent, RunEventKind, StopTimes, Tails};
+use crate::gpu;
 use crate::gpu::placement::{Lease, Placement};
-use crate::gpu::{self, Probe, Snapshot};
 use crate::protocol::trainer::StopReason;
 use crate::spec::Executor;
 use crate::store::{Home, SweepDir, SweepId, SweepState};
 use disk::Disk;
+use gpus::{gpus_needed, sample_gpus};
 use launching::RunContext;
 use sweep::Sweep;
 
@@ -254,36 +256,6 @@ pub async fn run(
     Ok(())
 }
 
-/// Look at the GPUs every `every` (off the async threads: nvidia-smi may take
-/// seconds) and hand each look to the scheduler, until it is gone.
-async fn sample_gpus(config: gpu::ProbeConfig, every: Duration, to: mpsc::Sender<Snapshot>) {
-    let Ok(probe) = tokio::task::spawn_blocking(move || Arc::new(Probe::new(config))).await else {
-        return;
-    };
-    // nvidia-smi is killed after SMI_TIMEOUT, but NVML or a process stuck
-    // in the driver may not return at all: the scheduler hears of it.
-    let bound = gpu::SMI_TIMEOUT + Duration::from_secs(5);
-    loop {
-        let looking = Arc::clone(&probe);
-        let look = tokio::task::spawn_blocking(move || looking.snapshot());
-        let snapshot = match tokio::time::timeout(bound, look).await {
-            Ok(Ok(snapshot)) => snapshot,
-            Ok(Err(_)) => return,
-            Err(_) => Snapshot::failure(
-                "NVML/nvidia-smi".into(),
-                format!(
-                    "the look at the GPUs did not finish within {} s",
-                    bound.as_secs()
-                ),
-            ),
-        };
-        if to.send(snapshot).await.is_err() {
-            return;
-        }
-        tokio::time::sleep(every).await;
-    }
-}
-
 impl Scheduler {
     /// Take up every sweep in the home (after a restart: recovering runs a
     /// dead daemon left behind).
@@ -442,56 +414,6 @@ impl Scheduler {
             result,
             "cannot record the run's progress",
         );
-    }
-
-    /// `gpus.json`: the GPUs as last seen and which runs hold them, for
-    /// `sweepctl gpus`.
-    /// Written when it changes (not its time); a cache, so not fsynced.
-    fn write_gpus(&mut self) {
-        let Some(mut report) = self.placement.report() else {
-            return;
-        };
-        if self.gpus_written.as_ref() == Some(&report) {
-            return;
-        }
-        self.gpus_written = Some(report.clone());
-        report.taken_at = crate::store::now();
-        let path = self.home.gpus_file();
-        let tmp = path.with_extension("json.tmp");
-        let written = serde_json::to_vec_pretty(&report)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
-            .and_then(|()| std::fs::rename(&tmp, &path));
-        if let Err(e) = written {
-            tracing::warn!(path = %path.display(), error = %e, "cannot write the GPUs' state");
-        }
-    }
-
-    /// A look at the GPUs: to placement, to gpus.json, and to the log when
-    /// what there is changed (the first look; a look failing or working again).
-    fn observe_gpus(&mut self, snapshot: Snapshot) {
-        let first = !self.placement.ready();
-        let failed_before = self.placement.failing();
-        let failed = snapshot.failed;
-        if first || failed != failed_before {
-            let gpus: Vec<String> = snapshot
-                .gpus
-                .iter()
-                .map(|g| format!("{} {} {}", g.index, g.name, g.uuid))
-                .collect();
-            let listed = if gpus.is_empty() {
-                "none".to_owned()
-            } else {
-                gpus.join("; ")
-            };
-            if failed {
-                tracing::warn!(source = %snapshot.source, "cannot look at the GPUs: {}", snapshot.note.as_deref().unwrap_or(""));
-            } else {
-                tracing::info!(source = %snapshot.source, note = snapshot.note.as_deref().unwrap_or(""), "GPUs: {listed}");
-            }
-        }
-        self.placement.observe(snapshot);
-        self.write_gpus();
     }
 
     /// Say how things stand, when that changed.
@@ -734,37 +656,6 @@ impl Scheduler {
         }
     }
 
-    /// Whether runs may start: not while the disk is full. While it is, every
-    /// sweep says so; once space is back, what could not be written is
-    /// written again and the sweeps stop saying it.
-    fn disk_has_room(&mut self) -> bool {
-        self.disk.look();
-        let back = self.disk.take_came_back();
-        if let Some(why) = self.disk.full().map(str::to_owned) {
-            for sweep in self.sweeps.values_mut().filter(|s| s.is_running()) {
-                // Best effort: a full disk may refuse this too (sweepctl
-                // status also looks at the disk itself).
-                let _ = sweep.set_waiting(Some(why.clone()));
-            }
-            return false;
-        }
-        let resave = self.sweeps.values().any(|s| s.unsaved) && self.disk.resave_due(back);
-        for sweep in self.sweeps.values_mut() {
-            let result = match (resave && sweep.unsaved, back) {
-                (true, _) => sweep.resave().and_then(|()| sweep.set_waiting(None)),
-                (false, true) => sweep.set_waiting(None),
-                (false, false) => continue,
-            };
-            recorded(
-                &mut self.disk,
-                sweep,
-                result,
-                "cannot write the sweep's records again",
-            );
-        }
-        self.disk.full().is_none()
-    }
-
     /// Ask every run to stop (reason: shutdown), wait for them within the stop
     /// sequence's bound, and record them.
     async fn shut_down(&mut self, run_rx: &mut mpsc::UnboundedReceiver<RunEvent>) {
@@ -821,21 +712,5 @@ fn control_word(control: Control) -> &'static str {
         Control::Resume => "resume it",
         Control::Stop => "stop it",
         Control::Cancel => "cancel it",
-    }
-}
-
-/// GPUs each run of `sweep` gets: `sweepd.gpus_per_run`, else 1 where there
-/// are GPUs and 0 where there are none; `None` until the GPUs have been
-/// looked at (a sweep that says 0 need not wait for that).
-fn gpus_needed(sweep: &Sweep, placement: &Placement) -> Option<u32> {
-    if sweep.is_slurm() {
-        // Slurm places its jobs.
-        return Some(0);
-    }
-    match sweep.spec.sweepd.gpus_per_run {
-        Some(0) => Some(0),
-        _ if !placement.ready() => None,
-        Some(n) => Some(n),
-        None => Some(u32::from(!placement.gpus().is_empty())),
     }
 }
