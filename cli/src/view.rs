@@ -233,17 +233,11 @@ impl RunView {
 }
 
 pub fn state_word(record: &SweepRecord) -> String {
-    serde_json::to_value(record.state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    record.state.as_str().to_owned()
 }
 
 pub fn run_state_word(state: RunState) -> String {
-    serde_json::to_value(state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    state.as_str().to_owned()
 }
 
 /// Every sweep id in the home, oldest first.

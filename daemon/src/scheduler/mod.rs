@@ -348,7 +348,7 @@ impl Scheduler {
             (control, state) => {
                 return Err(format!(
                     "sweep {id} is {}: cannot {}",
-                    state_word(state),
+                    state.as_str(),
                     control_word(control)
                 ));
             }
@@ -357,7 +357,7 @@ impl Scheduler {
             // Done here, not yet on disk: written again once it can be.
             let said = format!(
                 "sweep {id} is {} but sweepd cannot record it yet ({e}); it is written as soon as it can be",
-                state_word(sweep.record.state)
+                sweep.record.state.as_str()
             );
             recorded(
                 &mut self.disk,
@@ -367,7 +367,7 @@ impl Scheduler {
             );
             return Err(said);
         }
-        Ok(format!("sweep {id} is {}", state_word(sweep.record.state)))
+        Ok(format!("sweep {id} is {}", sweep.record.state.as_str()))
     }
 
     fn on_run_event(&mut self, event: RunEvent) {
@@ -693,16 +693,6 @@ fn recorded(disk: &mut Disk, sweep: &mut Sweep, result: io::Result<()>, what: &s
         tracing::error!(sweep = %sweep.id, error = %e, "{what}");
         sweep.unsaved = true;
         disk.write_failed(&e);
-    }
-}
-
-fn state_word(state: SweepState) -> &'static str {
-    match state {
-        SweepState::Running => "running",
-        SweepState::Paused => "paused",
-        SweepState::Finished => "finished",
-        SweepState::Canceled => "canceled",
-        SweepState::Failed => "failed",
     }
 }
 

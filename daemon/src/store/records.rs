@@ -29,6 +29,19 @@ pub enum SweepState {
 }
 
 impl SweepState {
+    /// The word for it, as its records (and `sweepctl`) spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SweepState::Running => "running",
+            SweepState::Paused => "paused",
+            SweepState::Finished => "finished",
+            SweepState::Canceled => "canceled",
+            SweepState::Failed => "failed",
+        }
+    }
+}
+
+impl SweepState {
     /// Whether runs may still be running or started.
     pub fn is_active(self) -> bool {
         matches!(self, SweepState::Running | SweepState::Paused)
@@ -103,6 +116,21 @@ pub enum RunState {
     /// The daemon stopped or died while it ran; always run again (not the
     /// run's fault, so not counted against `sweepd.retry`).
     Interrupted,
+}
+
+impl RunState {
+    /// The word for it, as its records (and `sweepctl`) spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Finished => "finished",
+            RunState::Failed => "failed",
+            RunState::Killed => "killed",
+            RunState::Crashed => "crashed",
+            RunState::Interrupted => "interrupted",
+        }
+    }
 }
 
 impl RunState {
@@ -277,6 +305,26 @@ pub fn now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_words_are_the_records_own() {
+        use SweepState as S;
+        for state in [S::Running, S::Paused, S::Finished, S::Canceled, S::Failed] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+        use RunState as R;
+        for state in [
+            R::Queued,
+            R::Running,
+            R::Finished,
+            R::Failed,
+            R::Killed,
+            R::Crashed,
+            R::Interrupted,
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+    }
 
     #[test]
     fn events_are_flat_json_objects() {
