@@ -1,0 +1,188 @@
+//! Which runs start, and starting them: a sweep's backend (this machine
+//! or Slurm), filling the free places one run per sweep in turn, and a run
+//! started (or its Slurm job taken up again).
+
+use std::time::Instant;
+
+use super::gpus::gpus_needed;
+use super::launching::{self, RunContext};
+use super::{Scheduler, recorded, workdir};
+use crate::executor::slurm::Cluster;
+use crate::executor::{self, Backend};
+use crate::gpu::placement::Lease;
+use crate::spec::Executor;
+use crate::store::SweepId;
+
+impl Scheduler {
+    /// Where a sweep's runs run.
+    pub(super) fn backend(&mut self, id: &SweepId) -> Backend {
+        let sweep = &self.sweeps[id];
+        match &sweep.spec.sweepd.executor {
+            Executor::Local => Backend::Local(self.tails.clone()),
+            Executor::Slurm(options) => {
+                let mut options = options.clone();
+                options.gpus_per_run = options.gpus_per_run.or(sweep.spec.sweepd.gpus_per_run);
+                let cluster = self
+                    .cluster
+                    .get_or_insert_with(|| {
+                        Cluster::start(self.config.slurm.clone(), self.slurm_problems.clone())
+                    })
+                    .clone();
+                Backend::Slurm(cluster, options)
+            }
+        }
+    }
+
+    /// Start runs while the limits allow: one per sweep in turn, oldest
+    /// sweep first; none while the disk is full.
+    pub(super) fn fill(&mut self) {
+        if !self.disk_has_room() {
+            return;
+        }
+        loop {
+            let mut started = false;
+            let ids: Vec<SweepId> = self.sweeps.keys().cloned().collect();
+            for id in ids {
+                // A write in this pass may have found the disk full.
+                if self.disk.full().is_some() {
+                    return;
+                }
+                let sweep = &self.sweeps[&id];
+                // Until its records are written again, a sweep proposes
+                // nothing new (a re-run it owes may not be queued yet).
+                if sweep.unsaved {
+                    continue;
+                }
+                // max_running bounds the processes of this machine.
+                if !sweep.is_slurm() && self.supervised_here() >= self.config.max_running {
+                    continue;
+                }
+                let sweep = self.sweeps.get_mut(&id).expect("listed");
+                if sweep.supervised() >= sweep.max_parallel(self.config.default_max_parallel) {
+                    continue;
+                }
+                let lease = match gpus_needed(sweep, &self.placement) {
+                    // The GPUs have not been looked at yet.
+                    None => continue,
+                    Some(0) => None,
+                    Some(_) if !sweep.is_running() => continue,
+                    Some(n) => match self.placement.lease(n, Instant::now()) {
+                        Ok(lease) => Some(lease),
+                        Err(why) => {
+                            let result = sweep.set_waiting(Some(why));
+                            recorded(&mut self.disk, sweep, result, "cannot record why it waits");
+                            continue;
+                        }
+                    },
+                };
+                let result = sweep.set_waiting(None);
+                recorded(
+                    &mut self.disk,
+                    sweep,
+                    result,
+                    "cannot record the sweep's state",
+                );
+                match sweep.next_run() {
+                    Ok(Some(n)) => started |= self.start(&id, n, lease),
+                    Ok(None) => {
+                        let result = sweep.finish_if_done();
+                        recorded(
+                            &mut self.disk,
+                            sweep,
+                            result,
+                            "cannot record the sweep's end",
+                        );
+                    }
+                    Err(e) => recorded(&mut self.disk, sweep, Err(e), "cannot queue a run"),
+                }
+            }
+            if !started {
+                return;
+            }
+        }
+    }
+
+    /// Start run `n`; false when it could not be (then recorded as crashed,
+    /// and the sweep failed: a command that cannot be built fails every run).
+    pub(super) fn start(&mut self, id: &SweepId, n: u32, lease: Option<Lease>) -> bool {
+        self.run_here(id, n, lease, None)
+    }
+
+    /// Start run `n`, or with `job` take up its Slurm job again.
+    pub(super) fn run_here(
+        &mut self,
+        id: &SweepId,
+        n: u32,
+        lease: Option<Lease>,
+        job: Option<u64>,
+    ) -> bool {
+        let backend = self.backend(id);
+        let sweep = self.sweeps.get_mut(id).expect("present");
+        let run_dir = sweep.run_dir(n);
+        let run_id = sweep.run_id(n);
+        let run = &sweep.runs[&n];
+        let token = run.summary.token.clone().unwrap_or_default();
+        let gpus = match &lease {
+            Some(lease) => launching::Gpus::These(&lease.gpus),
+            // Slurm gives a job its GPUs (`--gres`) and says which.
+            None if sweep.is_slurm() => launching::Gpus::Inherited,
+            // Explicitly CPU only, or the machine has GPUs this run does
+            // not get: hide them. (With none found, leave CUDA alone: the
+            // detection may be what failed.)
+            None if sweep.spec.sweepd.gpus_per_run == Some(0)
+                || !self.placement.gpus().is_empty() =>
+            {
+                launching::Gpus::None
+            }
+            None => launching::Gpus::Inherited,
+        };
+        let launch = launching::launch(RunContext {
+            spec: &sweep.spec,
+            id: &run_id,
+            run_dir: &run_dir,
+            params: &run.params,
+            token: &token,
+            cwd: workdir(&sweep.spec, &sweep.source, &self.config.user_home),
+            interpreter: &self.config.interpreter,
+            stop: self.config.stop,
+            gpus,
+        });
+        match launch {
+            Ok(launch) => {
+                // Recorded as held before the run exists, so that it (and
+                // `sweepctl gpus`) never sees its GPU as free.
+                if let Some(lease) = lease {
+                    self.placement.hold(&run_id, lease);
+                    self.write_gpus();
+                }
+                let sweep = self.sweeps.get_mut(id).expect("present");
+                let handle = match (job, &backend) {
+                    (Some(job), Backend::Slurm(cluster, options)) => executor::slurm::start(
+                        launch,
+                        cluster.clone(),
+                        options.clone(),
+                        Some(job),
+                        self.run_tx.clone(),
+                    ),
+                    _ => executor::start(launch, &backend, self.run_tx.clone()),
+                };
+                sweep.attach(n, handle);
+                true
+            }
+            Err(e) => {
+                let ending = executor::Ending {
+                    exit: None,
+                    stopped: None,
+                    metric: None,
+                    error: Some(e.to_string()),
+                    lost: None,
+                };
+                let result = sweep
+                    .ended(n, ending, false)
+                    .and_then(|()| sweep.fail(&format!("its command cannot be built: {e}")));
+                recorded(&mut self.disk, sweep, result, "cannot record the run's end");
+                false
+            }
+        }
+    }
+}
