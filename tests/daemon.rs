@@ -1124,7 +1124,6 @@ fn without_a_driver_gpu_sweeps_wait_and_cpu_sweeps_run_with_no_gpu_visible() {
 /// guard; the peer's uid and the file's owner are checked behind them).
 #[test]
 fn another_user_can_neither_steer_sweeps_nor_use_the_inbox() {
-    use std::os::unix::fs::PermissionsExt;
     let w = World::new();
     let daemon = Daemon::start(&w);
     w.file(
@@ -1158,13 +1157,7 @@ fn another_user_can_neither_steer_sweeps_nor_use_the_inbox() {
     pause();
 
     // Opened up: the socket answers no one but its owner.
-    let open =
-        |path: &Path, mode| fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-    open(w.dir.path(), 0o711);
-    open(&home(&w), 0o711);
-    open(&home(&w).join("sweepd.sock"), 0o666);
-    open(&home(&w).join("inbox"), 0o777);
-    open(&home(&w).join("sweeps"), 0o755);
+    common::users::open_up(&w);
     let said = pause();
     assert!(said.contains("sweepd refused: this sweepd (uid"), "{said}");
     assert_eq!(state(&sweep), "running", "not paused");

@@ -64,3 +64,21 @@ pub fn sweepctl_for_other() -> (tempfile::TempDir, std::path::PathBuf) {
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
     (dir, copy)
 }
+
+/// Open the world's home up to other users as a careless owner might
+/// (`chmod`): the world's folder and the home passable, the control socket
+/// writable by all, the sweeps readable, and the inbox writable by all.
+/// The modes are the first guard; tests then check the ones behind them.
+pub fn open_up(w: &super::World) {
+    use std::os::unix::fs::PermissionsExt;
+    let home = w.path("home");
+    for (path, mode) in [
+        (w.dir.path().to_owned(), 0o711),
+        (home.clone(), 0o711),
+        (home.join("sweepd.sock"), 0o666),
+        (home.join("inbox"), 0o777),
+        (home.join("sweeps"), 0o755),
+    ] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}

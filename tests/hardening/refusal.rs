@@ -1,13 +1,9 @@
 //! Item 10: another user's `sweepctl` is told why it is refused, every
 //! time: not "Broken pipe" when sweepd hangs up before the hello is read.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-
 use crate::common::World;
 use crate::common::daemon::{Daemon, home};
-use crate::common::users::{as_other, sweepctl_for_other};
+use crate::common::users::{as_other, open_up, sweepctl_for_other};
 
 #[test]
 fn another_users_sweepctl_is_told_both_user_ids_every_time() {
@@ -18,12 +14,7 @@ fn another_users_sweepctl_is_told_both_user_ids_every_time() {
         "method: grid\ncommand: [sh, -c, 'read start; read stop']\nparameters: {a: {value: 1}}\n",
     );
     let id = w.sweepctl(["submit", "s.yaml"]).expect_code(0).stdout();
-    let open =
-        |path: &Path, mode| fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-    open(w.dir.path(), 0o711);
-    open(&home(&w), 0o711);
-    open(&home(&w).join("sweepd.sock"), 0o666);
-    open(&home(&w).join("sweeps"), 0o755);
+    open_up(&w);
     let (_copy, sweepctl) = sweepctl_for_other();
     let home_arg = home(&w).display().to_string();
     let me = nix::unistd::getuid().as_raw();
