@@ -5,7 +5,7 @@ mod common;
 
 use common::{World, repo_root};
 use serde_json::json;
-use sweepd::spec::{self, Distribution, Goal, Method, Num};
+use sweepd_core::spec::{self, Distribution, Goal, Method, Num};
 
 fn example_files() -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(repo_root().join("examples"))

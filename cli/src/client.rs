@@ -5,8 +5,8 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use sweepd::protocol::control::{CONTROL_VERSION, Request, Response};
-use sweepd::store::Home;
+use sweepd_core::protocol::control::{CONTROL_VERSION, Request, Response};
+use sweepd_core::store::Home;
 
 pub struct Client {
     reader: BufReader<UnixStream>,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use sweepd::settings::{self, Origin, Report, Settings};
-use sweepd::store::Home;
+use sweepd_core::store::Home;
 
 use crate::Outcome;
 use crate::client::daemon_file;

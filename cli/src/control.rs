@@ -1,8 +1,8 @@
 //! `sweepctl pause|resume|stop|cancel SWEEP`: W&B's meanings, through the daemon.
 
 use anyhow::{Result, bail};
-use sweepd::protocol::control::{Request, Response};
-use sweepd::store::Home;
+use sweepd_core::protocol::control::{Request, Response};
+use sweepd_core::store::Home;
 
 use crate::Outcome;
 use crate::client::Client;

@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use serde_json::{Map, Value};
-use sweepd::store::Home;
+use sweepd_core::store::Home;
 
 use crate::Outcome;
 use crate::view::{SweepView, flat_params, resolve_sweep, run_state_word};
@@ -50,7 +50,7 @@ pub fn run(home: &Home, wanted: &str, format: Format, output: Option<PathBuf>) -
         Format::Jsonl => write_jsonl(&mut bytes, &columns, &rows)?,
     }
     match output {
-        Some(path) => sweepd::store::atomic::write(&path, &bytes)
+        Some(path) => sweepd_core::store::atomic::write(&path, &bytes)
             .with_context(|| format!("cannot write {}", path.display()))?,
         None => {
             let mut out = std::io::stdout().lock();

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use sweepd::gpu::{HeldGpu, Probe, ProbeConfig, Report};
-use sweepd::store::Home;
+use sweepd_core::store::Home;
 
 use crate::Outcome;
 use crate::client::daemon_file;

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use sweepd::store::Home;
-use sweepd::store::capped_log::{CutPoint, next_data};
+use sweepd_core::store::Home;
+use sweepd_core::store::capped_log::{CutPoint, next_data};
 
 use crate::Outcome;
 use crate::view::resolve_run;
@@ -130,7 +130,7 @@ impl Shown {
 /// Each complete line as `{"line": text, "record": {...} | null}` (the record
 /// when the line is a metric record); with `all`, an unfinished last line too.
 fn write_json_lines(out: &mut impl Write, pending: &mut Vec<u8>, all: bool) -> Result<()> {
-    use sweepd::protocol::trainer::{StdoutLine, classify};
+    use sweepd_core::protocol::trainer::{StdoutLine, classify};
     let mut start = 0;
     let mut lines: Vec<&[u8]> = Vec::new();
     while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
@@ -162,7 +162,7 @@ mod tests {
     use super::*;
     use nix::fcntl::{FallocateFlags, fallocate};
     use std::fs::OpenOptions;
-    use sweepd::store::capped_log::CutPoint;
+    use sweepd_core::store::capped_log::CutPoint;
 
     fn punch(file: &File, end: i64) {
         let flags = FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE;

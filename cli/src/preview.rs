@@ -5,8 +5,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use sweepd::search::{Bayes, Grid, Leaf, ParamSet, PointCount, Random, Space};
-use sweepd::spec::{self, Format, Method, SweepSpec};
+use sweepd_core::search::{Bayes, Grid, Leaf, ParamSet, PointCount, Random, Space};
+use sweepd_core::spec::{self, Format, Method, SweepSpec};
 
 use crate::Outcome;
 use crate::table::{column_widths, write_row};
@@ -25,7 +25,7 @@ pub fn run(path: &Path, n: Option<u64>, seed: Option<u64>, json: bool) -> Result
     let validation = spec::check_bytes(&bytes, Format::from_path(path));
     // Problems go to stderr, so that stdout holds only the runs.
     for d in validation.diagnostics.iter() {
-        let report = sweepd::spec::render(&name, &text, d);
+        let report = sweepd_core::spec::render(&name, &text, d);
         eprintln!("{}", crate::terminal::escape_report(&report));
     }
     let Some(spec) = validation.spec else {

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use serde_json::json;
-use sweepd::store::{Home, RunId};
+use sweepd_core::store::{Home, RunId};
 
 use crate::Outcome;
 use crate::client::Client;
@@ -26,7 +26,7 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
                 .filter_map(|id| SweepView::load(home, id).ok())
                 .collect();
             // A full disk may keep sweepd from saying so in the sweeps' records.
-            let disk_full = sweepd::store::space::shortage(home.root());
+            let disk_full = sweepd_core::store::space::shortage(home.root());
             if json {
                 let lines: Vec<_> = views.iter().map(SweepView::line).collect();
                 writeln!(
@@ -277,7 +277,7 @@ pub fn show(home: &Home, wanted: &str, json: bool) -> Result<Outcome> {
         } else {
             "its best value so far"
         };
-        let rank = sweepd::stopping::rank_index(j.eta, j.runs_at_band) + 1;
+        let rank = sweepd_core::early_stop::rank_index(j.eta, j.runs_at_band) + 1;
         writeln!(
             out,
             "early     stopped by hyperband after {} values: at band {}, {what} {} is worse than the \

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
-use sweepd::protocol::control::{Request, Response};
-use sweepd::spec::{self, Format, Method};
-use sweepd::store::{Home, atomic};
 use sweepd::watcher::sidecar_name;
+use sweepd_core::protocol::control::{Request, Response};
+use sweepd_core::spec::{self, Format, Method};
+use sweepd_core::store::{Home, atomic};
 
 use crate::Outcome;
 use crate::client::Client;

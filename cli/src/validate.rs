@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use sweepd::spec::{self, Format, Validation};
+use sweepd_core::spec::{self, Format, Validation};
 
 use crate::Outcome;
 
@@ -76,7 +76,7 @@ fn json_report(name: &str, validation: &Validation) -> serde_json::Value {
 fn human_report(name: &str, text: &str, validation: &Validation) -> String {
     let mut out = String::new();
     for d in validation.diagnostics.iter() {
-        out.push_str(&sweepd::spec::render(name, text, d));
+        out.push_str(&sweepd_core::spec::render(name, text, d));
         out.push('\n');
     }
     let errors = validation.diagnostics.errors().count();

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::Value;
-use sweepd::search::{Grid, ParamSet};
-use sweepd::spec::{self, Format, Goal, Method, SweepSpec};
-use sweepd::store::{
+use sweepd_core::search::{Grid, ParamSet};
+use sweepd_core::spec::{self, Format, Goal, Method, SweepSpec};
+use sweepd_core::store::{
     Home, RunDir, RunId, RunState, RunSummary, Source, SweepId, SweepRecord, metric_values,
 };
 

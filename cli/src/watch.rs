@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Result;
 use crossterm::{cursor, queue, terminal};
 use notify::{RecursiveMode, Watcher};
-use sweepd::store::{Event, EventKind, Home, RunState};
+use sweepd_core::store::{Event, EventKind, Home, RunState};
 
 use crate::Outcome;
 use crate::terminal as safe;

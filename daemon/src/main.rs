@@ -15,8 +15,8 @@ use sweepd::daemon::{DaemonConfig, run};
 use sweepd::executor::StopTimes;
 use sweepd::scheduler;
 use sweepd::settings::{self, FileGpu, FileSettings, FileSlurm, Origin, Settings};
-use sweepd::store::Home;
 use sweepd::watcher::InboxConfig;
+use sweepd_core::store::Home;
 
 #[derive(Parser)]
 #[command(

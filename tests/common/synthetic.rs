@@ -16,8 +16,8 @@ use std::time::{Duration, SystemTime};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-use sweepd::stopping::Judgement;
-use sweepd::store::{
+use sweepd_core::early_stop::Judgement;
+use sweepd_core::store::{
     Home, MetricSummary, RECORD_VERSION, RunState, RunSummary, Source, SweepId, SweepRecord,
     SweepState, Via,
 };

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
-use sweepd::protocol::control::{CONTROL_VERSION, Response};
+use sweepd_core::protocol::control::{CONTROL_VERSION, Response};
 
 use crate::common::World;
 use crate::common::daemon::{Daemon, drop_file, home, sweeps, wait_until};

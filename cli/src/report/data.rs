@@ -6,9 +6,9 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 use serde_json::Value;
-use sweepd::search::Space;
-use sweepd::spec::{Distribution, Goal};
-use sweepd::store::RunState;
+use sweepd_core::search::Space;
+use sweepd_core::spec::{Distribution, Goal};
+use sweepd_core::store::RunState;
 
 use super::importance::{self, Importance};
 use crate::view::{RunView, SweepView, run_state_word, show_value};
@@ -391,7 +391,7 @@ pub fn parameters_yaml(params: &serde_json::Map<String, Value>) -> String {
 mod tests {
     use super::*;
     use crate::synthetic::{self, Synthetic};
-    use sweepd::store::Home;
+    use sweepd_core::store::Home;
 
     fn report(runs: u32, running: u32) -> ReportData {
         let dir = tempfile::tempdir().unwrap();

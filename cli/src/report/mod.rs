@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
-use sweepd::store::{Home, atomic};
+use sweepd_core::store::{Home, atomic};
 
 use crate::Outcome;
 use crate::view::{SweepView, resolve_sweep};

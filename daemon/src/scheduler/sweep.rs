@@ -10,11 +10,11 @@
 use std::collections::BTreeMap;
 use std::io;
 
+use crate::early_stop::EarlyStop;
 use crate::executor::{RunHandle, orphans};
 use crate::protocol::trainer::StopReason;
 use crate::search::{self, History, ParamSet, Search, Trial, TrialState};
 use crate::spec::{self, Method, SweepSpec};
-use crate::stopping::EarlyStop;
 use crate::store::{
     EventKind, RunDir, RunId, RunState, RunSummary, SlurmJob, Source, SweepDir, SweepId,
     SweepRecord, SweepState, now,

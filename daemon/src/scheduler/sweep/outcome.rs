@@ -4,10 +4,10 @@
 use std::io;
 
 use super::{Run, Sweep, UNSTARTABLE_IN_A_ROW};
+use crate::early_stop::Judgement;
 use crate::executor::{Ending, Exit};
 use crate::protocol::trainer::StopReason;
 use crate::spec::Goal;
-use crate::stopping::Judgement;
 use crate::store::{EventKind, RunState, RunSummary, SweepState, now};
 
 impl Sweep {

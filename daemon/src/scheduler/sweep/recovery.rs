@@ -6,11 +6,11 @@ use std::io;
 use std::time::Instant;
 
 use super::{LoadError, Run, Sweep};
+use crate::early_stop::EarlyStop;
 use crate::executor::{Ingest, orphans};
 use crate::protocol::trainer::StopReason;
 use crate::search::{self};
 use crate::spec::{self, Format};
-use crate::stopping::EarlyStop;
 use crate::store::{EventKind, RunState, SweepDir, SweepId, now};
 
 impl Sweep {

@@ -5,7 +5,7 @@
 use std::f64::consts::{E, PI};
 
 use serde_json::Value;
-use sweepd::search::ParamSet;
+use sweepd_core::search::ParamSet;
 
 pub struct Function {
     pub name: &'static str,

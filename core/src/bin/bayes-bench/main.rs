@@ -21,8 +21,8 @@ use clap::Parser;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
-use sweepd::search::{self, History, ParamSet, Search, Trial, TrialState};
-use sweepd::spec::{Format, SweepSpec, check};
+use sweepd_core::search::{self, History, ParamSet, Search, Trial, TrialState};
+use sweepd_core::spec::{Format, SweepSpec, check};
 
 use functions::{Function, NAMES};
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stopping::Judgement;
+use crate::early_stop::Judgement;
 
 /// Bumped when a record's meaning changes; readers refuse what they do not know.
 pub const RECORD_VERSION: u32 = 1;
