@@ -14,4 +14,5 @@ pub mod protocol;
 pub mod search;
 pub mod spec;
 pub mod store;
+pub mod sweep;
 pub mod value;

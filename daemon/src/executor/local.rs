@@ -44,13 +44,10 @@ async fn supervise(
     let (mut child, stdin) = match spawn(&launch) {
         Ok(spawned) => spawned,
         Err(error) => {
-            send(RunEventKind::Ended(Ending {
-                exit: None,
-                stopped: None,
-                metric: None,
-                error: Some(format!("cannot start `{}`: {error}", launch.argv.join(" "))),
-                lost: None,
-            }));
+            send(RunEventKind::Ended(Ending::not_started(format!(
+                "cannot start `{}`: {error}",
+                launch.argv.join(" ")
+            ))));
             return;
         }
     };
@@ -187,13 +184,9 @@ async fn supervise(
         }
         None => None,
     };
-    send(RunEventKind::Ended(Ending {
-        exit,
-        stopped,
-        metric,
-        error: None,
-        lost: None,
-    }));
+    send(RunEventKind::Ended(Ending::from_parts(
+        stopped, exit, None, metric,
+    )));
 }
 
 fn report_values(

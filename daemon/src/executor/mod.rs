@@ -23,7 +23,7 @@ pub use tail::Tails;
 
 use crate::protocol::trainer::StopReason;
 use crate::spec::{Metric, SlurmOptions};
-use crate::store::{MetricSummary, RunDir, RunId, SlurmJob};
+use crate::store::{RunDir, RunId, SlurmJob};
 
 /// Where runs run.
 #[derive(Clone)]
@@ -142,23 +142,4 @@ pub enum RunEventKind {
     Ended(Ending),
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ending {
-    /// None when it never started or its status was lost.
-    pub exit: Option<Exit>,
-    /// Set when sweepd asked it to stop.
-    pub stopped: Option<StopReason>,
-    pub metric: Option<MetricSummary>,
-    /// Why it could not start.
-    pub error: Option<String>,
-    /// Why its exit status is unknown (a Slurm job preempted or lost with
-    /// its node), when `exit` is None and it was not stopped.
-    pub lost: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Code(i32),
-    Signal(i32),
-}
+pub use crate::sweep::{EndedBy, Ending, Exit};

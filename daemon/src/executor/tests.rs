@@ -99,7 +99,7 @@ async fn a_run_reports_its_metrics_and_exit_and_leaves_its_output() {
         .collect();
     assert_eq!(metrics, [(0.5, 1), (0.2, 2), (0.3, 3)]);
     let end = ending(&events);
-    assert_eq!(end.exit, Some(Exit::Code(0)));
+    assert_eq!(end.exit(), Some(Exit::Code(0)));
     assert_eq!(
         end.metric.as_ref().map(|m| (m.count, m.best, m.last)),
         Some((3, Some(0.2), Some(0.3)))
@@ -121,13 +121,13 @@ async fn a_run_reports_its_metrics_and_exit_and_leaves_its_output() {
 async fn exit_codes_and_signals_are_told_apart() {
     let f = Fixture::new();
     let events = f.run(f.launch("echo oops >&2; exit 3"), None).await;
-    assert_eq!(ending(&events).exit, Some(Exit::Code(3)));
+    assert_eq!(ending(&events).exit(), Some(Exit::Code(3)));
     assert_eq!(
         std::fs::read_to_string(f.run.stderr_file()).unwrap(),
         "oops\n"
     );
     let events = f.run(f.launch("kill -SEGV $$"), None).await;
-    assert_eq!(ending(&events).exit, Some(Exit::Signal(11)));
+    assert_eq!(ending(&events).exit(), Some(Exit::Signal(11)));
 }
 
 #[tokio::test]
@@ -137,10 +137,9 @@ async fn a_run_that_cannot_start_says_why() {
     launch.argv = vec!["/nonexistent/trainer".into()];
     let events = f.run(launch, None).await;
     let end = ending(&events);
-    assert_eq!(end.exit, None);
+    assert_eq!(end.exit(), None);
     assert!(
-        end.error
-            .as_deref()
+        end.not_started_because()
             .unwrap()
             .contains("cannot start `/nonexistent/trainer`"),
         "{end:?}"
@@ -156,7 +155,7 @@ async fn a_cooperative_run_stops_on_the_message() {
         .await;
     let end = ending(&events);
     assert_eq!(
-        (end.exit, end.stopped),
+        (end.exit(), end.stopped()),
         (Some(Exit::Code(0)), Some(StopReason::EarlyTerminate))
     );
     let stdout = std::fs::read_to_string(f.run.stdout_file()).unwrap();
@@ -174,7 +173,7 @@ async fn a_run_that_ignores_the_message_and_sigterm_is_killed() {
     let events = f.run(f.launch(script), Some(StopReason::User)).await;
     let end = ending(&events);
     assert_eq!(
-        (end.exit, end.stopped),
+        (end.exit(), end.stopped()),
         (Some(Exit::Signal(9)), Some(StopReason::User))
     );
     // Killed at kill_after (600 ms); the bound is generous for a loaded machine.
@@ -190,7 +189,7 @@ async fn sigterm_ends_a_run_that_does_not_read_stdin() {
             Some(StopReason::User),
         )
         .await;
-    assert_eq!(ending(&events).exit, Some(Exit::Signal(15)));
+    assert_eq!(ending(&events).exit(), Some(Exit::Signal(15)));
 }
 
 #[tokio::test]
@@ -201,7 +200,7 @@ async fn the_timeout_stops_a_run() {
     let events = f.run(launch, None).await;
     let end = ending(&events);
     assert_eq!(
-        (end.exit, end.stopped),
+        (end.exit(), end.stopped()),
         (Some(Exit::Signal(15)), Some(StopReason::Timeout))
     );
 }
@@ -212,7 +211,7 @@ async fn grandchildren_die_with_the_group() {
     let pid_file = f.run.root().join("grandchild.pid");
     let script = format!("sleep 1000 & echo $! > {}; exit 0", pid_file.display());
     let events = f.run(f.launch(&script), None).await;
-    assert_eq!(ending(&events).exit, Some(Exit::Code(0)));
+    assert_eq!(ending(&events).exit(), Some(Exit::Code(0)));
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
         .trim()
@@ -248,7 +247,7 @@ async fn garbage_and_unfinished_lines_do_not_confuse_the_reader() {
     let script = r#"head -c 3000 /dev/urandom; echo; echo '{"loss": 1}'; echo '{"loss": "x"}'; printf '{"loss": 0.'; exit 1"#;
     let events = f.run(f.launch(script), None).await;
     let end = ending(&events);
-    assert_eq!(end.exit, Some(Exit::Code(1)));
+    assert_eq!(end.exit(), Some(Exit::Code(1)));
     // The cut-off `{"loss": 0.` is not a record; 1 is the only value.
     assert_eq!(end.metric.as_ref().map(|m| m.count), Some(1));
 }

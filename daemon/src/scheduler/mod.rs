@@ -377,7 +377,7 @@ impl Scheduler {
             self.placement.release(&event.id, Instant::now());
             self.write_gpus();
             self.disk.look();
-            if ending.stopped.is_none() && ending.exit != Some(executor::Exit::Code(0)) {
+            if ending.stopped().is_none() && !ending.succeeded() {
                 // A quota (or inodes) used up does not show in statvfs.
                 self.disk.probe();
             }

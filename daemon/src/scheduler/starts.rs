@@ -170,13 +170,7 @@ impl Scheduler {
                 true
             }
             Err(e) => {
-                let ending = executor::Ending {
-                    exit: None,
-                    stopped: None,
-                    metric: None,
-                    error: Some(e.to_string()),
-                    lost: None,
-                };
+                let ending = executor::Ending::not_started(e.to_string());
                 let result = sweep
                     .ended(n, ending, false)
                     .and_then(|()| sweep.fail(&format!("its command cannot be built: {e}")));

@@ -26,7 +26,7 @@ pub use cluster::{Cluster, Seen, SlurmConfig, transient};
 pub use squeue::JobInfo;
 
 use super::ingest::Ingest;
-use super::{Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle};
+use super::{EndedBy, Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle};
 use crate::protocol::trainer::StopReason;
 use crate::spec::SlurmOptions;
 use crate::store::SlurmJob;
@@ -222,13 +222,9 @@ fn finish(
         None => None,
     };
     let (exit, stopped, lost) = ending(over, status, stopped);
-    send(RunEventKind::Ended(Ending {
-        exit,
-        stopped,
-        metric,
-        error: None,
-        lost,
-    }));
+    send(RunEventKind::Ended(Ending::from_parts(
+        stopped, exit, lost, metric,
+    )));
 }
 
 fn open_ingest(launch: &Launch) -> Option<Ingest> {
@@ -316,13 +312,10 @@ async fn submit(
                 if let Ok(Some(job)) = cluster.find(&name).await {
                     let _ = cluster.cancel(job).await;
                 }
-                return Submission::Ended(Ending {
-                    exit: None,
-                    stopped: Some(reason),
-                    metric: None,
-                    error: None,
-                    lost: None,
-                });
+                return Submission::Ended(Ending::new(
+                    EndedBy::Stopped { reason, exit: None },
+                    None,
+                ));
             }
         }
         delay = (delay * 2).min(MAX_WAIT);
@@ -350,13 +343,7 @@ fn write_files(launch: &Launch, args: &[String], gpus: u32) -> Result<(), String
 }
 
 fn failed(error: String) -> Ending {
-    Ending {
-        exit: None,
-        stopped: None,
-        metric: None,
-        error: Some(error),
-        lost: None,
-    }
+    Ending::not_started(error)
 }
 
 /// The command's first word as the job will run it: a bundled trainer

@@ -5,7 +5,7 @@ use std::io;
 
 use super::{Run, Sweep, UNSTARTABLE_IN_A_ROW};
 use crate::early_stop::Judgement;
-use crate::executor::{Ending, Exit};
+use crate::executor::{EndedBy, Ending, Exit};
 use crate::protocol::trainer::StopReason;
 use crate::spec::Goal;
 use crate::store::{EventKind, RunState, RunSummary, SweepState, now};
@@ -157,15 +157,16 @@ impl Sweep {
         }
         run.summary.state = state;
         run.summary.reason = reason.clone();
-        run.summary.exit_code = match ending.exit {
+        run.summary.exit_code = match ending.exit() {
             Some(Exit::Code(code)) => Some(code),
             _ => None,
         };
-        run.summary.signal = match ending.exit {
+        run.summary.signal = match ending.exit() {
             Some(Exit::Signal(signal)) => Some(signal),
             _ => None,
         };
         run.summary.ended_at = Some(now());
+        let not_started = ending.not_started_because().is_some();
         if ending.metric.is_some() {
             run.summary.metric = ending.metric;
         }
@@ -175,7 +176,7 @@ impl Sweep {
             state,
             reason: reason.clone(),
         })?;
-        if ending.error.is_some() && self.unstartable_in_a_row() {
+        if not_started && self.unstartable_in_a_row() {
             let why = format!(
                 "{UNSTARTABLE_IN_A_ROW} runs in a row could not start: {}",
                 reason.unwrap_or_default()
@@ -263,31 +264,24 @@ impl Sweep {
 
 /// A run's state from how it ended.
 fn classify(ending: &Ending) -> (RunState, Option<String>) {
-    if let Some(error) = &ending.error {
-        return (RunState::Crashed, Some(error.clone()));
-    }
-    match (ending.stopped, ending.exit) {
-        (Some(StopReason::Shutdown), _) => (
+    match &ending.how {
+        EndedBy::NotStarted(why) => (RunState::Crashed, Some(why.clone())),
+        EndedBy::Stopped {
+            reason: StopReason::Shutdown,
+            ..
+        } => (
             RunState::Interrupted,
             Some("sweepd shut down while it ran".into()),
         ),
-        (Some(reason), _) => (RunState::Killed, Some(reason.as_str().into())),
-        (None, Some(Exit::Code(0))) => (RunState::Finished, None),
-        (None, Some(Exit::Code(code))) => {
+        EndedBy::Stopped { reason, .. } => (RunState::Killed, Some(reason.as_str().into())),
+        EndedBy::Exited(Exit::Code(0)) => (RunState::Finished, None),
+        EndedBy::Exited(Exit::Code(code)) => {
             (RunState::Failed, Some(format!("exited with status {code}")))
         }
-        (None, Some(Exit::Signal(signal))) => (
+        EndedBy::Exited(Exit::Signal(signal)) => (
             RunState::Crashed,
             Some(format!("killed by signal {signal}, not by sweepd")),
         ),
-        (None, None) => (
-            RunState::Crashed,
-            Some(
-                ending
-                    .lost
-                    .clone()
-                    .unwrap_or_else(|| "its exit status was lost".into()),
-            ),
-        ),
+        EndedBy::Lost(why) => (RunState::Crashed, Some(why.clone())),
     }
 }
