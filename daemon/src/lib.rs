@@ -12,7 +12,7 @@
 //! - [`daemon`]: all of it as one library function, `run(config, shutdown)`.
 
 // The core's modules, reached as `crate::spec` and so on inside this crate.
-use sweepd_core::{early_stop, protocol, search, spec, store, sweep};
+use sweepd_core::{protocol, search, spec, store, sweep};
 
 pub mod daemon;
 pub mod executor;

@@ -147,3 +147,12 @@ mod tests {
         assert_eq!(RunId::folder(3), "0003");
     }
 }
+
+/// A fresh token for a run: a secret its processes carry in their
+/// environment, so that what a dead sweepd left running can be found.
+pub fn new_token() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let a = RandomState::new().hash_one(std::time::SystemTime::now());
+    let b = RandomState::new().hash_one(std::process::id());
+    format!("{a:016x}{b:016x}")
+}

@@ -13,7 +13,7 @@ pub mod space;
 mod sweep_dir;
 
 pub use home::{HOME_VAR, Home, HomeLock, LockError};
-pub use ids::{BadId, RunId, SweepId};
+pub use ids::{BadId, RunId, SweepId, new_token};
 pub use records::{
     Event, EventKind, MetricSummary, RECORD_VERSION, RunState, RunSummary, SlurmJob, Source,
     SweepRecord, SweepState, Via, now,

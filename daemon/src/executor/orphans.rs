@@ -24,13 +24,7 @@ use nix::unistd::{Pid, getpgrp};
 /// The variable that carries a run's token.
 pub const TOKEN_VAR: &str = "SWEEPD_RUN_TOKEN";
 
-/// A fresh token for a run.
-pub fn new_token() -> String {
-    use std::hash::{BuildHasher, RandomState};
-    let a = RandomState::new().hash_one(std::time::SystemTime::now());
-    let b = RandomState::new().hash_one(std::process::id());
-    format!("{a:016x}{b:016x}")
-}
+pub use crate::store::new_token;
 
 /// This user's processes that carry a run token, by token.
 pub fn find() -> HashMap<String, Vec<i32>> {

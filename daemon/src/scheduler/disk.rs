@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::recorded;
 use crate::store::space;
+use crate::sweep::Event;
 
 pub(super) struct Disk {
     home: PathBuf,
@@ -112,15 +113,15 @@ impl super::Scheduler {
             for sweep in self.sweeps.values_mut().filter(|s| s.is_running()) {
                 // Best effort: a full disk may refuse this too (sweepctl
                 // status also looks at the disk itself).
-                let _ = sweep.set_waiting(Some(why.clone()));
+                let _ = sweep.on(Event::Waiting(Some(why.clone())));
             }
             return false;
         }
-        let resave = self.sweeps.values().any(|s| s.unsaved) && self.disk.resave_due(back);
+        let resave = self.sweeps.values().any(|s| s.is_unsaved()) && self.disk.resave_due(back);
         for sweep in self.sweeps.values_mut() {
-            let result = match (resave && sweep.unsaved, back) {
-                (true, _) => sweep.resave().and_then(|()| sweep.set_waiting(None)),
-                (false, true) => sweep.set_waiting(None),
+            let result = match (resave && sweep.is_unsaved(), back) {
+                (true, _) => sweep.resave().and_then(|()| sweep.on(Event::Waiting(None))),
+                (false, true) => sweep.on(Event::Waiting(None)),
                 (false, false) => continue,
             };
             recorded(

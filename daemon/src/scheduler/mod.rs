@@ -30,6 +30,7 @@ use crate::gpu;
 use crate::gpu::placement::Placement;
 use crate::protocol::trainer::StopReason;
 use crate::store::{Home, SweepDir, SweepId, SweepState};
+use crate::sweep::Event;
 use disk::Disk;
 use gpus::sample_gpus;
 use sweep::Sweep;
@@ -277,29 +278,26 @@ impl Scheduler {
             Ok(mut sweep) => {
                 // A dead daemon's reason to wait, or trouble with Slurm, is not ours.
                 let cleared = sweep
-                    .set_waiting(None)
-                    .and_then(|()| sweep.set_executor_problem(None));
+                    .on(Event::Waiting(None))
+                    .and_then(|()| sweep.on(Event::ExecutorProblem(None)));
                 recorded(
                     &mut self.disk,
                     &mut sweep,
                     cleared,
                     "cannot record the sweep's state",
                 );
-                if sweep.unsaved {
+                if sweep.is_unsaved() {
                     // What it recovered could not all be written: for want of space?
                     self.disk.probe();
                 }
-                tracing::info!(sweep = %id, state = ?sweep.record.state, runs = sweep.runs.len(), "sweep loaded");
+                tracing::info!(sweep = %id, state = ?sweep.model.state(), runs = sweep.model.runs().count(), "sweep loaded");
                 let jobs = sweep.take_reattach();
                 self.sweeps.insert(id.clone(), sweep);
                 // Its Slurm jobs went on while no sweepd ran: take them up.
                 for (n, job) in jobs {
                     self.run_here(&id, n, None, job);
                     let sweep = &self.sweeps[&id];
-                    if let (Some(reason), Some(handle)) = (
-                        sweep.stop_owed(n),
-                        sweep.runs.get(&n).and_then(|r| r.handle.as_ref()),
-                    ) {
+                    if let (Some(reason), Some(handle)) = (sweep.stop_owed(n), sweep.handle(n)) {
                         handle.stop(reason);
                     }
                 }
@@ -333,18 +331,16 @@ impl Scheduler {
             .sweeps
             .get_mut(id)
             .ok_or_else(|| format!("no sweep {id}"))?;
-        let state = sweep.record.state;
+        let state = sweep.model.state();
         let result = match (control, state) {
-            (Control::Pause, SweepState::Running) => {
-                sweep.set_state(SweepState::Paused, Some("paused by user".into()))
-            }
-            (Control::Resume, SweepState::Paused) => sweep
-                .set_state(SweepState::Running, None)
-                .and_then(|()| sweep.finish_if_target_reached()),
-            (Control::Stop, SweepState::Running | SweepState::Paused) => sweep.stop(),
-            (Control::Cancel, SweepState::Running | SweepState::Paused) => sweep.cancel(),
+            (Control::Pause, SweepState::Running) => sweep.on(Event::Pause),
+            (Control::Resume, SweepState::Paused) => sweep.on(Event::Resume),
+            (Control::Stop, SweepState::Running | SweepState::Paused) => sweep.on(Event::Stop),
+            (Control::Cancel, SweepState::Running | SweepState::Paused) => sweep.on(Event::Cancel),
             // A stopped sweep whose runs are still finishing can be canceled too.
-            (Control::Cancel, SweepState::Finished) if sweep.active() > 0 => sweep.cancel(),
+            (Control::Cancel, SweepState::Finished) if sweep.active() > 0 => {
+                sweep.on(Event::Cancel)
+            }
             (control, state) => {
                 return Err(format!(
                     "sweep {id} is {}: cannot {}",
@@ -357,7 +353,7 @@ impl Scheduler {
             // Done here, not yet on disk: written again once it can be.
             let said = format!(
                 "sweep {id} is {} but sweepd cannot record it yet ({e}); it is written as soon as it can be",
-                sweep.record.state.as_str()
+                sweep.model.state().as_str()
             );
             recorded(
                 &mut self.disk,
@@ -367,7 +363,7 @@ impl Scheduler {
             );
             return Err(said);
         }
-        Ok(format!("sweep {id} is {}", sweep.record.state.as_str()))
+        Ok(format!("sweep {id} is {}", sweep.model.state().as_str()))
     }
 
     fn on_run_event(&mut self, event: RunEvent) {
@@ -388,25 +384,31 @@ impl Scheduler {
         };
         let n = event.id.run;
         let result = match event.kind {
-            RunEventKind::Started { pid } => sweep.started(n, pid),
-            RunEventKind::Submitted { job_id } => sweep.submitted(n, job_id),
-            RunEventKind::Job(job) => sweep.job_seen(n, job),
+            RunEventKind::Started { pid } => sweep.on(Event::Started { run: n, pid }),
+            RunEventKind::Submitted { job_id } => sweep.on(Event::Submitted { run: n, job_id }),
+            RunEventKind::Job(job) => sweep.on(Event::JobSeen { run: n, job }),
             RunEventKind::Detached => {
-                sweep.detached(n);
+                sweep.detach(n);
                 Ok(())
             }
-            RunEventKind::Metric { value, .. } => sweep.metric(n, value),
-            RunEventKind::Ended(ending) => sweep
-                .ended(n, ending, disk_full)
-                .and_then(|()| sweep.finish_if_done())
-                .and_then(|()| {
-                    // A sweep with nothing left in Slurm has nothing to wait for.
-                    if sweep.active() == 0 && !sweep.is_running() {
-                        sweep.set_executor_problem(None)
-                    } else {
-                        Ok(())
-                    }
-                }),
+            RunEventKind::Metric { value, .. } => sweep.on(Event::Metric { run: n, value }),
+            RunEventKind::Ended(ending) => {
+                sweep.detach(n);
+                sweep
+                    .on(Event::Ended {
+                        run: n,
+                        ending,
+                        disk_full,
+                    })
+                    .and_then(|()| {
+                        // A sweep with nothing left in Slurm has nothing to wait for.
+                        if sweep.active() == 0 && !sweep.is_running() {
+                            sweep.on(Event::ExecutorProblem(None))
+                        } else {
+                            Ok(())
+                        }
+                    })
+            }
         };
         recorded(
             &mut self.disk,
@@ -426,7 +428,7 @@ impl Scheduler {
             let problem = problem
                 .clone()
                 .filter(|_| sweep.active() > 0 || sweep.is_running());
-            let result = sweep.set_executor_problem(problem);
+            let result = sweep.on(Event::ExecutorProblem(problem));
             recorded(
                 &mut self.disk,
                 sweep,
@@ -441,7 +443,7 @@ impl Scheduler {
     async fn shut_down(&mut self, run_rx: &mut mpsc::UnboundedReceiver<RunEvent>) {
         // Nothing waits for a GPU while no sweepd runs.
         for sweep in self.sweeps.values_mut() {
-            if let Err(e) = sweep.set_waiting(None) {
+            if let Err(e) = sweep.on(Event::Waiting(None)) {
                 tracing::error!(sweep = %sweep.id, error = %e, "cannot record the sweep's state");
             }
         }
@@ -471,7 +473,7 @@ impl Scheduler {
 fn recorded(disk: &mut Disk, sweep: &mut Sweep, result: io::Result<()>, what: &str) {
     if let Err(e) = result {
         tracing::error!(sweep = %sweep.id, error = %e, "{what}");
-        sweep.unsaved = true;
+        sweep.model.mark_unsaved();
         disk.write_failed(&e);
     }
 }

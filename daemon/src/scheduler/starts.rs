@@ -12,6 +12,7 @@ use crate::executor::{self, Backend};
 use crate::gpu::placement::Lease;
 use crate::spec::Executor;
 use crate::store::SweepId;
+use crate::sweep::Event;
 
 impl Scheduler {
     /// Where a sweep's runs run.
@@ -50,7 +51,7 @@ impl Scheduler {
                 let sweep = &self.sweeps[&id];
                 // Until its records are written again, a sweep proposes
                 // nothing new (a re-run it owes may not be queued yet).
-                if sweep.unsaved {
+                if sweep.is_unsaved() {
                     continue;
                 }
                 // max_running bounds the processes of this machine.
@@ -69,13 +70,13 @@ impl Scheduler {
                     Some(n) => match self.placement.lease(n, Instant::now()) {
                         Ok(lease) => Some(lease),
                         Err(why) => {
-                            let result = sweep.set_waiting(Some(why));
+                            let result = sweep.on(Event::Waiting(Some(why)));
                             recorded(&mut self.disk, sweep, result, "cannot record why it waits");
                             continue;
                         }
                     },
                 };
-                let result = sweep.set_waiting(None);
+                let result = sweep.on(Event::Waiting(None));
                 recorded(
                     &mut self.disk,
                     sweep,
@@ -84,15 +85,8 @@ impl Scheduler {
                 );
                 match sweep.next_run() {
                     Ok(Some(n)) => started |= self.start(&id, n, lease),
-                    Ok(None) => {
-                        let result = sweep.finish_if_done();
-                        recorded(
-                            &mut self.disk,
-                            sweep,
-                            result,
-                            "cannot record the sweep's end",
-                        );
-                    }
+                    // Nothing to start: the model finished the sweep if it is done.
+                    Ok(None) => {}
                     Err(e) => recorded(&mut self.disk, sweep, Err(e), "cannot queue a run"),
                 }
             }
@@ -120,7 +114,7 @@ impl Scheduler {
         let sweep = self.sweeps.get_mut(id).expect("present");
         let run_dir = sweep.run_dir(n);
         let run_id = sweep.run_id(n);
-        let run = &sweep.runs[&n];
+        let run = sweep.model.run(n).expect("a run of the sweep");
         let token = run.summary.token.clone().unwrap_or_default();
         let gpus = match &lease {
             Some(lease) => launching::Gpus::These(&lease.gpus),
@@ -171,9 +165,13 @@ impl Scheduler {
             }
             Err(e) => {
                 let ending = executor::Ending::not_started(e.to_string());
-                let result = sweep
-                    .ended(n, ending, false)
-                    .and_then(|()| sweep.fail(&format!("its command cannot be built: {e}")));
+                let ended = sweep.on(Event::Ended {
+                    run: n,
+                    ending,
+                    disk_full: false,
+                });
+                let failed = sweep.on(Event::Fail(format!("its command cannot be built: {e}")));
+                let result = ended.and(failed);
                 recorded(&mut self.disk, sweep, result, "cannot record the run's end");
                 false
             }

@@ -25,7 +25,7 @@ impl Scheduler {
         let count = |state| {
             self.sweeps
                 .values()
-                .filter(|s| s.record.state == state)
+                .filter(|s| s.model.state() == state)
                 .count()
         };
         let queued: usize = self

@@ -506,7 +506,7 @@ async fn a_run_the_rule_was_stopping_when_the_daemon_died_stays_stopped() {
     // The daemon died after deciding to stop run 1, before it ended.
     let dir = w.home.sweep(&id);
     let params: crate::search::ParamSet = serde_json::json!({"x": 1}).as_object().unwrap().clone();
-    let judgement = crate::early_stop::Judgement {
+    let judgement = sweepd_core::early_stop::Judgement {
         iteration: 1,
         band: 1,
         value: 9.0,

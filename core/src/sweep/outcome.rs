@@ -1,84 +1,73 @@
 //! What a run's values and its end do to its sweep: the metric's target,
 //! early termination, how the run ended, re-runs owed, and failures in a row.
 
-use std::io;
-
-use super::{Run, Sweep, UNSTARTABLE_IN_A_ROW};
+use super::{Effect, EndedBy, Ending, Exit, SweepModel};
 use crate::early_stop::Judgement;
-use crate::executor::{EndedBy, Ending, Exit};
 use crate::protocol::trainer::StopReason;
-use crate::spec::Goal;
 use crate::store::{EventKind, RunState, RunSummary, SweepState, now};
 
-impl Sweep {
+/// After this many runs in a row that could not start, the sweep fails.
+pub const UNSTARTABLE_IN_A_ROW: usize = 3;
+
+impl SweepModel {
     /// A value of the sweep's metric, and the early-termination rule applied.
     /// Only a value at a band can change a band's threshold or bring a run to
     /// a new band; any other value can only improve a run's standing, so the
     /// rule is applied then only (the same decisions as applying it always).
-    pub fn metric(&mut self, n: u32, value: f64) -> io::Result<()> {
+    pub(super) fn metric(&mut self, n: u32, value: f64, fx: &mut Vec<Effect>) {
         let Some(run) = self.runs.get_mut(&n) else {
-            return Ok(());
+            return;
         };
         run.values.push(value);
         let count = run.values.len();
-        if self.reaches_target(value) {
-            self.finish_at_target(n, value)?;
+        if self.is_running() && self.rules.reaches_target(value) {
+            self.finish_at_target(n, value, fx);
         }
         if self
+            .rules
             .early_stop
             .as_ref()
             .is_some_and(|rule| rule.is_band(count))
         {
-            self.terminate_early()?;
+            self.terminate_early(fx);
         }
-        Ok(())
     }
 
-    /// Whether `value` reaches `metric.target` (while the sweep runs).
-    fn reaches_target(&self, value: f64) -> bool {
-        let Some(metric) = &self.spec.metric else {
-            return false;
-        };
-        self.is_running()
-            && metric.target.is_some_and(|target| match metric.goal {
-                Goal::Minimize => value <= target,
-                Goal::Maximize => value >= target,
-            })
-    }
-
-    fn finish_at_target(&mut self, n: u32, value: f64) -> io::Result<()> {
-        let metric = self.spec.metric.as_ref().expect("a target has a metric");
+    fn finish_at_target(&mut self, n: u32, value: f64, fx: &mut Vec<Effect>) {
+        let metric = self.rules.metric.as_ref().expect("a target has a metric");
         let target = metric.target.expect("reached");
         let why = format!(
             "run {n} reached the target {} = {target} ({value})",
             metric.name
         );
-        tracing::info!(sweep = %self.id, run = n, value, target, "metric.target reached: the sweep finishes");
-        self.end_queued("the sweep reached its metric.target before it started")?;
-        self.set_state(SweepState::Finished, Some(why))
+        tracing::info!(sweep = %self.record.id, run = n, value, target, "metric.target reached: the sweep finishes");
+        self.end_queued("the sweep reached its metric.target before it started", fx);
+        self.set_state(SweepState::Finished, Some(why), fx);
     }
 
     /// Finish the sweep if a value logged while it could not finish (paused,
     /// or read back after a restart) reached `metric.target`.
-    pub fn finish_if_target_reached(&mut self) -> io::Result<()> {
-        let reached = self.runs.iter().find_map(|(&n, r)| {
+    pub(super) fn finish_if_target_reached(&mut self, fx: &mut Vec<Effect>) {
+        if !self.is_running() {
+            return;
+        }
+        let reached = self.runs.values().find_map(|r| {
             r.values
                 .iter()
                 .copied()
-                .find(|&v| self.reaches_target(v))
-                .map(|v| (n, v))
+                .find(|&v| self.rules.reaches_target(v))
+                .map(|v| (r.summary.run, v))
         });
-        match reached {
-            Some((n, value)) => self.finish_at_target(n, value),
-            None => Ok(()),
+        if let Some((n, value)) = reached {
+            self.finish_at_target(n, value, fx);
         }
     }
 
     /// Judge every running run by the early-termination rule; stop those it
     /// condemns, recording why in their summary and the sweep's events.
-    fn terminate_early(&mut self) -> io::Result<()> {
-        let Some(rule) = &self.early_stop else {
-            return Ok(());
+    fn terminate_early(&mut self, fx: &mut Vec<Effect>) {
+        let Some(rule) = &self.rules.early_stop else {
+            return;
         };
         // One history per proposal (its latest run: a re-run replaces an
         // interrupted run, it does not add to it). A stopped run counts with
@@ -98,7 +87,7 @@ impl Sweep {
             .iter()
             .filter(|(_, r)| {
                 r.summary.state == RunState::Running
-                    && r.handle.is_some()
+                    && r.supervised
                     && r.summary.early_terminate.is_none()
             })
             .filter_map(|(&n, r)| Some((n, rule.judge(&thresholds, &r.values)?)))
@@ -107,7 +96,7 @@ impl Sweep {
         for (n, judgement) in condemned {
             let run = self.runs.get_mut(&n).expect("listed above");
             tracing::info!(
-                sweep = %self.id,
+                sweep = %self.record.id,
                 run = n,
                 band = judgement.band,
                 value = judgement.value,
@@ -115,26 +104,29 @@ impl Sweep {
                 runs_at_band = judgement.runs_at_band,
                 "early termination: the run is stopped"
             );
-            if let Some(handle) = &run.handle {
-                handle.stop(StopReason::EarlyTerminate);
-            }
+            fx.push(Effect::StopRun {
+                run: n,
+                reason: StopReason::EarlyTerminate,
+            });
             run.summary.early_terminate = Some(judgement.clone());
-            self.dir.run(n).write_summary(&run.summary)?;
-            self.dir
-                .append_event(EventKind::EarlyTerminated { run: n, judgement })?;
+            fx.push(Effect::SaveRun(n));
+            fx.push(Effect::Log(EventKind::EarlyTerminated {
+                run: n,
+                judgement,
+            }));
         }
-        Ok(())
     }
 
     /// Record how a run ended; queue its re-run when one is owed; fail the
-    /// sweep when its runs keep failing to start. A run that failed or
-    /// crashed while the disk was full (`disk_full`) is not blamed for it:
-    /// it counts as interrupted and runs again.
-    pub fn ended(&mut self, n: u32, ending: Ending, disk_full: bool) -> io::Result<()> {
+    /// sweep when its runs keep failing to start, pause it when they keep
+    /// failing. A run that failed or crashed while the disk was full
+    /// (`disk_full`) is not blamed for it: it counts as interrupted and
+    /// runs again.
+    pub(super) fn ended(&mut self, n: u32, ending: Ending, disk_full: bool, fx: &mut Vec<Effect>) {
         let Some(run) = self.runs.get_mut(&n) else {
-            return Ok(());
+            return;
         };
-        run.handle = None;
+        run.supervised = false;
         let (state, reason) = match (&run.summary.early_terminate, classify(&ending)) {
             // Stopped by the rule, then caught by a shutdown: still the rule's.
             (Some(_), (RunState::Interrupted, _)) => (
@@ -170,30 +162,30 @@ impl Sweep {
         if ending.metric.is_some() {
             run.summary.metric = ending.metric;
         }
-        self.dir.run(n).write_summary(&run.summary)?;
-        self.dir.append_event(EventKind::RunEnded {
+        fx.push(Effect::SaveRun(n));
+        fx.push(Effect::Log(EventKind::RunEnded {
             run: n,
             state,
             reason: reason.clone(),
-        })?;
+        }));
         if not_started && self.unstartable_in_a_row() {
             let why = format!(
                 "{UNSTARTABLE_IN_A_ROW} runs in a row could not start: {}",
                 reason.unwrap_or_default()
             );
-            return self.fail(&why);
+            return self.fail(&why, fx);
         }
-        let limit = self.spec.sweepd.max_failures_in_a_row;
+        let limit = self.rules.max_failures_in_a_row;
         if limit > 0 && self.is_running() && self.failures_in_a_row() >= limit as usize {
             let why = format!(
                 "{limit} runs in a row failed or crashed (the last, run {n}: {}); \
                  see `sweepctl logs`, then `sweepctl resume`",
                 reason.unwrap_or_default()
             );
-            tracing::warn!(sweep = %self.id, "{why}");
-            self.set_state(SweepState::Paused, Some(why))?;
+            tracing::warn!(sweep = %self.record.id, "{why}");
+            self.set_state(SweepState::Paused, Some(why), fx);
         }
-        self.rerun_if_owed(n)
+        self.rerun_if_owed(n, fx);
     }
 
     /// How many of the latest ended runs, since the sweep last changed state
@@ -216,24 +208,25 @@ impl Sweep {
 
     /// Whether the latest runs all crashed before starting.
     fn unstartable_in_a_row(&self) -> bool {
-        let last: Vec<&Run> = self
+        let last: Vec<&RunSummary> = self
             .runs
             .values()
             .rev()
             .take(UNSTARTABLE_IN_A_ROW)
+            .map(|r| &r.summary)
             .collect();
         last.len() == UNSTARTABLE_IN_A_ROW
             && last
                 .iter()
-                .all(|r| r.summary.state == RunState::Crashed && r.summary.started_at.is_none())
+                .all(|s| s.state == RunState::Crashed && s.started_at.is_none())
     }
 
     /// Run a proposal again when its latest run (`n`) was interrupted by the
     /// daemon (always) or crashed (while `sweepd.retry` allows), and the sweep
     /// still runs or is paused.
-    pub(super) fn rerun_if_owed(&mut self, n: u32) -> io::Result<()> {
+    pub(super) fn rerun_if_owed(&mut self, n: u32, fx: &mut Vec<Effect>) {
         let Some(run) = self.runs.get(&n) else {
-            return Ok(());
+            return;
         };
         let proposal = run.summary.proposal;
         let is_latest = self
@@ -247,18 +240,18 @@ impl Sweep {
             .count() as u32;
         let owed = match run.summary.state {
             RunState::Interrupted => true,
-            RunState::Crashed => crashes <= self.spec.sweepd.retry,
+            RunState::Crashed => crashes <= self.rules.retry,
             _ => false,
         };
         let sweep_goes_on = matches!(self.record.state, SweepState::Running | SweepState::Paused);
         if !owed || !is_latest || !sweep_goes_on {
-            return Ok(());
+            return;
         }
         let (params, attempt) = (run.params.clone(), run.summary.attempt + 1);
-        let rerun = self.queue(params, proposal, attempt)?;
+        let rerun = self.queue(params, proposal, attempt, fx);
         let run = self.runs.get_mut(&n).expect("present");
         run.summary.retried_by = Some(rerun);
-        self.dir.run(n).write_summary(&run.summary)
+        fx.push(Effect::SaveRun(n));
     }
 }
 
