@@ -1,16 +1,16 @@
 //! Sweeps and runs as their folders describe them: what `status`, `show`,
 //! `logs` and `watch` print, with or without a daemon running.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::Value;
 use sweepd_core::search::{Grid, ParamSet};
-use sweepd_core::spec::{self, Format, Goal, Method, SweepSpec};
-use sweepd_core::store::{
-    Home, RunDir, RunId, RunState, RunSummary, Source, SweepId, SweepRecord, metric_values,
-};
+use sweepd_core::spec::{Goal, Method, SweepSpec};
+use sweepd_core::store::{Home, RunDir, RunId, RunState, RunSummary, Source, SweepId, SweepRecord};
+use sweepd_core::sweep::{SweepModel, best_value, journal};
 
 /// One sweep, read from its folder.
 pub struct SweepView {
@@ -18,6 +18,9 @@ pub struct SweepView {
     pub record: SweepRecord,
     pub source: Source,
     pub spec: Option<SweepSpec>,
+    /// The sweep model, as the daemon holds it.
+    pub model: SweepModel,
+    /// Its runs, in order, with what only views need.
     pub runs: Vec<RunView>,
 }
 
@@ -66,6 +69,9 @@ pub struct SweepLine {
 }
 
 impl SweepView {
+    /// A sweep as its folder holds it: the same model the daemon keeps
+    /// (`sweepd_core::sweep`), rebuilt from the folder, so counts, the best
+    /// run and state words are the daemon's.
     pub fn load(home: &Home, id: &SweepId) -> Result<Self> {
         let dir = home.sweep(id);
         let record = dir
@@ -74,48 +80,43 @@ impl SweepView {
         let source = dir
             .read_source()
             .with_context(|| format!("cannot read sweep {id}"))?;
-        let file = dir.sweep_file();
-        let spec = std::fs::read(&file)
-            .ok()
-            .and_then(|b| spec::check_bytes(&b, Format::from_path(&file)).spec);
-        let metric = spec.as_ref().and_then(|s| s.metric.clone());
-        let mut runs = Vec::new();
-        for n in dir.run_numbers()? {
-            let run_dir = dir.run(n);
-            let (Ok(summary), Ok(params)) = (run_dir.read_summary(), run_dir.read_params()) else {
-                continue;
-            };
-            let records = run_dir.read_metrics().unwrap_or_default();
-            let values = match &metric {
-                Some(m) => metric_values(&records, &m.name),
-                None => Vec::new(),
-            };
-            let mut latest = serde_json::Map::new();
-            for record in records {
-                latest.extend(record);
-            }
-            runs.push(RunView {
-                summary,
-                params,
-                dir: run_dir,
-                values,
-                latest,
-            });
-        }
+        let spec = journal::read_spec(&dir).ok().and_then(Result::ok);
+        let mut latest = HashMap::new();
+        let (model, _unreadable) = journal::load(
+            &dir,
+            record,
+            journal::rules_of(spec.as_ref()),
+            |n, records| {
+                let mut last = serde_json::Map::new();
+                for record in records {
+                    last.extend(record);
+                }
+                latest.insert(n, last);
+            },
+        )
+        .with_context(|| format!("cannot read sweep {id}"))?;
+        let runs = model
+            .runs()
+            .map(|run| RunView {
+                summary: run.summary.clone(),
+                params: run.params.clone(),
+                dir: dir.run(run.summary.run),
+                values: run.values.clone(),
+                latest: latest.remove(&run.summary.run).unwrap_or_default(),
+            })
+            .collect();
         Ok(Self {
             id: id.clone(),
-            record,
+            record: model.record().clone(),
             source,
             spec,
+            model,
             runs,
         })
     }
 
     pub fn goal(&self) -> Goal {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.metric.as_ref())
-            .map_or(Goal::Minimize, |m| m.goal)
+        self.model.rules().goal()
     }
 
     /// The sweep's `name`, else its file's name without the extension.
@@ -131,19 +132,16 @@ impl SweepView {
             })
     }
 
-    /// The best run by the sweep metric, and its value, among the runs that
-    /// count for their proposal: a run that was run again (interrupted, or
-    /// crashed and retried) is replaced by its re-run, as in the daemon.
+    /// The best run by the sweep metric, and its value, as the model says:
+    /// among each proposal's latest run (a run that was run again is
+    /// replaced by its re-run).
     pub fn best(&self) -> Option<(&RunView, f64)> {
-        let goal = self.goal();
-        self.runs
-            .iter()
-            .filter(|r| r.summary.retried_by.is_none())
-            .filter_map(|r| r.best(goal).map(|v| (r, v)))
-            .min_by(|a, b| match goal {
-                Goal::Minimize => a.1.total_cmp(&b.1),
-                Goal::Maximize => b.1.total_cmp(&a.1),
-            })
+        let (best, value) = self.model.best()?;
+        let at = self
+            .runs
+            .binary_search_by_key(&best.summary.run, |r| r.summary.run)
+            .ok()?;
+        Some((&self.runs[at], value))
     }
 
     /// `run_cap`, or the grid's size when that is smaller; a grid of more
@@ -162,12 +160,7 @@ impl SweepView {
     }
 
     pub fn line(&self) -> SweepLine {
-        let count = |state: RunState| {
-            self.runs
-                .iter()
-                .filter(|r| r.summary.state == state)
-                .count()
-        };
+        let counts = self.model.counts();
         let best = self.best();
         SweepLine {
             id: self.id.to_string(),
@@ -182,23 +175,15 @@ impl SweepView {
             executor_problem: self.record.executor_problem.clone(),
             run_cap: self.spec.as_ref().and_then(|s| s.run_cap),
             total: self.total(),
-            finished: count(RunState::Finished),
-            running: count(RunState::Running),
-            queued: count(RunState::Queued),
-            failed: count(RunState::Failed),
-            killed: count(RunState::Killed),
-            crashed: count(RunState::Crashed),
-            interrupted: count(RunState::Interrupted),
-            counted: self
-                .runs
-                .iter()
-                .filter(|r| r.summary.state.counts() && r.summary.retried_by.is_none())
-                .count(),
-            metric: self
-                .spec
-                .as_ref()
-                .and_then(|s| s.metric.as_ref())
-                .map(|m| m.name.clone()),
+            finished: counts.finished,
+            running: counts.running,
+            queued: counts.queued,
+            failed: counts.failed,
+            killed: counts.killed,
+            crashed: counts.crashed,
+            interrupted: counts.interrupted,
+            counted: counts.counted,
+            metric: self.model.rules().metric.as_ref().map(|m| m.name.clone()),
             best: best.map(|(_, v)| v),
             best_run: best.map(|(r, _)| {
                 RunId {
@@ -223,12 +208,9 @@ impl RunView {
         Some(end.duration_since(start).ok()?.as_secs_f64())
     }
 
+    /// Its best value of the sweep metric (the model's rule).
     pub fn best(&self, goal: Goal) -> Option<f64> {
-        let values = self.values.iter().copied();
-        match goal {
-            Goal::Minimize => values.reduce(f64::min),
-            Goal::Maximize => values.reduce(f64::max),
-        }
+        best_value(&self.values, goal)
     }
 }
 

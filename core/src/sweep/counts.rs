@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::{RunModel, SweepModel};
+use crate::spec::Goal;
 use crate::store::RunState;
 
 /// How many runs are in each state (every run), and how many proposals
@@ -77,10 +78,15 @@ impl SweepModel {
 
     /// A run's best value of the sweep metric by its goal.
     pub fn best_of(&self, run: &RunModel) -> Option<f64> {
-        let values = run.values.iter().copied().filter(|v| !v.is_nan());
-        match self.rules.goal() {
-            crate::spec::Goal::Minimize => values.reduce(f64::min),
-            crate::spec::Goal::Maximize => values.reduce(f64::max),
-        }
+        best_value(&run.values, self.rules.goal())
+    }
+}
+
+/// The best of a run's values by the goal (NaN is no value).
+pub fn best_value(values: &[f64], goal: Goal) -> Option<f64> {
+    let values = values.iter().copied().filter(|v| !v.is_nan());
+    match goal {
+        Goal::Minimize => values.reduce(f64::min),
+        Goal::Maximize => values.reduce(f64::max),
     }
 }

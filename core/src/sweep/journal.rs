@@ -36,7 +36,7 @@ pub fn load(
     dir: &SweepDir,
     record: SweepRecord,
     rules: Rules,
-    mut on_records: impl FnMut(u32, &[Map<String, Value>]),
+    mut on_records: impl FnMut(u32, Vec<Map<String, Value>>),
 ) -> io::Result<(SweepModel, Vec<(u32, io::Error)>)> {
     let numbers = dir.run_numbers()?;
     let next_run = numbers.last().map_or(1, |n| n + 1);
@@ -48,10 +48,10 @@ pub fn load(
         match (run_dir.read_summary(), run_dir.read_params()) {
             (Ok(summary), Ok(params)) => {
                 let records = run_dir.read_metrics().unwrap_or_default();
-                on_records(n, &records);
                 let values = metric
                     .as_ref()
                     .map_or_else(Vec::new, |name| metric_values(&records, name));
+                on_records(n, records);
                 runs.push(RunModel::new(summary, params, values));
             }
             (Err(e), _) | (_, Err(e)) => unreadable.push((n, e)),

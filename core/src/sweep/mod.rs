@@ -24,7 +24,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-pub use counts::Counts;
+pub use counts::{Counts, best_value};
 pub use ending::{EndedBy, Ending, Exit};
 pub use rules::Rules;
 

@@ -196,7 +196,9 @@ impl SweepModel {
             .runs
             .values()
             .map(|r| &r.summary)
-            .filter(|s| s.ended_at.as_ref().is_some_and(|t| t > since))
+            // Times are to the millisecond: a run that ended in the same
+            // one as the change counts after it.
+            .filter(|s| s.ended_at.as_ref().is_some_and(|t| t >= since))
             .collect();
         ended.sort_by(|a, b| a.ended_at.cmp(&b.ended_at).then(a.run.cmp(&b.run)));
         ended
