@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
-use sweepd::watcher::sidecar_name;
 use sweepd_core::protocol::control::{Request, Response};
 use sweepd_core::spec::{self, Format, Method};
+use sweepd_core::store::inbox::{Sidecar, sidecar_name};
 use sweepd_core::store::{Home, atomic};
 
 use crate::Outcome;
@@ -81,12 +81,14 @@ pub fn run(home: &Home, path: &Path) -> Result<Outcome> {
             other => anyhow::bail!("unexpected answer from sweepd: {other:?}"),
         }
     }
-    let submitted_from = std::env::current_dir().ok();
-    let sidecar = serde_json::json!({"original_name": name, "submitted_from": submitted_from});
+    let sidecar = Sidecar {
+        original_name: name.to_owned(),
+        submitted_from: std::env::current_dir().ok(),
+    };
     let inbox = home.inbox();
     atomic::write(
         &inbox.join(sidecar_name(&inbox_name)),
-        sidecar.to_string().as_bytes(),
+        &serde_json::to_vec(&sidecar)?,
     )?;
     // Written under a dot name (ignored by the daemon), then renamed: the
     // daemon only ever sees the whole file.

@@ -12,13 +12,13 @@
 //! - [`daemon`]: all of it as one library function, `run(config, shutdown)`.
 
 // The core's modules, reached as `crate::spec` and so on inside this crate.
-use sweepd_core::{protocol, search, spec, store, sweep};
+use sweepd_core::{command, protocol, search, spec, store, sweep};
 
 pub mod daemon;
 pub mod executor;
 pub mod gpu;
 pub mod intake;
-pub mod launch;
+
 pub mod scheduler;
 pub mod server;
 pub mod service;

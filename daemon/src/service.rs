@@ -3,7 +3,7 @@
 //! summary whenever it changes, STOPPING=1 when shutdown begins, and
 //! WATCHDOG=1 pings when the unit sets `WatchdogSec=`. Outside systemd (no
 //! NOTIFY_SOCKET) every call is a no-op. Runs never inherit these variables
-//! (scheduler::launching::NOT_INHERITED).
+//! (scheduler::launch::NOT_INHERITED).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -84,10 +84,7 @@ pub struct Notice {
 /// (and a sidecar's suffix), and a name in a folder is at most 255 bytes.
 pub const MAX_NAME_BYTES: usize = 200;
 
-/// The sidecar `sweepctl submit` writes beside the file it submits.
-pub fn sidecar_name(name: &str) -> String {
-    format!(".{name}.submit.json")
-}
+pub use crate::store::inbox::sidecar_name;
 
 /// Whether a name in the inbox is an editor's or a copier's temporary file,
 /// left alone until it is renamed to its final name.

@@ -7,6 +7,7 @@ pub mod atomic;
 pub mod capped_log;
 mod home;
 mod ids;
+pub mod inbox;
 mod records;
 mod run_dir;
 pub mod space;

@@ -4,7 +4,7 @@
 
 mod disk;
 mod gpus;
-mod launching;
+mod launch;
 mod starts;
 mod status_line;
 mod sweep;
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-pub use launching::{NOT_INHERITED, interpreter, workdir};
+pub use launch::{NOT_INHERITED, interpreter, workdir};
 
 use crate::executor::slurm::{Cluster, SlurmConfig};
 use crate::executor::{self, RunEvent, RunEventKind, StopTimes, Tails};
@@ -291,11 +291,11 @@ impl Scheduler {
                     self.disk.probe();
                 }
                 tracing::info!(sweep = %id, state = ?sweep.model.state(), runs = sweep.model.runs().count(), "sweep loaded");
-                let jobs = sweep.take_reattach();
+                let jobs = sweep.take_jobs_to_take_up();
                 self.sweeps.insert(id.clone(), sweep);
                 // Its Slurm jobs went on while no sweepd ran: take them up.
                 for (n, job) in jobs {
-                    self.run_here(&id, n, None, job);
+                    self.take_up(&id, n, job);
                     let sweep = &self.sweeps[&id];
                     if let (Some(reason), Some(handle)) = (sweep.stop_owed(n), sweep.handle(n)) {
                         handle.stop(reason);

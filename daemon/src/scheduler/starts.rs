@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::gpus::gpus_needed;
-use super::launching::{self, RunContext};
+use super::launch::{self, RunContext};
 use super::{Scheduler, recorded, workdir};
 use crate::executor::slurm::Cluster;
 use crate::executor::{self, Backend};
@@ -99,11 +99,18 @@ impl Scheduler {
     /// Start run `n`; false when it could not be (then recorded as crashed,
     /// and the sweep failed: a command that cannot be built fails every run).
     pub(super) fn start(&mut self, id: &SweepId, n: u32, lease: Option<Lease>) -> bool {
-        self.run_here(id, n, lease, None)
+        self.start_or_take_up(id, n, lease, None)
     }
 
-    /// Start run `n`, or with `job` take up its Slurm job again.
-    pub(super) fn run_here(
+    /// Take up run `n`'s Slurm job `job` (or, unknown, the job named for
+    /// it) again after a restart.
+    pub(super) fn take_up(&mut self, id: &SweepId, n: u32, job: Option<u64>) -> bool {
+        self.start_or_take_up(id, n, None, job)
+    }
+
+    /// Start run `n`, or with `job` take up its Slurm job again: either
+    /// way sweepd follows it from now on.
+    fn start_or_take_up(
         &mut self,
         id: &SweepId,
         n: u32,
@@ -117,20 +124,20 @@ impl Scheduler {
         let run = sweep.model.run(n).expect("a run of the sweep");
         let token = run.summary.token.clone().unwrap_or_default();
         let gpus = match &lease {
-            Some(lease) => launching::Gpus::These(&lease.gpus),
+            Some(lease) => launch::Gpus::These(&lease.gpus),
             // Slurm gives a job its GPUs (`--gres`) and says which.
-            None if sweep.is_slurm() => launching::Gpus::Inherited,
+            None if sweep.is_slurm() => launch::Gpus::Inherited,
             // Explicitly CPU only, or the machine has GPUs this run does
             // not get: hide them. (With none found, leave CUDA alone: the
             // detection may be what failed.)
             None if sweep.spec.sweepd.gpus_per_run == Some(0)
                 || !self.placement.gpus().is_empty() =>
             {
-                launching::Gpus::None
+                launch::Gpus::None
             }
-            None => launching::Gpus::Inherited,
+            None => launch::Gpus::Inherited,
         };
-        let launch = launching::launch(RunContext {
+        let launch = launch::launch(RunContext {
             spec: &sweep.spec,
             id: &run_id,
             run_dir: &run_dir,

@@ -25,7 +25,7 @@ pub(super) struct Sweep {
     handles: BTreeMap<u32, RunHandle>,
     /// Slurm runs found running at load, to take up again: (run, its job
     /// when known).
-    reattach: Vec<(u32, Option<u64>)>,
+    jobs_to_take_up: Vec<(u32, Option<u64>)>,
 }
 
 /// Why a sweep folder cannot be taken up.
@@ -149,8 +149,8 @@ impl Sweep {
     }
 
     /// The Slurm runs to take up again after a restart (once).
-    pub fn take_reattach(&mut self) -> Vec<(u32, Option<u64>)> {
-        std::mem::take(&mut self.reattach)
+    pub fn take_jobs_to_take_up(&mut self) -> Vec<(u32, Option<u64>)> {
+        std::mem::take(&mut self.jobs_to_take_up)
     }
 
     /// sweepd follows the run's process or job from now on.

@@ -18,6 +18,7 @@ use super::claim::sidecar_of;
 use super::{Notice, sidecar_name};
 use crate::intake::{self, Submission, Verdict};
 use crate::scheduler::{Msg, SchedulerHandle};
+use crate::store::inbox::Sidecar;
 use crate::store::{Home, Via};
 
 /// Takes claimed files from the watcher loop: checks and files each in a task
@@ -191,11 +192,6 @@ pub(super) async fn bounded<T: Send + 'static>(
 }
 
 pub(super) fn read_sidecar(path: &Path, name: &str) -> Submission {
-    #[derive(serde::Deserialize)]
-    struct Sidecar {
-        original_name: String,
-        submitted_from: Option<PathBuf>,
-    }
     match fs::read(path)
         .ok()
         .and_then(|b| serde_json::from_slice::<Sidecar>(&b).ok())

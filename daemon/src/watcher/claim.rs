@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use super::{MAX_NAME_BYTES, sidecar_name};
 use crate::store::Home;
+use crate::store::inbox::SIDECAR_SUFFIX;
 
 /// What claiming an inbox file came to.
 #[derive(Debug)]
@@ -53,7 +54,7 @@ pub(super) fn claim(home: &Home, path: &Path, name: &str) -> Claim {
     if sidecar.exists() {
         let _ = fs::rename(
             &sidecar,
-            claimed.with_file_name(format!("{stamp}-{name}.submit.json")),
+            claimed.with_file_name(format!("{stamp}-{name}{SIDECAR_SUFFIX}")),
         );
     }
     Claim::Claimed(claimed)
@@ -77,7 +78,7 @@ pub(super) fn spooled(home: &Home) -> Vec<(PathBuf, String)> {
         .flatten()
         .filter_map(|e| {
             let file_name = e.file_name().into_string().ok()?;
-            if file_name.ends_with(".submit.json") {
+            if file_name.ends_with(SIDECAR_SUFFIX) {
                 return None;
             }
             let (_, name) = file_name.split_once('-')?;
@@ -109,5 +110,5 @@ pub(super) fn sidecar_of(claimed: &Path) -> PathBuf {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    claimed.with_file_name(format!("{name}.submit.json"))
+    claimed.with_file_name(format!("{name}{SIDECAR_SUFFIX}"))
 }

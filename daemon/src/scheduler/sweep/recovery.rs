@@ -55,7 +55,7 @@ impl Sweep {
             model,
             search,
             handles: BTreeMap::new(),
-            reattach: Vec::new(),
+            jobs_to_take_up: Vec::new(),
         };
         // A full disk must not cost the sweep: what cannot be written now
         // is held, and written once it can be.
@@ -84,7 +84,7 @@ impl Sweep {
                 let submitted =
                     job.is_some() || crate::executor::slurm::script::script_file(&run_dir).exists();
                 if submitted {
-                    self.reattach.push((n, job));
+                    self.jobs_to_take_up.push((n, job));
                     continue;
                 }
             }

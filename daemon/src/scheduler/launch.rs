@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::command::{CommandError, Macros, argv};
 use crate::executor::orphans::TOKEN_VAR;
 use crate::executor::{Launch, StopTimes};
-use crate::launch::{CommandError, Macros, argv};
 use crate::protocol::trainer::{PROTOCOL_VERSION, ToTrainer};
 use crate::search::ParamSet;
 use crate::spec::SweepSpec;
