@@ -85,7 +85,7 @@ impl Config {
             user_home,
             gpu: GpuConfig::default(),
             slurm: SlurmConfig::default(),
-            log_max: Some(crate::settings::DEFAULT_LOG_MAX_MIB << 20),
+            log_max: Some(crate::settings::defaults::log_max_mib() << 20),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The settings: defaults, the file, flags, and what `sweepctl config` shows.
 
+use std::path::Path;
+
 use super::*;
 
 fn load(text: &str) -> Result<Settings, SettingsError> {
