@@ -12,10 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use sweepd::daemon::{DaemonConfig, run};
-use sweepd::executor::StopTimes;
-use sweepd::scheduler;
 use sweepd::settings::{self, Flags, Origin, Settings};
-use sweepd::watcher::InboxConfig;
 use sweepd_core::store::Home;
 
 #[derive(Parser)]
@@ -107,39 +104,12 @@ fn main() -> ExitCode {
     settings.apply(args.settings.overrides(), Origin::Flag);
     let user_home = directories::BaseDirs::new()
         .map_or_else(|| PathBuf::from("/"), |b| b.home_dir().to_owned());
-    let mut scheduler = scheduler::Config::new(user_home);
-    scheduler.max_running = settings.max_running.value;
-    scheduler.gpu.sample_every = settings.gpu_sample_every.value;
-    scheduler.slurm.poll = settings.slurm_poll.value;
-    scheduler.gpu.thresholds.cooldown = settings.gpu_cooldown.value;
-    scheduler.gpu.thresholds.max_memory_mib = settings.gpu_max_memory_mib.value;
-    scheduler.gpu.thresholds.max_utilization_pct = settings.gpu_max_utilization.value;
-    scheduler.gpu.lock_dir = settings.gpu_lock_dir.value.clone();
-    if let Some(program) = &settings.gpu_nvidia_smi.value {
-        scheduler.gpu.probe.nvidia_smi = Some(program.clone());
-    }
-    scheduler.log_max = Some(settings.log_max_mib.value.saturating_mul(1 << 20)).filter(|&b| b > 0);
-    scheduler.stop = StopTimes {
-        term_after: settings.term_after.value,
-        kill_after: settings.kill_after.value.max(settings.term_after.value),
-    };
-    let inbox = InboxConfig {
-        settle: settings.settle.value,
-        empty_after: settings.empty_after.value,
-        rescan: settings.rescan_every.value,
-        ..InboxConfig::default()
-    };
     let home_root = home.root().to_owned();
     let config = DaemonConfig {
         home,
-        scheduler,
-        inbox,
-        settings: Some(settings::Report {
-            version: 1,
-            pid: std::process::id(),
-            file: settings.file.clone(),
-            settings: settings.shown(),
-        }),
+        scheduler: settings.scheduler_config(user_home),
+        inbox: settings.inbox_config(),
+        settings: Some(settings.report(std::process::id())),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

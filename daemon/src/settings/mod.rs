@@ -9,9 +9,11 @@
 //! (which the scheduler, the inbox watcher and the executors read too),
 //! `config.toml`'s structs, `Settings::apply`, `Settings::shown` and sweepd's
 //! flags (`Flags`). `value.rs` says how each type is read and shown,
-//! `file.rs` reads the file.
+//! `file.rs` reads the file, `effect.rs` hands the values to the scheduler
+//! and the inbox watcher.
 
 mod declare;
+mod effect;
 mod file;
 mod value;
 
