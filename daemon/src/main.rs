@@ -161,3 +161,22 @@ async fn watch_signals(shutdown: CancellationToken, home: std::path::PathBuf) {
     sweepd::executor::orphans::kill_all(&sweepd::executor::orphans::find_in(&home));
     std::process::exit(130);
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Args;
+
+    /// `sweepd --help` lists every setting's flag, as declared.
+    #[test]
+    fn the_help_lists_every_settings_flag() {
+        Args::command().debug_assert();
+        let help = Args::command().render_help().to_string();
+        for declared in sweepd::settings::DECLARED {
+            if let Some(flag) = declared.flag {
+                assert!(help.contains(&format!("--{flag} ")), "--{flag} in\n{help}");
+            }
+        }
+    }
+}
