@@ -4,7 +4,8 @@
 //! executors read too), `config.toml`'s structs (`FileSettings` and one per
 //! `[table]`, strict about unknown keys), `Settings::apply` with its
 //! `Origin`, `Settings::shown` for `sweepctl config`, sweepd's clap flags
-//! (`Flags`) and `DECLARED`, every setting's names for the tests.
+//! (`Flags`, their help from `help::*`) and `DECLARED`, every setting's
+//! names for the tests.
 //!
 //! One entry, in the top level or under a `[table] StructName { .. }`:
 //!
@@ -18,7 +19,7 @@
 //! },
 //! ```
 //!
-//! The options come in this order. `Type` implements [`super::Value`]. The
+//! The options come in this order. `Type` implements `Value` (value.rs). The
 //! shown name is the file key, `table.key` under a table.
 
 /// See the module's doc.
