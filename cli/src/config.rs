@@ -30,12 +30,7 @@ pub fn run(home: &Home, json: bool) -> Result<Outcome> {
                 None => (settings::default_path(), false),
             };
             let settings = Settings::load(file.as_deref(), required)?;
-            let report = Report {
-                version: 1,
-                pid: 0,
-                file: settings.file.clone(),
-                settings: settings.shown(),
-            };
+            let report = settings.report(0);
             let whose = "sweepd is not running; started now without flags, it would use".to_owned();
             (report, whose)
         }

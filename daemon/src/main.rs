@@ -12,10 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use sweepd::daemon::{DaemonConfig, run};
-use sweepd::executor::StopTimes;
-use sweepd::scheduler;
-use sweepd::settings::{self, FileGpu, FileSettings, FileSlurm, Origin, Settings};
-use sweepd::watcher::InboxConfig;
+use sweepd::settings::{self, Flags, Origin, Settings};
 use sweepd_core::store::Home;
 
 #[derive(Parser)]
@@ -32,81 +29,13 @@ struct Args {
     /// ~/.config/sweepd/config.toml if it exists). Flags win over it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Runs at once over all sweeps [default: the number of CPU cores].
-    #[arg(long)]
-    max_running: Option<usize>,
-    /// An inbox file is taken once unchanged this long [default: 1s].
-    #[arg(long, value_parser = humantime::parse_duration)]
-    settle: Option<Duration>,
-    /// An empty inbox file is rejected once it has stayed empty this long
-    /// [default: 30s].
-    #[arg(long, value_parser = humantime::parse_duration)]
-    empty_after: Option<Duration>,
-    /// The whole inbox is rescanned this often, for what file events missed
-    /// [default: 30s].
-    #[arg(long, value_parser = humantime::parse_duration)]
-    rescan_every: Option<Duration>,
-    /// From a stop request to SIGTERM of the run's process group [default: 10s].
-    #[arg(long, value_parser = humantime::parse_duration)]
-    term_after: Option<Duration>,
-    /// From a stop request to SIGKILL of the run's process group [default: 30s].
-    #[arg(long, value_parser = humantime::parse_duration)]
-    kill_after: Option<Duration>,
-    /// Each log of a local run (stdout.log, stderr.log) is kept under this
-    /// many MiB, its most recent part; 0: no cap [default: 1024].
-    #[arg(long, value_name = "MIB")]
-    log_max_mib: Option<u64>,
+    // The settings' flags, declared with the settings (sweepd::settings).
+    #[command(flatten)]
+    settings: Flags,
     /// Run even as root (runs would run as root too; on a shared host run one
     /// sweepd per user instead: sweepd@USER.service).
     #[arg(long)]
     allow_root: bool,
-    /// Folder of the cross-user GPU locks; every user's sweepd on the host must
-    /// use the same one [default: /run/lock/sweepd].
-    #[arg(long, value_name = "DIR")]
-    gpu_lock_dir: Option<PathBuf>,
-    /// How often the GPUs are looked at [default: 5s].
-    #[arg(long, value_parser = humantime::parse_duration)]
-    gpu_sample_every: Option<Duration>,
-    /// How long a GPU rests after a run of ours used it [default: 5s].
-    #[arg(long, value_parser = humantime::parse_duration)]
-    gpu_cooldown: Option<Duration>,
-    /// A GPU whose memory in use (by anyone) is above this, or above 5 % of
-    /// its total if that is more, is busy [default: 1024].
-    #[arg(long, value_name = "MIB")]
-    gpu_max_memory_mib: Option<u64>,
-    /// A GPU above this utilisation (%) is busy [default: 10].
-    #[arg(long, value_name = "PERCENT")]
-    gpu_max_utilization: Option<u32>,
-    /// How often Slurm jobs are looked at (one squeue for all) and their
-    /// output read [default: 5s].
-    #[arg(long, value_parser = humantime::parse_duration)]
-    slurm_poll: Option<Duration>,
-}
-
-impl Args {
-    /// The flags given, as settings over the file's.
-    fn overrides(&self) -> FileSettings {
-        FileSettings {
-            max_running: self.max_running,
-            settle: self.settle,
-            empty_after: self.empty_after,
-            rescan_every: self.rescan_every,
-            term_after: self.term_after,
-            kill_after: self.kill_after,
-            log_max_mib: self.log_max_mib,
-            gpu: FileGpu {
-                lock_dir: self.gpu_lock_dir.clone(),
-                sample_every: self.gpu_sample_every,
-                cooldown: self.gpu_cooldown,
-                max_memory_mib: self.gpu_max_memory_mib,
-                max_utilization: self.gpu_max_utilization,
-                nvidia_smi: None,
-            },
-            slurm: FileSlurm {
-                poll: self.slurm_poll,
-            },
-        }
-    }
 }
 
 fn main() -> ExitCode {
@@ -172,42 +101,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    settings.apply(args.overrides(), Origin::Flag);
+    settings.apply(args.settings.overrides(), Origin::Flag);
     let user_home = directories::BaseDirs::new()
         .map_or_else(|| PathBuf::from("/"), |b| b.home_dir().to_owned());
-    let mut scheduler = scheduler::Config::new(user_home);
-    scheduler.max_running = settings.max_running.value;
-    scheduler.gpu.sample_every = settings.gpu_sample_every.value;
-    scheduler.slurm.poll = settings.slurm_poll.value;
-    scheduler.gpu.thresholds.cooldown = settings.gpu_cooldown.value;
-    scheduler.gpu.thresholds.max_memory_mib = settings.gpu_max_memory_mib.value;
-    scheduler.gpu.thresholds.max_utilization_pct = settings.gpu_max_utilization.value;
-    scheduler.gpu.lock_dir = settings.gpu_lock_dir.value.clone();
-    if let Some(program) = &settings.gpu_nvidia_smi.value {
-        scheduler.gpu.probe.nvidia_smi = Some(program.clone());
-    }
-    scheduler.log_max = Some(settings.log_max_mib.value.saturating_mul(1 << 20)).filter(|&b| b > 0);
-    scheduler.stop = StopTimes {
-        term_after: settings.term_after.value,
-        kill_after: settings.kill_after.value.max(settings.term_after.value),
-    };
-    let inbox = InboxConfig {
-        settle: settings.settle.value,
-        empty_after: settings.empty_after.value,
-        rescan: settings.rescan_every.value,
-        ..InboxConfig::default()
-    };
     let home_root = home.root().to_owned();
     let config = DaemonConfig {
         home,
-        scheduler,
-        inbox,
-        settings: Some(settings::Report {
-            version: 1,
-            pid: std::process::id(),
-            file: settings.file.clone(),
-            settings: settings.shown(),
-        }),
+        scheduler: settings.scheduler_config(user_home),
+        inbox: settings.inbox_config(),
+        settings: Some(settings.report(std::process::id())),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -258,4 +160,23 @@ async fn watch_signals(shutdown: CancellationToken, home: std::path::PathBuf) {
     tracing::warn!("exiting at once: runs are killed and will run again at the next start");
     sweepd::executor::orphans::kill_all(&sweepd::executor::orphans::find_in(&home));
     std::process::exit(130);
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Args;
+
+    /// `sweepd --help` lists every setting's flag, as declared.
+    #[test]
+    fn the_help_lists_every_settings_flag() {
+        Args::command().debug_assert();
+        let help = Args::command().render_help().to_string();
+        for declared in sweepd::settings::DECLARED {
+            if let Some(flag) = declared.flag {
+                assert!(help.contains(&format!("--{flag} ")), "--{flag} in\n{help}");
+            }
+        }
+    }
 }

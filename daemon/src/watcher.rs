@@ -26,6 +26,7 @@ mod claim;
 
 use crate::intake::Verdict;
 use crate::scheduler::SchedulerHandle;
+use crate::settings;
 use crate::store::Home;
 use checks::*;
 use claim::*;
@@ -59,11 +60,11 @@ pub struct InboxConfig {
 impl Default for InboxConfig {
     fn default() -> Self {
         Self {
-            settle: Duration::from_secs(1),
+            settle: settings::defaults::settle(),
             settle_closed: Duration::from_millis(30),
             settle_writing: Duration::from_secs(10),
-            empty_after: Duration::from_secs(30),
-            rescan: Duration::from_secs(30),
+            empty_after: settings::defaults::empty_after(),
+            rescan: settings::defaults::rescan_every(),
             poll: Duration::from_secs(2),
             tick: Duration::from_millis(250),
             check_limit: Duration::from_secs(10),

@@ -108,8 +108,8 @@ pub struct StopTimes {
 impl Default for StopTimes {
     fn default() -> Self {
         Self {
-            term_after: Duration::from_secs(10),
-            kill_after: Duration::from_secs(30),
+            term_after: crate::settings::defaults::term_after(),
+            kill_after: crate::settings::defaults::kill_after(),
         }
     }
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::Flock;
 
 use super::{Gpu, Snapshot};
+use crate::settings;
 use crate::store::RunId;
 
 /// When a GPU counts as busy.
@@ -35,11 +36,11 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            max_memory_mib: 1024,
+            max_memory_mib: settings::defaults::gpu_max_memory_mib(),
             max_memory_fraction: 0.05,
-            max_utilization_pct: 10,
+            max_utilization_pct: settings::defaults::gpu_max_utilization(),
             samples: 3,
-            cooldown: Duration::from_secs(5),
+            cooldown: settings::defaults::gpu_cooldown(),
         }
     }
 }

@@ -29,6 +29,7 @@ use crate::executor::{self, RunEvent, RunEventKind, StopTimes, Tails};
 use crate::gpu;
 use crate::gpu::placement::Placement;
 use crate::protocol::trainer::StopReason;
+use crate::settings;
 use crate::store::{Home, SweepDir, SweepId, SweepState};
 use crate::sweep::Event;
 use disk::Disk;
@@ -70,8 +71,8 @@ impl Default for GpuConfig {
         GpuConfig {
             probe: gpu::ProbeConfig::from_env(),
             thresholds: Default::default(),
-            lock_dir: gpu::placement::default_lock_dir(),
-            sample_every: Duration::from_secs(5),
+            lock_dir: settings::defaults::gpu_lock_dir(),
+            sample_every: settings::defaults::gpu_sample_every(),
         }
     }
 }
@@ -79,14 +80,14 @@ impl Default for GpuConfig {
 impl Config {
     pub fn new(user_home: PathBuf) -> Self {
         Self {
-            max_running: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_running: settings::defaults::max_running(),
             default_max_parallel: 1,
             stop: StopTimes::default(),
             interpreter: interpreter(),
             user_home,
             gpu: GpuConfig::default(),
             slurm: SlurmConfig::default(),
-            log_max: Some(crate::settings::DEFAULT_LOG_MAX_MIB << 20),
+            log_max: Some(settings::defaults::log_max_mib() << 20),
         }
     }
 }

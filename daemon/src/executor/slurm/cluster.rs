@@ -29,7 +29,7 @@ pub struct SlurmConfig {
 impl Default for SlurmConfig {
     fn default() -> Self {
         Self {
-            poll: Duration::from_secs(5),
+            poll: crate::settings::defaults::slurm_poll(),
             command_timeout: Duration::from_secs(60),
         }
     }
