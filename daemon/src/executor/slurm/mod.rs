@@ -10,8 +10,9 @@
 //! Stopping: the trainer protocol's stop message cannot reach a job, so a
 //! stop is `scancel --signal=TERM --full` (the trainer's grace signal), then
 //! `scancel` after the grace period (Slurm's TERM and, after its KillWait,
-//! KILL). A stop for `shutdown` does not stop the job: the task lets go of it
-//! and the next sweepd takes it up again by its job id.
+//! KILL); the timing is the shared [`StopSequence`]'s. A stop for `shutdown`
+//! does not stop the job: the task lets go of it and the next sweepd takes it
+//! up again by its job id.
 
 mod cluster;
 pub mod script;
@@ -20,13 +21,14 @@ mod squeue;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
-use tokio::time::{Instant as Deadline, sleep_until};
+use tokio::time::Instant as Deadline;
 
 pub use cluster::{Cluster, Seen, SlurmConfig, transient};
 pub use squeue::JobInfo;
 
 use super::ingest::Ingest;
-use super::{EndedBy, Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle};
+use super::stop::{Action, Plan, StopSequence};
+use super::{EndedBy, Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle, until};
 use crate::protocol::trainer::StopReason;
 use crate::spec::SlurmOptions;
 use crate::store::SlurmJob;
@@ -105,12 +107,16 @@ async fn supervise(
     let mut tail = tokio::time::interval(cluster.config.poll);
     let mut last: Option<JobInfo> = None;
     let mut gone = 0;
-    let mut stopped: Option<StopReason> = None;
-    let mut cancel_at: Option<Deadline> = None;
-    let mut cancel_wait = cluster.config.poll;
-    let mut timeout_at: Option<Deadline> = None;
+    let mut sequence = StopSequence::new(
+        Plan::Slurm {
+            grace: launch.stop.term_after,
+            retry: cluster.config.poll,
+            max_retry: MAX_WAIT,
+        },
+        launch.timeout,
+    );
     let over = loop {
-        tokio::select! {
+        let action = tokio::select! {
             seen = seen_rx.recv() => match seen {
                 // A job of another name under this id is not ours: ours was
                 // forgotten and its id given again (a controller started afresh).
@@ -125,54 +131,57 @@ async fn supervise(
                         }));
                     }
                     // `sweepd.timeout` counts from when this sweepd sees the job run.
-                    if info.state == "RUNNING" && timeout_at.is_none() {
-                        timeout_at = launch.timeout.map(|t| Deadline::now() + t);
+                    if info.state == "RUNNING" {
+                        sequence.start_clock(Deadline::now());
                     }
                     let ended = info.is_over();
                     last = Some(info);
                     if ended {
                         break last.clone();
                     }
+                    None
                 }
                 Some(_) => {
                     gone += 1;
                     if gone >= GONE_AFTER {
                         break None;
                     }
+                    None
                 }
                 None => break last.clone(),
             },
-            _ = tail.tick() => read(&mut ingest),
-            Some(reason) = stop_rx.recv() => {
-                // sweepd stops: the job goes on, to be taken up again (and
-                // stopped then, if a stop was under way).
-                if reason == StopReason::Shutdown {
-                    read(&mut ingest);
-                    cluster.forget(job);
-                    send(RunEventKind::Detached);
-                    return;
+            _ = tail.tick() => {
+                read(&mut ingest);
+                None
+            }
+            Some(reason) = stop_rx.recv() => sequence.stop(reason),
+            () = until(sequence.next_deadline()) => sequence.on_deadline(Deadline::now()),
+        };
+        let worked = match action {
+            // sweepd stops: the job goes on, to be taken up again (and
+            // stopped then, if a stop was under way).
+            Some(Action::Detach) => {
+                read(&mut ingest);
+                cluster.forget(job);
+                send(RunEventKind::Detached);
+                return;
+            }
+            Some(Action::Terminate) => {
+                grace(&cluster, job, last.as_ref(), &launch).await;
+                true
+            }
+            Some(Action::Cancel) => match cluster.cancel(job).await {
+                Ok(()) => true,
+                // Again until Slurm hears it: the job must not run on.
+                Err(e) => {
+                    tracing::warn!(run = %id, job, error = %e, "scancel failed; trying again");
+                    false
                 }
-                if stopped.is_none() {
-                    stopped = Some(reason);
-                    cancel_at = Some(grace(&cluster, job, last.as_ref(), &launch).await);
-                }
-            }
-            () = async { sleep_until(timeout_at.expect("guarded")).await }, if stopped.is_none() && timeout_at.is_some() => {
-                stopped = Some(StopReason::Timeout);
-                cancel_at = Some(grace(&cluster, job, last.as_ref(), &launch).await);
-            }
-            () = async { sleep_until(cancel_at.expect("guarded")).await }, if cancel_at.is_some() => {
-                cancel_at = match cluster.cancel(job).await {
-                    Ok(()) => None,
-                    // Again until Slurm hears it: the job must not run on.
-                    Err(e) => {
-                        tracing::warn!(run = %id, job, error = %e, "scancel failed; trying again");
-                        cancel_wait = (cancel_wait * 2).min(MAX_WAIT);
-                        Some(Deadline::now() + cancel_wait)
-                    }
-                };
-            }
-        }
+            },
+            // The local executor's alone: never in a Slurm plan.
+            Some(Action::SendStopMessage(_) | Action::Kill) | None => continue,
+        };
+        sequence.done(Deadline::now(), worked);
     };
     cluster.forget(job);
     // The script records the exit status as the job ends; on a shared
@@ -194,7 +203,7 @@ async fn supervise(
         ingest,
         over.as_ref(),
         status,
-        stopped,
+        sequence.reason(),
         already,
         &send,
     );
@@ -356,8 +365,8 @@ fn program(launch: &Launch) -> String {
         .unwrap_or(first)
 }
 
-/// The grace signal (a job still waiting is simply canceled); when to cancel.
-async fn grace(cluster: &Cluster, job: u64, last: Option<&JobInfo>, launch: &Launch) -> Deadline {
+/// The grace signal (a job still waiting is simply canceled).
+async fn grace(cluster: &Cluster, job: u64, last: Option<&JobInfo>, launch: &Launch) {
     let pending = last.is_none_or(JobInfo::is_pending);
     let sent = if pending {
         cluster.cancel(job).await
@@ -367,7 +376,6 @@ async fn grace(cluster: &Cluster, job: u64, last: Option<&JobInfo>, launch: &Lau
     if let Err(e) = sent {
         tracing::warn!(run = %launch.id, job, error = %e, "cannot signal the job; canceling it after the grace period");
     }
-    Deadline::now() + launch.stop.term_after
 }
 
 fn read_exit(launch: &Launch) -> Option<i32> {
