@@ -4,7 +4,7 @@
 //! hosts), stops it when asked, and says how it ended.
 //!
 //! - `script`: the batch script and `sbatch`'s options;
-//! - `squeue`: reading `squeue --json`;
+//! - `squeue`: reading `squeue --json`, each job's state a [`JobState`];
 //! - `cluster`: the commands and the one poller for all jobs.
 //!
 //! Stopping: the trainer protocol's stop message cannot reach a job, so a
@@ -15,6 +15,7 @@
 //! up again by its job id.
 
 mod cluster;
+mod job_state;
 pub mod script;
 mod squeue;
 
@@ -24,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant as Deadline;
 
 pub use cluster::{Cluster, Seen, SlurmConfig, transient};
+pub use job_state::JobState;
 pub use squeue::JobInfo;
 
 use super::ingest::Ingest;
@@ -125,16 +127,16 @@ async fn supervise(
                     if last.as_ref() != Some(&info) {
                         send(RunEventKind::Job(SlurmJob {
                             job_id: job,
-                            state: Some(info.state.clone()),
+                            state: Some(info.state.to_string()),
                             reason: info.reason.clone(),
                             node: info.node.clone(),
                         }));
                     }
                     // `sweepd.timeout` counts from when this sweepd sees the job run.
-                    if info.state == "RUNNING" {
+                    if info.state == JobState::Running {
                         sequence.start_clock(Deadline::now());
                     }
-                    let ended = info.is_over();
+                    let ended = info.state.is_over();
                     last = Some(info);
                     if ended {
                         break last.clone();
@@ -192,7 +194,7 @@ async fn supervise(
         && waits < GONE_AFTER
         && over
             .as_ref()
-            .is_some_and(|o| matches!(o.state.as_str(), "COMPLETED" | "FAILED"))
+            .is_some_and(|o| matches!(o.state, JobState::Completed | JobState::Failed))
     {
         tokio::time::sleep(cluster.config.poll).await;
         status = read_exit(&launch);
@@ -367,7 +369,7 @@ fn program(launch: &Launch) -> String {
 
 /// The grace signal (a job still waiting is simply canceled).
 async fn grace(cluster: &Cluster, job: u64, last: Option<&JobInfo>, launch: &Launch) {
-    let pending = last.is_none_or(JobInfo::is_pending);
+    let pending = last.is_none_or(|info| info.state == JobState::Pending);
     let sent = if pending {
         cluster.cancel(job).await
     } else {
@@ -418,12 +420,12 @@ fn ending(
             .map_or(String::new(), |r| format!(", {r}"));
         Some(format!("its Slurm job ended {}{reason}: {why}", over.state))
     };
-    match over.state.as_str() {
+    match over.state {
         // The cluster's time limit (`slurm.time`).
-        "TIMEOUT" => (exit, Some(StopReason::Timeout), None),
+        JobState::Timeout => (exit, Some(StopReason::Timeout), None),
         // Someone ran scancel: a person's stop.
-        "CANCELLED" => (exit, Some(StopReason::User), None),
-        "PREEMPTED" | "NODE_FAIL" | "BOOT_FAIL" | "DEADLINE" => {
+        JobState::Cancelled => (exit, Some(StopReason::User), None),
+        JobState::Preempted | JobState::NodeFail | JobState::BootFail | JobState::Deadline => {
             (None, None, lost("not the run's doing"))
         }
         _ => match exit.or(over.exit_code.map(Exit::Code)) {

@@ -1,46 +1,25 @@
-//! Reading `squeue --json`: each job's state, reason, node and exit code, in
-//! the shapes Slurm 22.05 (OpenAPI v0.0.38: plain strings and a raw wait
-//! status) and later (lists of states, `{"number": n, "set": true}` numbers,
-//! an exit code object) write them.
+//! Reading `squeue --json`: each job's state (read into a [`JobState`]),
+//! reason, node and exit code, in the shapes Slurm 22.05 (OpenAPI v0.0.38:
+//! plain strings and a raw wait status) and later (lists of states,
+//! `{"number": n, "set": true}` numbers, an exit code object) write them.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
+
+use super::job_state::JobState;
 
 /// One job as `squeue` last reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobInfo {
     pub job_id: u64,
     pub name: String,
-    /// PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, ...
-    pub state: String,
+    pub state: JobState,
     /// `Resources`, `Priority`, `NonZeroExitCode`, ... (None for "None").
     pub reason: Option<String>,
     pub node: Option<String>,
     /// The batch script's exit status, when Slurm knows it.
     pub exit_code: Option<i32>,
-}
-
-impl JobInfo {
-    /// Whether the job is over (Slurm will not run it again by itself).
-    pub fn is_over(&self) -> bool {
-        matches!(
-            self.state.as_str(),
-            "COMPLETED"
-                | "FAILED"
-                | "CANCELLED"
-                | "TIMEOUT"
-                | "PREEMPTED"
-                | "NODE_FAIL"
-                | "BOOT_FAIL"
-                | "OUT_OF_MEMORY"
-                | "DEADLINE"
-        )
-    }
-
-    pub fn is_pending(&self) -> bool {
-        self.state == "PENDING"
-    }
 }
 
 /// Every job in `squeue --json` output, by id.
@@ -72,16 +51,14 @@ pub fn parse(json: &str) -> Result<HashMap<u64, JobInfo>, String> {
         let Some(job_id) = number(job.get("job_id")) else {
             continue;
         };
-        let state = match job.get("job_state") {
-            Some(Value::String(s)) => s.clone(),
+        let state = JobState::from(match job.get("job_state") {
+            Some(Value::String(s)) => s.as_str(),
             // Later Slurm: a list, the base state first ("RUNNING", "COMPLETING").
-            Some(Value::Array(states)) => states
-                .first()
-                .and_then(Value::as_str)
-                .unwrap_or("UNKNOWN")
-                .to_owned(),
-            _ => "UNKNOWN".to_owned(),
-        };
+            Some(Value::Array(states)) => {
+                states.first().and_then(Value::as_str).unwrap_or("UNKNOWN")
+            }
+            _ => "UNKNOWN",
+        });
         let reason = job
             .get("state_reason")
             .and_then(Value::as_str)
@@ -167,12 +144,12 @@ mod tests {
     #[test]
     fn reads_slurm_22_05() {
         let jobs = parse(SLURM_22_05).unwrap();
-        assert_eq!(jobs[&1].state, "FAILED");
+        assert_eq!(jobs[&1].state, JobState::Failed);
         assert_eq!(jobs[&1].exit_code, Some(3), "the raw status 768 is exit 3");
-        assert!(jobs[&1].is_over());
+        assert!(jobs[&1].state.is_over());
         assert_eq!(jobs[&2].reason.as_deref(), Some("Resources"));
         assert_eq!(jobs[&2].node, None);
-        assert!(jobs[&2].is_pending());
+        assert_eq!(jobs[&2].state, JobState::Pending);
         assert_eq!(jobs[&3].reason, None);
         assert_eq!(jobs[&3].exit_code, None, "15 is a signal, not an exit");
         assert_eq!(jobs[&3].name, "sweepd-a-3");
@@ -181,12 +158,12 @@ mod tests {
     #[test]
     fn reads_later_slurm() {
         let jobs = parse(SLURM_24).unwrap();
-        assert_eq!(jobs[&7].state, "COMPLETED");
+        assert_eq!(jobs[&7].state, JobState::Completed);
         assert_eq!(jobs[&7].exit_code, Some(0));
         assert_eq!(jobs[&7].node.as_deref(), Some("gpu01"));
-        assert_eq!(jobs[&8].state, "RUNNING");
+        assert_eq!(jobs[&8].state, JobState::Running);
         assert_eq!(jobs[&8].exit_code, None, "not set yet");
-        assert!(!jobs[&8].is_over());
+        assert!(!jobs[&8].state.is_over());
     }
 
     #[test]
