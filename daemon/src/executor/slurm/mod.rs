@@ -5,7 +5,8 @@
 //!
 //! - `script`: the batch script and `sbatch`'s options;
 //! - `squeue`: reading `squeue --json`, each job's state a [`JobState`];
-//! - `cluster`: the commands and the one poller for all jobs.
+//! - `cluster`: the commands (failing with a [`ClusterError`]) and the one
+//!   poller for all jobs.
 //!
 //! Stopping: the trainer protocol's stop message cannot reach a job, so a
 //! stop is `scancel --signal=TERM --full` (the trainer's grace signal), then
@@ -24,9 +25,9 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::time::Instant as Deadline;
 
-pub use cluster::{Cluster, Seen, SlurmConfig, transient};
+pub use cluster::{Cluster, ClusterError, Seen, SlurmConfig};
 pub use job_state::JobState;
-pub use squeue::JobInfo;
+pub use squeue::{JobInfo, SqueueError};
 
 use super::ingest::Ingest;
 use super::stop::{Action, Plan, StopSequence};
@@ -289,7 +290,7 @@ async fn submit(
                     written = true;
                 }
                 cluster.submit(&args).await.map_err(|e| {
-                    let again = transient(&e);
+                    let again = e.is_transient();
                     (e, again)
                 })
             }

@@ -22,10 +22,21 @@ pub struct JobInfo {
     pub exit_code: Option<i32>,
 }
 
+/// What `squeue` said instead of its jobs.
+#[derive(Debug, thiserror::Error)]
+pub enum SqueueError {
+    #[error("squeue printed no JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// Its own error (the controller unreachable, ...), in its words.
+    #[error("squeue: {0}")]
+    Said(String),
+    #[error("squeue's JSON has no `jobs` list")]
+    NoJobs,
+}
+
 /// Every job in `squeue --json` output, by id.
-pub fn parse(json: &str) -> Result<HashMap<u64, JobInfo>, String> {
-    let root: Value =
-        serde_json::from_str(json).map_err(|e| format!("squeue printed no JSON: {e}"))?;
+pub fn parse(json: &str) -> Result<HashMap<u64, JobInfo>, SqueueError> {
+    let root: Value = serde_json::from_str(json).map_err(SqueueError::NotJson)?;
     if let Some(errors) = root.get("errors").and_then(Value::as_array)
         && let Some(first) = errors.first()
     {
@@ -40,12 +51,12 @@ pub fn parse(json: &str) -> Result<HashMap<u64, JobInfo>, String> {
             (Some(d), None, Some(e)) => format!("{d} ({e})"),
             (d, _, e) => d.or(e).map_or_else(|| first.to_string(), str::to_owned),
         };
-        return Err(format!("squeue: {text}"));
+        return Err(SqueueError::Said(text));
     }
     let jobs = root
         .get("jobs")
         .and_then(Value::as_array)
-        .ok_or("squeue's JSON has no `jobs` list")?;
+        .ok_or(SqueueError::NoJobs)?;
     let mut out = HashMap::new();
     for job in jobs {
         let Some(job_id) = number(job.get("job_id")) else {
@@ -171,18 +182,24 @@ mod tests {
         let err =
             parse(r#"{"errors": [{"error": "Unable to contact slurm controller"}], "jobs": []}"#)
                 .unwrap_err();
-        assert_eq!(err, "squeue: Unable to contact slurm controller");
+        assert!(matches!(err, SqueueError::Said(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "squeue: Unable to contact slurm controller"
+        );
         // 22.05 with its controller down.
         let err = parse(r#"{"errors": [{"description": "Failed while looking for jobs", "error_number": -1, "error": "Unspecified error", "source": "slurm_load_jobs"}], "jobs": []}"#)
             .unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "squeue: Failed while looking for jobs (slurm_load_jobs: Unspecified error)"
         );
-        assert!(
-            parse("slurm_load_jobs error")
-                .unwrap_err()
-                .contains("no JSON")
+        let err = parse("slurm_load_jobs error").unwrap_err();
+        assert!(matches!(err, SqueueError::NotJson(_)), "{err:?}");
+        assert!(err.to_string().contains("no JSON"));
+        assert_eq!(
+            parse(r#"{"errors": []}"#).unwrap_err().to_string(),
+            "squeue's JSON has no `jobs` list"
         );
     }
 }
