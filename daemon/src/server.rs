@@ -268,9 +268,14 @@ async fn control(
         Err(e) => Response::Refused {
             message: e.to_string(),
         },
+        // The scheduler's answer, in the words sweepctl prints.
         Ok(id) => match scheduler.control(control, id).await {
-            Ok(message) => Response::Done { message },
-            Err(message) => Response::Refused { message },
+            Ok(done) => Response::Done {
+                message: done.to_string(),
+            },
+            Err(refused) => Response::Refused {
+                message: refused.to_string(),
+            },
         },
     };
     send(lines, response).await

@@ -17,13 +17,14 @@ use nix::unistd::Pid;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
-use tokio::time::{Instant as Deadline, sleep_until};
+use tokio::time::Instant as Deadline;
 
 use super::ingest::Ingest;
 use super::log_cap::LogCap;
 use super::orphans;
+use super::stop::{Action, Plan, StopSequence};
 use super::tail::{Tails, Wake};
-use super::{Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle};
+use super::{Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle, until};
 use crate::protocol::trainer::{StopReason, ToTrainer};
 
 /// Start a run; its events go to `events`.
@@ -84,55 +85,36 @@ async fn supervise(
     if let Some(ingest) = ingest.as_mut() {
         report_values(ingest.read_new(), ingest, &send, &id);
     }
-    let mut stopped: Option<StopReason> = None;
-    let mut term_at: Option<Deadline> = None;
-    let mut kill_at: Option<Deadline> = None;
-    let timeout_at = launch.timeout.map(|t| Deadline::now() + t);
+    let mut sequence = StopSequence::new(Plan::Local(launch.stop), launch.timeout);
+    sequence.start_clock(Deadline::now());
     let status = loop {
-        let next_signal = [
-            term_at,
-            kill_at,
-            if stopped.is_none() { timeout_at } else { None },
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        tokio::select! {
+        let action = tokio::select! {
             status = child.wait() => break status,
             () = wake.wait() => {
                 if let Some(ingest) = ingest.as_mut() {
                     report_values(ingest.read_new(), ingest, &send, &id);
                 }
+                None
             }
             () = wait_on(stderr_wake.as_ref()), if stderr_wake.is_some() => {
                 if let Some(held) = stderr_cap.as_mut() {
                     held.trim();
                 }
+                None
             }
-            Some(reason) = stop_rx.recv(), if stopped.is_none() => {
-                stopped = Some(reason);
+            Some(reason) = stop_rx.recv() => sequence.stop(reason),
+            () = until(sequence.next_deadline()) => sequence.on_deadline(Deadline::now()),
+        };
+        match action {
+            Some(Action::SendStopMessage(reason)) => {
                 stdin = write_line(stdin, &ToTrainer::Stop { reason }.to_line()).await;
-                let now = Deadline::now();
-                term_at = Some(now + launch.stop.term_after);
-                kill_at = Some(now + launch.stop.kill_after);
             }
-            () = async { sleep_until(next_signal.expect("guarded")).await }, if next_signal.is_some() => {
-                let now = Deadline::now();
-                if stopped.is_none() && timeout_at.is_some_and(|t| t <= now) {
-                    stopped = Some(StopReason::Timeout);
-                    stdin = write_line(stdin, &ToTrainer::Stop { reason: StopReason::Timeout }.to_line()).await;
-                    term_at = Some(now + launch.stop.term_after);
-                    kill_at = Some(now + launch.stop.kill_after);
-                } else if kill_at.is_some_and(|t| t <= now) {
-                    signal_group(pid, Signal::SIGKILL);
-                    kill_at = None;
-                    term_at = None;
-                } else if term_at.is_some_and(|t| t <= now) {
-                    signal_group(pid, Signal::SIGTERM);
-                    term_at = None;
-                }
-            }
+            Some(Action::Terminate) => signal_group(pid, Signal::SIGTERM),
+            Some(Action::Kill) => signal_group(pid, Signal::SIGKILL),
+            // Slurm's alone: never in a local plan.
+            Some(Action::Cancel | Action::Detach) | None => continue,
         }
+        sequence.done(Deadline::now(), true);
     };
     // tokio has reaped it: its pid is nobody's now.
     super::orphans::leaders().remove(&(pid as i32));
@@ -185,7 +167,10 @@ async fn supervise(
         None => None,
     };
     send(RunEventKind::Ended(Ending::from_parts(
-        stopped, exit, None, metric,
+        sequence.reason(),
+        exit,
+        None,
+        metric,
     )));
 }
 

@@ -8,6 +8,7 @@ mod local;
 mod log_cap;
 pub mod orphans;
 pub mod slurm;
+pub mod stop;
 mod tail;
 
 #[cfg(test)]
@@ -19,6 +20,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub use ingest::Ingest;
+pub use stop::StopTimes;
 pub use tail::Tails;
 
 use crate::protocol::trainer::StopReason;
@@ -55,6 +57,14 @@ fn sender(events: mpsc::UnboundedSender<RunEvent>, id: RunId) -> impl Fn(RunEven
             id: id.clone(),
             kind,
         });
+    }
+}
+
+/// Wait until `deadline` (a stop sequence's next); with none, forever.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -95,23 +105,6 @@ pub struct Launch {
     pub metric: Option<Metric>,
     pub timeout: Option<Duration>,
     pub stop: StopTimes,
-}
-
-/// The stop sequence: the stop message at once, SIGTERM to the group after
-/// `term_after`, SIGKILL after `kill_after` (both from the stop request).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StopTimes {
-    pub term_after: Duration,
-    pub kill_after: Duration,
-}
-
-impl Default for StopTimes {
-    fn default() -> Self {
-        Self {
-            term_after: crate::settings::defaults::term_after(),
-            kill_after: crate::settings::defaults::kill_after(),
-        }
-    }
 }
 
 /// What a run tells the scheduler.

@@ -2,6 +2,7 @@
 //! the runs send it messages; it alone decides what runs, and writes every
 //! change to the sweeps' folders before acting on it.
 
+mod control;
 mod disk;
 mod gpus;
 mod launch;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+pub use control::{Control, ControlError, Controlled};
 pub use launch::{NOT_INHERITED, interpreter, workdir};
 
 use crate::executor::slurm::{Cluster, SlurmConfig};
@@ -98,17 +100,11 @@ pub enum Msg {
     /// A newly accepted sweep's folder is complete on disk.
     Added(SweepId),
     /// A person's command for a sweep; the reply says what happened.
-    Control(Control, SweepId, oneshot::Sender<Result<String, String>>),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
-    Pause,
-    Resume,
-    /// No new runs; running ones finish (W&B's `--stop`).
-    Stop,
-    /// Running runs are stopped too (W&B's `--cancel`).
-    Cancel,
+    Control(
+        Control,
+        SweepId,
+        oneshot::Sender<Result<Controlled, ControlError>>,
+    ),
 }
 
 /// How the scheduler is reached.
@@ -144,14 +140,16 @@ impl SchedulerHandle {
         self.tx.send(msg).is_ok()
     }
 
-    pub async fn control(&self, control: Control, sweep: SweepId) -> Result<String, String> {
+    pub async fn control(
+        &self,
+        control: Control,
+        sweep: SweepId,
+    ) -> Result<Controlled, ControlError> {
         let (reply, answer) = oneshot::channel();
         if !self.send(Msg::Control(control, sweep, reply)) {
-            return Err("sweepd is shutting down".into());
+            return Err(ControlError::ShuttingDown);
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err("sweepd is shutting down".into()))
+        answer.await.unwrap_or(Err(ControlError::ShuttingDown))
     }
 }
 
@@ -327,46 +325,6 @@ impl Scheduler {
         }
     }
 
-    fn control(&mut self, control: Control, id: &SweepId) -> Result<String, String> {
-        let sweep = self
-            .sweeps
-            .get_mut(id)
-            .ok_or_else(|| format!("no sweep {id}"))?;
-        let state = sweep.model.state();
-        let result = match (control, state) {
-            (Control::Pause, SweepState::Running) => sweep.on(Event::Pause),
-            (Control::Resume, SweepState::Paused) => sweep.on(Event::Resume),
-            (Control::Stop, SweepState::Running | SweepState::Paused) => sweep.on(Event::Stop),
-            (Control::Cancel, SweepState::Running | SweepState::Paused) => sweep.on(Event::Cancel),
-            // A stopped sweep whose runs are still finishing can be canceled too.
-            (Control::Cancel, SweepState::Finished) if sweep.active() > 0 => {
-                sweep.on(Event::Cancel)
-            }
-            (control, state) => {
-                return Err(format!(
-                    "sweep {id} is {}: cannot {}",
-                    state.as_str(),
-                    control_word(control)
-                ));
-            }
-        };
-        if let Err(e) = result {
-            // Done here, not yet on disk: written again once it can be.
-            let said = format!(
-                "sweep {id} is {} but sweepd cannot record it yet ({e}); it is written as soon as it can be",
-                sweep.model.state().as_str()
-            );
-            recorded(
-                &mut self.disk,
-                sweep,
-                Err(e),
-                "cannot record a person's command",
-            );
-            return Err(said);
-        }
-        Ok(format!("sweep {id} is {}", sweep.model.state().as_str()))
-    }
-
     fn on_run_event(&mut self, event: RunEvent) {
         // A run that ends on a full disk may have died of it: not its fault.
         let mut disk_full = false;
@@ -476,14 +434,5 @@ fn recorded(disk: &mut Disk, sweep: &mut Sweep, result: io::Result<()>, what: &s
         tracing::error!(sweep = %sweep.id, error = %e, "{what}");
         sweep.model.mark_unsaved();
         disk.write_failed(&e);
-    }
-}
-
-fn control_word(control: Control) -> &'static str {
-    match control {
-        Control::Pause => "pause it",
-        Control::Resume => "resume it",
-        Control::Stop => "stop it",
-        Control::Cancel => "cancel it",
     }
 }

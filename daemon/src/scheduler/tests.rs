@@ -266,19 +266,31 @@ async fn pause_resume_and_cancel() {
     })
     .await
     .unwrap();
-    assert_eq!(
-        handle.control(Control::Pause, id.clone()).await.unwrap(),
-        format!("sweep {id} is paused")
-    );
+    let paused = handle.control(Control::Pause, id.clone()).await.unwrap();
+    assert_eq!(paused.state, SweepState::Paused);
+    assert_eq!(paused.to_string(), format!("sweep {id} is paused"));
+    let again = handle
+        .control(Control::Pause, id.clone())
+        .await
+        .unwrap_err();
     assert!(
-        handle
-            .control(Control::Pause, id.clone())
-            .await
-            .unwrap_err()
-            .contains("is paused: cannot pause it")
+        matches!(
+            again,
+            ControlError::NotNow {
+                state: SweepState::Paused,
+                control: Control::Pause,
+                ..
+            }
+        ),
+        "{again:?}"
     );
+    assert!(again.to_string().contains("is paused: cannot pause it"));
     assert_eq!(
-        handle.control(Control::Resume, id.clone()).await.unwrap(),
+        handle
+            .control(Control::Resume, id.clone())
+            .await
+            .unwrap()
+            .to_string(),
         format!("sweep {id} is running")
     );
     handle.control(Control::Cancel, id.clone()).await.unwrap();
@@ -297,13 +309,15 @@ async fn pause_resume_and_cancel() {
         (RunState::Killed, Some("user"))
     );
     let unknown: SweepId = "20000101-000000-nope-aaaa".parse().unwrap();
+    let refused = handle
+        .control(Control::Stop, unknown.clone())
+        .await
+        .unwrap_err();
     assert!(
-        handle
-            .control(Control::Stop, unknown)
-            .await
-            .unwrap_err()
-            .starts_with("no sweep")
+        matches!(&refused, ControlError::NoSuchSweep(id) if *id == unknown),
+        "{refused:?}"
     );
+    assert!(refused.to_string().starts_with("no sweep"));
     drop(dir);
     token.cancel();
     task.await.unwrap().unwrap();

@@ -9,13 +9,14 @@
 //! it in `sweepctl status`.
 
 use std::collections::HashMap;
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use super::squeue::{self, JobInfo};
+use super::squeue::{self, JobInfo, SqueueError};
 
 /// How sweepd talks to Slurm.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,55 @@ impl Default for SlurmConfig {
         Self {
             poll: crate::settings::defaults::slurm_poll(),
             command_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What went wrong with a Slurm command.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// It could not be started (not on PATH).
+    #[error("cannot run `{program}`: {error}")]
+    Spawn {
+        program: String,
+        error: std::io::Error,
+    },
+    #[error("`{program}` was not answered within {} s", after.as_secs())]
+    Timeout { program: String, after: Duration },
+    /// It ran and failed; `stderr` is what it said (trimmed).
+    #[error("`{program} {}` failed ({status}){}", args.join(" "), said(stderr))]
+    Failed {
+        program: String,
+        args: Vec<String>,
+        status: ExitStatus,
+        stderr: String,
+    },
+    #[error("sbatch printed {printed:?}, not a job id")]
+    NotAJobId { printed: String },
+    #[error(transparent)]
+    Squeue(#[from] SqueueError),
+}
+
+fn said(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(": {stderr}")
+    }
+}
+
+impl ClusterError {
+    /// Whether the command may work if tried again (the controller down or
+    /// slow, the queue full), rather than having been refused (a bad
+    /// partition). Only Slurm's own words count, not the arguments sweepd gave.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClusterError::Timeout { .. } => true,
+            ClusterError::Failed { stderr, .. } => transient(stderr),
+            ClusterError::Squeue(SqueueError::Said(said)) => transient(said),
+            ClusterError::Spawn { .. }
+            | ClusterError::NotAJobId { .. }
+            | ClusterError::Squeue(_) => false,
         }
     }
 }
@@ -90,16 +140,17 @@ impl Cluster {
     }
 
     /// `sbatch --parsable ARGS`: the new job's id.
-    pub async fn submit(&self, args: &[String]) -> Result<u64, String> {
+    pub async fn submit(&self, args: &[String]) -> Result<u64, ClusterError> {
         let out = self.run("sbatch", args).await?;
         // `--parsable` prints `id` or `id;cluster`.
         let id = out.trim().split(';').next().unwrap_or_default();
-        id.parse()
-            .map_err(|_| format!("sbatch printed {:?}, not a job id", out.trim()))
+        id.parse().map_err(|_| ClusterError::NotAJobId {
+            printed: out.trim().to_owned(),
+        })
     }
 
     /// The newest job with this name, over or not.
-    pub async fn find(&self, name: &str) -> Result<Option<u64>, String> {
+    pub async fn find(&self, name: &str) -> Result<Option<u64>, ClusterError> {
         let jobs = self.squeue().await?;
         Ok(jobs
             .values()
@@ -110,7 +161,7 @@ impl Cluster {
 
     /// `scancel --signal=SIG --full JOB`: the batch shell and every process
     /// of the job get the signal.
-    pub async fn signal(&self, job: u64, signal: &str) -> Result<(), String> {
+    pub async fn signal(&self, job: u64, signal: &str) -> Result<(), ClusterError> {
         self.run(
             "scancel",
             &[
@@ -124,22 +175,22 @@ impl Cluster {
     }
 
     /// `scancel JOB`: Slurm's TERM, then KILL after its KillWait.
-    pub async fn cancel(&self, job: u64) -> Result<(), String> {
+    pub async fn cancel(&self, job: u64) -> Result<(), ClusterError> {
         self.run("scancel", &[job.to_string()]).await.map(drop)
     }
 
-    async fn squeue(&self) -> Result<HashMap<u64, JobInfo>, String> {
+    async fn squeue(&self) -> Result<HashMap<u64, JobInfo>, ClusterError> {
         squeue_jobs(&self.config).await
     }
 
-    async fn run(&self, program: &str, args: &[String]) -> Result<String, String> {
+    async fn run(&self, program: &str, args: &[String]) -> Result<String, ClusterError> {
         run(program, args, self.config.command_timeout).await
     }
 }
 
-/// Whether a failed Slurm command may work if tried again (the controller
-/// down or slow), rather than having been refused (a bad partition).
-pub fn transient(error: &str) -> bool {
+/// Whether what a failed Slurm command said means it may work if tried
+/// again (the controller down or slow), rather than having been refused.
+fn transient(error: &str) -> bool {
     let error = error.to_ascii_lowercase();
     [
         "unable to contact",
@@ -160,7 +211,7 @@ pub fn transient(error: &str) -> bool {
     .any(|needle| error.contains(needle))
 }
 
-async fn squeue_jobs(config: &SlurmConfig) -> Result<HashMap<u64, JobInfo>, String> {
+async fn squeue_jobs(config: &SlurmConfig) -> Result<HashMap<u64, JobInfo>, ClusterError> {
     // This user's jobs in every state: later Slurm lists only pending and
     // running ones by default, and an ended job's state says how it ended
     // (22.05 ignores filters with --json and lists everything it holds).
@@ -170,37 +221,36 @@ async fn squeue_jobs(config: &SlurmConfig) -> Result<HashMap<u64, JobInfo>, Stri
         config.command_timeout,
     )
     .await?;
-    squeue::parse(&out)
+    Ok(squeue::parse(&out)?)
 }
 
-async fn run(program: &str, args: &[String], timeout: Duration) -> Result<String, String> {
+async fn run(program: &str, args: &[String], timeout: Duration) -> Result<String, ClusterError> {
     let mut command = Command::new(program);
     command.args(args).kill_on_drop(true);
     let output = match tokio::time::timeout(timeout, command.output()).await {
         Err(_) => {
-            return Err(format!(
-                "`{program}` was not answered within {} s",
-                timeout.as_secs()
-            ));
+            return Err(ClusterError::Timeout {
+                program: program.to_owned(),
+                after: timeout,
+            });
         }
-        Ok(Err(e)) => return Err(format!("cannot run `{program}`: {e}")),
+        Ok(Err(error)) => {
+            return Err(ClusterError::Spawn {
+                program: program.to_owned(),
+                error,
+            });
+        }
         Ok(Ok(output)) => output,
     };
     if output.status.success() {
         return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let said = stderr.trim();
-    Err(format!(
-        "`{program} {}` failed ({}){}",
-        args.join(" "),
-        output.status,
-        if said.is_empty() {
-            String::new()
-        } else {
-            format!(": {said}")
-        }
-    ))
+    Err(ClusterError::Failed {
+        program: program.to_owned(),
+        args: args.to_vec(),
+        status: output.status,
+        stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+    })
 }
 
 /// The poller: while any job is watched, one `squeue` per interval, each
@@ -256,6 +306,86 @@ async fn poll(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failed(program: &str, args: &[&str], code: i32, stderr: &str) -> ClusterError {
+        use std::os::unix::process::ExitStatusExt;
+        ClusterError::Failed {
+            program: program.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            status: ExitStatus::from_raw(code << 8),
+            stderr: stderr.into(),
+        }
+    }
+
+    #[test]
+    fn errors_read_as_before_and_know_whether_to_try_again() {
+        let table = [
+            (
+                failed(
+                    "sbatch",
+                    &["--parsable", "run.sh"],
+                    1,
+                    "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)",
+                ),
+                "`sbatch --parsable run.sh` failed (exit status: 1): sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)",
+                true,
+            ),
+            (
+                failed(
+                    "sbatch",
+                    &["--parsable", "--comment=timed out", "run.sh"],
+                    1,
+                    "sbatch: error: Batch job submission failed: Invalid partition name specified",
+                ),
+                "`sbatch --parsable --comment=timed out run.sh` failed (exit status: 1): sbatch: error: Batch job submission failed: Invalid partition name specified",
+                false,
+            ),
+            (
+                failed("scancel", &["7"], 1, ""),
+                "`scancel 7` failed (exit status: 1)",
+                false,
+            ),
+            (
+                ClusterError::Timeout {
+                    program: "squeue".into(),
+                    after: Duration::from_secs(60),
+                },
+                "`squeue` was not answered within 60 s",
+                true,
+            ),
+            (
+                ClusterError::Spawn {
+                    program: "sbatch".into(),
+                    error: std::io::Error::from(std::io::ErrorKind::NotFound),
+                },
+                "cannot run `sbatch`: entity not found",
+                false,
+            ),
+            (
+                ClusterError::NotAJobId {
+                    printed: "oops".into(),
+                },
+                "sbatch printed \"oops\", not a job id",
+                false,
+            ),
+            (
+                ClusterError::Squeue(SqueueError::Said(
+                    "Unable to contact slurm controller".into(),
+                )),
+                "squeue: Unable to contact slurm controller",
+                true,
+            ),
+            (
+                ClusterError::Squeue(SqueueError::NoJobs),
+                "squeue's JSON has no `jobs` list",
+                false,
+            ),
+        ];
+        for (error, text, again) in table {
+            assert_eq!(error.to_string(), text);
+            assert_eq!(error.is_transient(), again, "{text}");
+        }
+    }
 
     #[test]
     fn which_failures_are_worth_another_try() {

@@ -4,29 +4,34 @@
 //! hosts), stops it when asked, and says how it ended.
 //!
 //! - `script`: the batch script and `sbatch`'s options;
-//! - `squeue`: reading `squeue --json`;
-//! - `cluster`: the commands and the one poller for all jobs.
+//! - `squeue`: reading `squeue --json`, each job's state a [`JobState`];
+//! - `cluster`: the commands (failing with a [`ClusterError`]) and the one
+//!   poller for all jobs.
 //!
 //! Stopping: the trainer protocol's stop message cannot reach a job, so a
 //! stop is `scancel --signal=TERM --full` (the trainer's grace signal), then
 //! `scancel` after the grace period (Slurm's TERM and, after its KillWait,
-//! KILL). A stop for `shutdown` does not stop the job: the task lets go of it
-//! and the next sweepd takes it up again by its job id.
+//! KILL); the timing is the shared [`StopSequence`]'s. A stop for `shutdown`
+//! does not stop the job: the task lets go of it and the next sweepd takes it
+//! up again by its job id.
 
 mod cluster;
+mod job_state;
 pub mod script;
 mod squeue;
 
 use std::time::Instant;
 
 use tokio::sync::mpsc;
-use tokio::time::{Instant as Deadline, sleep_until};
+use tokio::time::Instant as Deadline;
 
-pub use cluster::{Cluster, Seen, SlurmConfig, transient};
-pub use squeue::JobInfo;
+pub use cluster::{Cluster, ClusterError, Seen, SlurmConfig};
+pub use job_state::JobState;
+pub use squeue::{JobInfo, SqueueError};
 
 use super::ingest::Ingest;
-use super::{EndedBy, Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle};
+use super::stop::{Action, Plan, StopSequence};
+use super::{EndedBy, Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle, until};
 use crate::protocol::trainer::StopReason;
 use crate::spec::SlurmOptions;
 use crate::store::SlurmJob;
@@ -105,12 +110,16 @@ async fn supervise(
     let mut tail = tokio::time::interval(cluster.config.poll);
     let mut last: Option<JobInfo> = None;
     let mut gone = 0;
-    let mut stopped: Option<StopReason> = None;
-    let mut cancel_at: Option<Deadline> = None;
-    let mut cancel_wait = cluster.config.poll;
-    let mut timeout_at: Option<Deadline> = None;
+    let mut sequence = StopSequence::new(
+        Plan::Slurm {
+            grace: launch.stop.term_after,
+            retry: cluster.config.poll,
+            max_retry: MAX_WAIT,
+        },
+        launch.timeout,
+    );
     let over = loop {
-        tokio::select! {
+        let action = tokio::select! {
             seen = seen_rx.recv() => match seen {
                 // A job of another name under this id is not ours: ours was
                 // forgotten and its id given again (a controller started afresh).
@@ -119,60 +128,63 @@ async fn supervise(
                     if last.as_ref() != Some(&info) {
                         send(RunEventKind::Job(SlurmJob {
                             job_id: job,
-                            state: Some(info.state.clone()),
+                            state: Some(info.state.to_string()),
                             reason: info.reason.clone(),
                             node: info.node.clone(),
                         }));
                     }
                     // `sweepd.timeout` counts from when this sweepd sees the job run.
-                    if info.state == "RUNNING" && timeout_at.is_none() {
-                        timeout_at = launch.timeout.map(|t| Deadline::now() + t);
+                    if info.state == JobState::Running {
+                        sequence.start_clock(Deadline::now());
                     }
-                    let ended = info.is_over();
+                    let ended = info.state.is_over();
                     last = Some(info);
                     if ended {
                         break last.clone();
                     }
+                    None
                 }
                 Some(_) => {
                     gone += 1;
                     if gone >= GONE_AFTER {
                         break None;
                     }
+                    None
                 }
                 None => break last.clone(),
             },
-            _ = tail.tick() => read(&mut ingest),
-            Some(reason) = stop_rx.recv() => {
-                // sweepd stops: the job goes on, to be taken up again (and
-                // stopped then, if a stop was under way).
-                if reason == StopReason::Shutdown {
-                    read(&mut ingest);
-                    cluster.forget(job);
-                    send(RunEventKind::Detached);
-                    return;
+            _ = tail.tick() => {
+                read(&mut ingest);
+                None
+            }
+            Some(reason) = stop_rx.recv() => sequence.stop(reason),
+            () = until(sequence.next_deadline()) => sequence.on_deadline(Deadline::now()),
+        };
+        let worked = match action {
+            // sweepd stops: the job goes on, to be taken up again (and
+            // stopped then, if a stop was under way).
+            Some(Action::Detach) => {
+                read(&mut ingest);
+                cluster.forget(job);
+                send(RunEventKind::Detached);
+                return;
+            }
+            Some(Action::Terminate) => {
+                grace(&cluster, job, last.as_ref(), &launch).await;
+                true
+            }
+            Some(Action::Cancel) => match cluster.cancel(job).await {
+                Ok(()) => true,
+                // Again until Slurm hears it: the job must not run on.
+                Err(e) => {
+                    tracing::warn!(run = %id, job, error = %e, "scancel failed; trying again");
+                    false
                 }
-                if stopped.is_none() {
-                    stopped = Some(reason);
-                    cancel_at = Some(grace(&cluster, job, last.as_ref(), &launch).await);
-                }
-            }
-            () = async { sleep_until(timeout_at.expect("guarded")).await }, if stopped.is_none() && timeout_at.is_some() => {
-                stopped = Some(StopReason::Timeout);
-                cancel_at = Some(grace(&cluster, job, last.as_ref(), &launch).await);
-            }
-            () = async { sleep_until(cancel_at.expect("guarded")).await }, if cancel_at.is_some() => {
-                cancel_at = match cluster.cancel(job).await {
-                    Ok(()) => None,
-                    // Again until Slurm hears it: the job must not run on.
-                    Err(e) => {
-                        tracing::warn!(run = %id, job, error = %e, "scancel failed; trying again");
-                        cancel_wait = (cancel_wait * 2).min(MAX_WAIT);
-                        Some(Deadline::now() + cancel_wait)
-                    }
-                };
-            }
-        }
+            },
+            // The local executor's alone: never in a Slurm plan.
+            Some(Action::SendStopMessage(_) | Action::Kill) | None => continue,
+        };
+        sequence.done(Deadline::now(), worked);
     };
     cluster.forget(job);
     // The script records the exit status as the job ends; on a shared
@@ -183,7 +195,7 @@ async fn supervise(
         && waits < GONE_AFTER
         && over
             .as_ref()
-            .is_some_and(|o| matches!(o.state.as_str(), "COMPLETED" | "FAILED"))
+            .is_some_and(|o| matches!(o.state, JobState::Completed | JobState::Failed))
     {
         tokio::time::sleep(cluster.config.poll).await;
         status = read_exit(&launch);
@@ -194,7 +206,7 @@ async fn supervise(
         ingest,
         over.as_ref(),
         status,
-        stopped,
+        sequence.reason(),
         already,
         &send,
     );
@@ -278,7 +290,7 @@ async fn submit(
                     written = true;
                 }
                 cluster.submit(&args).await.map_err(|e| {
-                    let again = transient(&e);
+                    let again = e.is_transient();
                     (e, again)
                 })
             }
@@ -356,9 +368,9 @@ fn program(launch: &Launch) -> String {
         .unwrap_or(first)
 }
 
-/// The grace signal (a job still waiting is simply canceled); when to cancel.
-async fn grace(cluster: &Cluster, job: u64, last: Option<&JobInfo>, launch: &Launch) -> Deadline {
-    let pending = last.is_none_or(JobInfo::is_pending);
+/// The grace signal (a job still waiting is simply canceled).
+async fn grace(cluster: &Cluster, job: u64, last: Option<&JobInfo>, launch: &Launch) {
+    let pending = last.is_none_or(|info| info.state == JobState::Pending);
     let sent = if pending {
         cluster.cancel(job).await
     } else {
@@ -367,7 +379,6 @@ async fn grace(cluster: &Cluster, job: u64, last: Option<&JobInfo>, launch: &Lau
     if let Err(e) = sent {
         tracing::warn!(run = %launch.id, job, error = %e, "cannot signal the job; canceling it after the grace period");
     }
-    Deadline::now() + launch.stop.term_after
 }
 
 fn read_exit(launch: &Launch) -> Option<i32> {
@@ -410,12 +421,12 @@ fn ending(
             .map_or(String::new(), |r| format!(", {r}"));
         Some(format!("its Slurm job ended {}{reason}: {why}", over.state))
     };
-    match over.state.as_str() {
+    match over.state {
         // The cluster's time limit (`slurm.time`).
-        "TIMEOUT" => (exit, Some(StopReason::Timeout), None),
+        JobState::Timeout => (exit, Some(StopReason::Timeout), None),
         // Someone ran scancel: a person's stop.
-        "CANCELLED" => (exit, Some(StopReason::User), None),
-        "PREEMPTED" | "NODE_FAIL" | "BOOT_FAIL" | "DEADLINE" => {
+        JobState::Cancelled => (exit, Some(StopReason::User), None),
+        JobState::Preempted | JobState::NodeFail | JobState::BootFail | JobState::Deadline => {
             (None, None, lost("not the run's doing"))
         }
         _ => match exit.or(over.exit_code.map(Exit::Code)) {

@@ -1,19 +1,20 @@
-//! Reading `squeue --json`: each job's state, reason, node and exit code, in
-//! the shapes Slurm 22.05 (OpenAPI v0.0.38: plain strings and a raw wait
-//! status) and later (lists of states, `{"number": n, "set": true}` numbers,
-//! an exit code object) write them.
+//! Reading `squeue --json`: each job's state (read into a [`JobState`]),
+//! reason, node and exit code, in the shapes Slurm 22.05 (OpenAPI v0.0.38:
+//! plain strings and a raw wait status) and later (lists of states,
+//! `{"number": n, "set": true}` numbers, an exit code object) write them.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
+
+use super::job_state::JobState;
 
 /// One job as `squeue` last reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobInfo {
     pub job_id: u64,
     pub name: String,
-    /// PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, ...
-    pub state: String,
+    pub state: JobState,
     /// `Resources`, `Priority`, `NonZeroExitCode`, ... (None for "None").
     pub reason: Option<String>,
     pub node: Option<String>,
@@ -21,32 +22,21 @@ pub struct JobInfo {
     pub exit_code: Option<i32>,
 }
 
-impl JobInfo {
-    /// Whether the job is over (Slurm will not run it again by itself).
-    pub fn is_over(&self) -> bool {
-        matches!(
-            self.state.as_str(),
-            "COMPLETED"
-                | "FAILED"
-                | "CANCELLED"
-                | "TIMEOUT"
-                | "PREEMPTED"
-                | "NODE_FAIL"
-                | "BOOT_FAIL"
-                | "OUT_OF_MEMORY"
-                | "DEADLINE"
-        )
-    }
-
-    pub fn is_pending(&self) -> bool {
-        self.state == "PENDING"
-    }
+/// What `squeue` said instead of its jobs.
+#[derive(Debug, thiserror::Error)]
+pub enum SqueueError {
+    #[error("squeue printed no JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// Its own error (the controller unreachable, ...), in its words.
+    #[error("squeue: {0}")]
+    Said(String),
+    #[error("squeue's JSON has no `jobs` list")]
+    NoJobs,
 }
 
 /// Every job in `squeue --json` output, by id.
-pub fn parse(json: &str) -> Result<HashMap<u64, JobInfo>, String> {
-    let root: Value =
-        serde_json::from_str(json).map_err(|e| format!("squeue printed no JSON: {e}"))?;
+pub fn parse(json: &str) -> Result<HashMap<u64, JobInfo>, SqueueError> {
+    let root: Value = serde_json::from_str(json).map_err(SqueueError::NotJson)?;
     if let Some(errors) = root.get("errors").and_then(Value::as_array)
         && let Some(first) = errors.first()
     {
@@ -61,27 +51,25 @@ pub fn parse(json: &str) -> Result<HashMap<u64, JobInfo>, String> {
             (Some(d), None, Some(e)) => format!("{d} ({e})"),
             (d, _, e) => d.or(e).map_or_else(|| first.to_string(), str::to_owned),
         };
-        return Err(format!("squeue: {text}"));
+        return Err(SqueueError::Said(text));
     }
     let jobs = root
         .get("jobs")
         .and_then(Value::as_array)
-        .ok_or("squeue's JSON has no `jobs` list")?;
+        .ok_or(SqueueError::NoJobs)?;
     let mut out = HashMap::new();
     for job in jobs {
         let Some(job_id) = number(job.get("job_id")) else {
             continue;
         };
-        let state = match job.get("job_state") {
-            Some(Value::String(s)) => s.clone(),
+        let state = JobState::from(match job.get("job_state") {
+            Some(Value::String(s)) => s.as_str(),
             // Later Slurm: a list, the base state first ("RUNNING", "COMPLETING").
-            Some(Value::Array(states)) => states
-                .first()
-                .and_then(Value::as_str)
-                .unwrap_or("UNKNOWN")
-                .to_owned(),
-            _ => "UNKNOWN".to_owned(),
-        };
+            Some(Value::Array(states)) => {
+                states.first().and_then(Value::as_str).unwrap_or("UNKNOWN")
+            }
+            _ => "UNKNOWN",
+        });
         let reason = job
             .get("state_reason")
             .and_then(Value::as_str)
@@ -167,12 +155,12 @@ mod tests {
     #[test]
     fn reads_slurm_22_05() {
         let jobs = parse(SLURM_22_05).unwrap();
-        assert_eq!(jobs[&1].state, "FAILED");
+        assert_eq!(jobs[&1].state, JobState::Failed);
         assert_eq!(jobs[&1].exit_code, Some(3), "the raw status 768 is exit 3");
-        assert!(jobs[&1].is_over());
+        assert!(jobs[&1].state.is_over());
         assert_eq!(jobs[&2].reason.as_deref(), Some("Resources"));
         assert_eq!(jobs[&2].node, None);
-        assert!(jobs[&2].is_pending());
+        assert_eq!(jobs[&2].state, JobState::Pending);
         assert_eq!(jobs[&3].reason, None);
         assert_eq!(jobs[&3].exit_code, None, "15 is a signal, not an exit");
         assert_eq!(jobs[&3].name, "sweepd-a-3");
@@ -181,12 +169,12 @@ mod tests {
     #[test]
     fn reads_later_slurm() {
         let jobs = parse(SLURM_24).unwrap();
-        assert_eq!(jobs[&7].state, "COMPLETED");
+        assert_eq!(jobs[&7].state, JobState::Completed);
         assert_eq!(jobs[&7].exit_code, Some(0));
         assert_eq!(jobs[&7].node.as_deref(), Some("gpu01"));
-        assert_eq!(jobs[&8].state, "RUNNING");
+        assert_eq!(jobs[&8].state, JobState::Running);
         assert_eq!(jobs[&8].exit_code, None, "not set yet");
-        assert!(!jobs[&8].is_over());
+        assert!(!jobs[&8].state.is_over());
     }
 
     #[test]
@@ -194,18 +182,24 @@ mod tests {
         let err =
             parse(r#"{"errors": [{"error": "Unable to contact slurm controller"}], "jobs": []}"#)
                 .unwrap_err();
-        assert_eq!(err, "squeue: Unable to contact slurm controller");
+        assert!(matches!(err, SqueueError::Said(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "squeue: Unable to contact slurm controller"
+        );
         // 22.05 with its controller down.
         let err = parse(r#"{"errors": [{"description": "Failed while looking for jobs", "error_number": -1, "error": "Unspecified error", "source": "slurm_load_jobs"}], "jobs": []}"#)
             .unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "squeue: Failed while looking for jobs (slurm_load_jobs: Unspecified error)"
         );
-        assert!(
-            parse("slurm_load_jobs error")
-                .unwrap_err()
-                .contains("no JSON")
+        let err = parse("slurm_load_jobs error").unwrap_err();
+        assert!(matches!(err, SqueueError::NotJson(_)), "{err:?}");
+        assert!(err.to_string().contains("no JSON"));
+        assert_eq!(
+            parse(r#"{"errors": []}"#).unwrap_err().to_string(),
+            "squeue's JSON has no `jobs` list"
         );
     }
 }

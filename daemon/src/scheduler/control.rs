@@ -1,0 +1,180 @@
+//! A person's commands for a sweep (`sweepctl pause|resume|stop|cancel`):
+//! what each may do in each state, and the answer, typed. The control
+//! socket turns the answer into the words `sweepctl` prints.
+
+use std::{fmt, io};
+
+use crate::store::{SweepId, SweepState};
+
+use super::{Scheduler, recorded};
+use crate::sweep::Event;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Pause,
+    Resume,
+    /// No new runs; running ones finish (W&B's `--stop`).
+    Stop,
+    /// Running runs are stopped too (W&B's `--cancel`).
+    Cancel,
+}
+
+impl Control {
+    /// What it does, as in "cannot pause it".
+    fn verb(self) -> &'static str {
+        match self {
+            Control::Pause => "pause it",
+            Control::Resume => "resume it",
+            Control::Stop => "stop it",
+            Control::Cancel => "cancel it",
+        }
+    }
+}
+
+/// A command carried out: the sweep is now in `state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Controlled {
+    pub sweep: SweepId,
+    pub state: SweepState,
+}
+
+impl fmt::Display for Controlled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sweep {} is {}", self.sweep, self.state.as_str())
+    }
+}
+
+/// Why a command was not carried out (or not yet recorded).
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("no sweep {0}")]
+    NoSuchSweep(SweepId),
+    /// Not in this state (pausing a paused sweep, resuming a finished one).
+    #[error("sweep {sweep} is {}: cannot {}", state.as_str(), control.verb())]
+    NotNow {
+        sweep: SweepId,
+        state: SweepState,
+        control: Control,
+    },
+    /// Carried out, but its record could not be written; it is written as
+    /// soon as it can be.
+    #[error(
+        "sweep {sweep} is {} but sweepd cannot record it yet ({error}); it is written as soon as it can be",
+        state.as_str()
+    )]
+    NotRecorded {
+        sweep: SweepId,
+        state: SweepState,
+        error: io::Error,
+    },
+    #[error("sweepd is shutting down")]
+    ShuttingDown,
+}
+
+impl Scheduler {
+    pub(super) fn control(
+        &mut self,
+        control: Control,
+        id: &SweepId,
+    ) -> Result<Controlled, ControlError> {
+        let sweep = self
+            .sweeps
+            .get_mut(id)
+            .ok_or_else(|| ControlError::NoSuchSweep(id.clone()))?;
+        let state = sweep.model.state();
+        let result = match (control, state) {
+            (Control::Pause, SweepState::Running) => sweep.on(Event::Pause),
+            (Control::Resume, SweepState::Paused) => sweep.on(Event::Resume),
+            (Control::Stop, SweepState::Running | SweepState::Paused) => sweep.on(Event::Stop),
+            (Control::Cancel, SweepState::Running | SweepState::Paused) => sweep.on(Event::Cancel),
+            // A stopped sweep whose runs are still finishing can be canceled too.
+            (Control::Cancel, SweepState::Finished) if sweep.active() > 0 => {
+                sweep.on(Event::Cancel)
+            }
+            (control, state) => {
+                return Err(ControlError::NotNow {
+                    sweep: id.clone(),
+                    state,
+                    control,
+                });
+            }
+        };
+        if let Err(e) = result {
+            // Done here, not yet on disk: written again once it can be.
+            let not_recorded = ControlError::NotRecorded {
+                sweep: id.clone(),
+                state: sweep.model.state(),
+                error: same_error(&e),
+            };
+            recorded(
+                &mut self.disk,
+                sweep,
+                Err(e),
+                "cannot record a person's command",
+            );
+            return Err(not_recorded);
+        }
+        Ok(Controlled {
+            sweep: id.clone(),
+            state: sweep.model.state(),
+        })
+    }
+}
+
+/// The same error again, for the answer (the original goes to the disk's
+/// bookkeeping, which tells a full disk by its OS error).
+fn same_error(e: &io::Error) -> io::Error {
+    e.raw_os_error().map_or_else(
+        || io::Error::new(e.kind(), e.to_string()),
+        io::Error::from_raw_os_error,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words `sweepctl` prints for each answer, as before they were types.
+    #[test]
+    fn answers_read_as_sweepctl_prints_them() {
+        let id: SweepId = "20261128-153012-mnist-7k3q".parse().unwrap();
+        let done = Controlled {
+            sweep: id.clone(),
+            state: SweepState::Paused,
+        };
+        assert_eq!(
+            done.to_string(),
+            "sweep 20261128-153012-mnist-7k3q is paused"
+        );
+        let table = [
+            (
+                ControlError::NoSuchSweep(id.clone()),
+                "no sweep 20261128-153012-mnist-7k3q",
+            ),
+            (
+                ControlError::NotNow {
+                    sweep: id.clone(),
+                    state: SweepState::Finished,
+                    control: Control::Resume,
+                },
+                "sweep 20261128-153012-mnist-7k3q is finished: cannot resume it",
+            ),
+            (
+                ControlError::NotRecorded {
+                    sweep: id.clone(),
+                    state: SweepState::Canceled,
+                    error: same_error(&io::Error::from_raw_os_error(28)),
+                },
+                "sweep 20261128-153012-mnist-7k3q is canceled but sweepd cannot record it yet \
+                 (No space left on device (os error 28)); it is written as soon as it can be",
+            ),
+            (ControlError::ShuttingDown, "sweepd is shutting down"),
+        ];
+        for (error, text) in table {
+            assert_eq!(error.to_string(), text);
+        }
+        let custom = io::Error::other("quota");
+        assert_eq!(same_error(&custom).to_string(), "quota");
+        assert_eq!(same_error(&custom).kind(), io::ErrorKind::Other);
+    }
+}
