@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::executor::StopTimes;
 use crate::intake::{self, Submission, Verdict};
 use crate::store::{RunState, Via};
 
