@@ -11,7 +11,20 @@ use crate::scheduler::{self, SchedulerHandle};
 use crate::server;
 use crate::service;
 use crate::store::{Home, LockError};
-use crate::watcher::{self, InboxConfig};
+use crate::watcher;
+
+pub use crate::executor::StopTimes;
+pub use crate::executor::orphans::become_subreaper;
+pub use crate::scheduler::{Config as SchedulerConfig, GpuConfig};
+pub use crate::server::raise_open_file_limit;
+pub use crate::watcher::InboxConfig;
+
+/// Kill what the runs of `home` left running (processes carrying a run's
+/// token), once `run` has returned.
+pub fn kill_leftovers(home: &std::path::Path) {
+    use crate::executor::orphans;
+    orphans::kill_all(&orphans::find_in(home));
+}
 
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {

@@ -53,7 +53,9 @@ pub struct Checked {
 }
 
 /// Check the claimed file at `claimed` and file it. The claimed file is gone
-/// afterwards (moved to `rejected/`, or copied into its sweep folder).
+/// afterwards (moved to `rejected/`, or copied into its sweep folder). (The
+/// watcher checks off its loop and calls `file_checked`.)
+#[cfg(test)]
 pub fn file(home: &Home, claimed: &Path, submission: &Submission) -> io::Result<Verdict> {
     let checked = check(claimed, &submission.name);
     file_checked(home, claimed, submission, checked)

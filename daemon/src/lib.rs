@@ -1,26 +1,32 @@
-//! sweepd: a local, offline hyperparameter-sweep engine that reads W&B sweep files.
+//! sweepd: the daemon that runs W&B-style sweeps, as a library.
 //!
-//! The sweep itself (spec, search, store, protocols, early termination) is
-//! the `sweepd-core` crate; this crate runs it:
+//! The sweep itself (sweep files, search, the sweep model and its rules,
+//! the folders on disk, the protocols) is the `sweepd-core` crate; this
+//! crate runs it. Its public API is small:
 //!
-//! - [`launch`]: a run's argv, with W&B's macros and Python's formatting of values.
-//! - [`executor`]: a run as a process group: output to its folder, metrics read live,
-//!   the stop sequence.
-//! - [`intake`]: a submitted file checked and filed as a sweep folder, or rejected with reasons.
-//! - [`scheduler`]: the one owner of sweep state; starts, records and recovers runs.
-//! - [`watcher`]: the inbox, where files become sweeps; [`server`]: the control socket.
-//! - [`daemon`]: all of it as one library function, `run(config, shutdown)`.
+//! - [`daemon`]: `run(config, shutdown)`, the whole daemon as one function
+//!   (the `sweepd` binary and the tests call it), with its configuration
+//!   and what the binary does to its own process around it.
+//! - [`settings`]: the daemon's settings, each declared once (defaults, the
+//!   config file, flags; `sweepctl config` shows them).
+//! - [`gpu`]: looking at the machine's GPUs (`sweepctl gpus` does so when
+//!   no sweepd runs).
+//!
+//! Inside (see docs/layout.md for one line per module): `scheduler`, the
+//! one owner of sweep state; `executor`, runs as process groups or Slurm
+//! jobs; `watcher` and `intake`, the inbox; `server`, the control socket;
+//! `service`, systemd's side.
 
 // The core's modules, reached as `crate::spec` and so on inside this crate.
 use sweepd_core::{command, protocol, search, spec, store, sweep};
 
 pub mod daemon;
-pub mod executor;
 pub mod gpu;
-pub mod intake;
-
-pub mod scheduler;
-pub mod server;
-pub mod service;
 pub mod settings;
-pub mod watcher;
+
+mod executor;
+mod intake;
+mod scheduler;
+mod server;
+mod service;
+mod watcher;

@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     // Orphans of runs (a trainer's grandchild that called setsid, once the
     // trainer has exited) come to sweepd, which kills and reaps them.
-    let subreaper = sweepd::executor::orphans::become_subreaper();
+    let subreaper = sweepd::daemon::become_subreaper();
     if nix::unistd::geteuid().is_root() && !args.allow_root {
         eprintln!(
             "sweepd: refusing to run as root: every run would run as root. Run sweepd as the \
@@ -68,7 +68,7 @@ fn main() -> ExitCode {
             .init();
     }
     // Runs, records and control connections all take descriptors.
-    match sweepd::server::raise_open_file_limit() {
+    match sweepd::daemon::raise_open_file_limit() {
         Ok((soft, _)) => tracing::debug!(soft, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
@@ -158,7 +158,7 @@ async fn watch_signals(shutdown: CancellationToken, home: std::path::PathBuf) {
     shutdown.cancel();
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
     tracing::warn!("exiting at once: runs are killed and will run again at the next start");
-    sweepd::executor::orphans::kill_all(&sweepd::executor::orphans::find_in(&home));
+    sweepd::daemon::kill_leftovers(&home);
     std::process::exit(130);
 }
 

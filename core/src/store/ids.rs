@@ -104,6 +104,15 @@ impl fmt::Display for RunId {
     }
 }
 
+/// A fresh token for a run: a secret its processes carry in their
+/// environment, so that what a dead sweepd left running can be found.
+pub fn new_token() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let a = RandomState::new().hash_one(std::time::SystemTime::now());
+    let b = RandomState::new().hash_one(std::process::id());
+    format!("{a:016x}{b:016x}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,11 +157,3 @@ mod tests {
     }
 }
 
-/// A fresh token for a run: a secret its processes carry in their
-/// environment, so that what a dead sweepd left running can be found.
-pub fn new_token() -> String {
-    use std::hash::{BuildHasher, RandomState};
-    let a = RandomState::new().hash_one(std::time::SystemTime::now());
-    let b = RandomState::new().hash_one(std::process::id());
-    format!("{a:016x}{b:016x}")
-}

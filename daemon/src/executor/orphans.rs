@@ -24,8 +24,6 @@ use nix::unistd::{Pid, getpgrp};
 /// The variable that carries a run's token.
 pub const TOKEN_VAR: &str = "SWEEPD_RUN_TOKEN";
 
-pub use crate::store::new_token;
-
 /// This user's processes that carry a run token, by token.
 pub fn find() -> HashMap<String, Vec<i32>> {
     find_where(|_| true)
@@ -231,6 +229,7 @@ fn alive(pid: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::new_token;
     use std::os::unix::process::CommandExt;
 
     /// A process that left its run's group and session (setsid) is found by

@@ -120,6 +120,7 @@ impl<T: Moment> StopSequence<T> {
         }
     }
 
+    #[cfg(test)]
     pub fn phase(&self) -> StopPhase<T> {
         self.phase
     }

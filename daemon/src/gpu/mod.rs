@@ -6,9 +6,9 @@
 //! them (`visible`).
 
 mod nvml;
-pub mod placement;
-pub mod smi;
-pub mod visible;
+pub(crate) mod placement;
+pub(crate) mod smi;
+pub(crate) mod visible;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use control::{Control, ControlError, Controlled};
 pub use handle::{Config, GpuConfig, Mailbox, Msg, SchedulerHandle, channel};
-pub use launch::{NOT_INHERITED, interpreter, workdir};
+pub use launch::{interpreter, workdir};
 
 use crate::executor::slurm::Cluster;
 use crate::executor::{self, RunEvent, RunEventKind, Tails};

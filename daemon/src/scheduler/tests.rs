@@ -202,7 +202,7 @@ async fn runs_a_dead_daemon_left_behind_are_recovered() {
     let dir = w.home.sweep(&id);
     let params: crate::search::ParamSet =
         serde_json::json!({"x": 0.5}).as_object().unwrap().clone();
-    let token = crate::executor::orphans::new_token();
+    let token = crate::store::new_token();
     let summary = crate::store::RunSummary {
         state: RunState::Running,
         started_at: Some(crate::store::now()),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """W&B's hyperband decisions on 27 scripted runs, as sweepd takes them: after
 every logged value. Writes (or, with --check, compares against) expected.json,
-which daemon/src/stopping/tests.rs replays through sweepd's rule.
+which core/src/early_stop/tests.rs replays through sweepd's rule.
 
     .venv-wandb/bin/python tests/wandb-oracle/hyperband/stops.py [--check]
 

@@ -160,12 +160,12 @@ mod tests {
         assert!(read("{\"type\":\"start\",\"protocol\":2}\n").contains("protocol 2 is not spoken"));
     }
 
-    /// sweepd's own golden protocol lines (daemon/src/protocol/golden), so a
+    /// sweepd's own golden protocol lines (core/src/protocol/golden), so a
     /// change on the daemon's side breaks this test.
     #[test]
     fn sweepds_golden_start_and_stop_lines_are_understood() {
-        let start = include_str!("../../../daemon/src/protocol/golden/start.jsonl");
-        let stops = include_str!("../../../daemon/src/protocol/golden/stop.jsonl");
+        let start = include_str!("../../../core/src/protocol/golden/start.jsonl");
+        let stops = include_str!("../../../core/src/protocol/golden/stop.jsonl");
         let mut input = start.lines().next().unwrap().as_bytes().to_vec();
         input.extend(b"\n\xff\xfe not UTF-8\n");
         input.extend(stops.as_bytes());

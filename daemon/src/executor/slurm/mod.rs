@@ -25,9 +25,9 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::time::Instant as Deadline;
 
-pub use cluster::{Cluster, ClusterError, Seen, SlurmConfig};
+pub use cluster::{Cluster, Seen, SlurmConfig};
 pub use job_state::JobState;
-pub use squeue::{JobInfo, SqueueError};
+pub use squeue::JobInfo;
 
 use super::ingest::Ingest;
 use super::stop::{Action, Plan, StopSequence};
