@@ -156,4 +156,3 @@ mod tests {
         assert_eq!(RunId::folder(3), "0003");
     }
 }
-

@@ -5,7 +5,7 @@
 //!
 //! - `script`: the batch script and `sbatch`'s options;
 //! - `squeue`: reading `squeue --json`, each job's state a [`JobState`];
-//! - `cluster`: the commands (failing with a [`ClusterError`]) and the one
+//! - `cluster`: the commands (failing with a [`cluster::ClusterError`]) and the one
 //!   poller for all jobs.
 //!
 //! Stopping: the trainer protocol's stop message cannot reach a job, so a
