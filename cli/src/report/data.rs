@@ -165,10 +165,10 @@ impl ReportData {
             created_at: view.record.created_at.clone(),
             taken_at: humantime::format_rfc3339_seconds(now).to_string(),
             constants,
-            counts: counts(&view.runs),
+            counts: counts(view),
         };
         Self {
-            best_so_far: best_so_far(&runs, goal),
+            best_so_far: best_so_far(runs.iter().filter(|r| view.model.is_latest(r.run)), goal),
             sweep,
             axes,
             runs,
@@ -317,7 +317,9 @@ fn round(x: f64) -> f64 {
     format!("{x:.5e}").parse().unwrap_or(x)
 }
 
-fn best_so_far(runs: &[RunRow], goal: Goal) -> Vec<(u32, f64)> {
+/// The best value so far, run by run, among the runs that count (each
+/// proposal's latest run, as for the best run).
+fn best_so_far<'a>(runs: impl Iterator<Item = &'a RunRow>, goal: Goal) -> Vec<(u32, f64)> {
     let mut best: Option<f64> = None;
     let mut out = Vec::new();
     for run in runs {
@@ -335,24 +337,21 @@ fn best_so_far(runs: &[RunRow], goal: Goal) -> Vec<(u32, f64)> {
     out
 }
 
-fn counts(runs: &[RunView]) -> Vec<(String, usize)> {
+/// Runs per state, as the model counts them, in the report's order.
+fn counts(view: &SweepView) -> Vec<(String, usize)> {
+    let c = view.model.counts();
     use RunState::*;
     [
-        Finished,
-        Running,
-        Queued,
-        Failed,
-        Killed,
-        Crashed,
-        Interrupted,
+        (Finished, c.finished),
+        (Running, c.running),
+        (Queued, c.queued),
+        (Failed, c.failed),
+        (Killed, c.killed),
+        (Crashed, c.crashed),
+        (Interrupted, c.interrupted),
     ]
     .into_iter()
-    .map(|state| {
-        (
-            run_state_word(state),
-            runs.iter().filter(|r| r.summary.state == state).count(),
-        )
-    })
+    .map(|(state, n)| (run_state_word(state), n))
     .filter(|(_, n)| *n > 0)
     .collect()
 }

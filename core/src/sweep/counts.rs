@@ -45,6 +45,17 @@ impl SweepModel {
         counts
     }
 
+    /// Whether run `n` is its proposal's latest run: the one that counts
+    /// for it (a run that was run again does not).
+    pub fn is_latest(&self, n: u32) -> bool {
+        let Some(run) = self.runs.get(&n) else {
+            return false;
+        };
+        self.runs
+            .range(n + 1..)
+            .all(|(_, r)| r.summary.proposal != run.summary.proposal)
+    }
+
     /// Proposals that have counted or will: all but those whose latest run
     /// was interrupted and will not be run again (the sweep ended).
     pub fn proposals_that_count(&self) -> u64 {

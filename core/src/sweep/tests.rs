@@ -495,6 +495,12 @@ fn counts_and_the_best_run_come_from_each_proposals_latest_run() {
     // run is a latest run, never one that was run again.
     let (best, value) = model.best().unwrap();
     assert_eq!((best.summary.run, value), (7, 0.3));
+    let latest: Vec<u32> = model
+        .runs()
+        .map(|r| r.summary.run)
+        .filter(|&n| model.is_latest(n))
+        .collect();
+    assert_eq!(latest, [4, 5, 6, 7], "runs 1 to 3 were run again");
 }
 
 /// The daemon's model (built by events) and the command line's (read back
