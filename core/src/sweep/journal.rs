@@ -79,10 +79,7 @@ fn write(dir: &SweepDir, model: &SweepModel, effect: &Effect) -> io::Result<()> 
             let Some(run) = model.run(*n) else {
                 return Ok(());
             };
-            let run_dir = dir.run(*n);
-            run_dir.create(&run.params, &run.summary).inspect_err(|_| {
-                let _ = std::fs::remove_dir_all(run_dir.root());
-            })
+            create_run(dir, run)
         }
         Effect::SaveRun(n) => match model.run(*n) {
             Some(run) => dir.run(*n).write_summary(&run.summary),
@@ -92,6 +89,14 @@ fn write(dir: &SweepDir, model: &SweepModel, effect: &Effect) -> io::Result<()> 
         Effect::Log(kind) => dir.append_event(kind.clone()),
         Effect::StopRun { .. } => Ok(()),
     }
+}
+
+/// Make a run's folder whole (parameters and summary), or none of it.
+fn create_run(dir: &SweepDir, run: &RunModel) -> io::Result<()> {
+    let run_dir = dir.run(run.summary.run);
+    run_dir.create(&run.params, &run.summary).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(run_dir.root());
+    })
 }
 
 /// Write everything the model holds that its folder does not, after writes
@@ -106,9 +111,7 @@ pub fn resave(dir: &SweepDir, model: &SweepModel) -> io::Result<()> {
             // Never made (a full disk): made now. Any other run's folder
             // was removed (to make room?): nothing to write into.
             if run.summary.state == RunState::Queued {
-                run_dir.create(&run.params, &run.summary).inspect_err(|_| {
-                    let _ = std::fs::remove_dir_all(run_dir.root());
-                })?;
+                create_run(dir, run)?;
             }
             continue;
         }
