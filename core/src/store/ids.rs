@@ -83,6 +83,13 @@ impl RunId {
     pub fn folder(run: u32) -> String {
         format!("{run:04}")
     }
+
+    /// The run's id as W&B accepts one (`WANDB_RUN_ID`): the sweep id and
+    /// the run's folder joined by a dash (`<sweep>-0003`). W&B refuses `/`
+    /// (and `\ # ? % :` and spaces) in run ids, so `SWEEP/N` will not do.
+    pub fn wandb_id(&self) -> String {
+        format!("{}-{}", self.sweep, Self::folder(self.run))
+    }
 }
 
 impl FromStr for RunId {
@@ -132,6 +139,33 @@ mod tests {
             "20261128-153012-sweep-baaa"
         );
         assert!(id.as_str().parse::<SweepId>().is_ok());
+    }
+
+    #[test]
+    fn a_runs_wandb_id_has_only_what_wandb_accepts_and_is_short() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_795_879_812);
+        let long = SweepId::new(&"a very long sweep name ".repeat(9), at, 5);
+        for run in [1, 42, 99_999] {
+            let id = RunId {
+                sweep: long.clone(),
+                run,
+            }
+            .wandb_id();
+            assert!(
+                id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                "{id}"
+            );
+            assert!(id.len() <= 64, "{id}: {} characters", id.len());
+        }
+        let short = SweepId::new("mnist", at, 0);
+        assert_eq!(
+            RunId {
+                sweep: short,
+                run: 3
+            }
+            .wandb_id(),
+            "20261128-153012-mnist-aaaa-0003"
+        );
     }
 
     #[test]

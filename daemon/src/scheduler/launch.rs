@@ -103,7 +103,7 @@ pub fn launch(ctx: RunContext<'_>) -> Result<Launch, CommandError> {
         (TOKEN_VAR.to_owned(), ctx.token.to_owned()),
         ("SWEEP_PARAM_PATH".to_owned(), wandb_params.clone()),
         ("WANDB_SWEEP_ID".to_owned(), sweep_id.clone()),
-        ("WANDB_RUN_ID".to_owned(), run_id.clone()),
+        ("WANDB_RUN_ID".to_owned(), ctx.id.wandb_id()),
         ("WANDB_SWEEP_PARAM_PATH".to_owned(), wandb_params),
     ];
     match ctx.gpus {
@@ -195,6 +195,45 @@ mod tests {
         assert_eq!(
             workdir(&spec(Some("out")), &source(Some("/proj")), home),
             Path::new("/proj/out")
+        );
+    }
+
+    /// W&B's variables hold what W&B accepts: a run id without `/`.
+    #[test]
+    fn wandb_variables_hold_ids_wandb_accepts() {
+        let sweep: crate::store::SweepId = "20261204-120000-mnist-aaaa".parse().unwrap();
+        let id = RunId { sweep, run: 3 };
+        let run_dir = RunDir::new("/tmp/sweeps/x/runs/0003");
+        let launch = launch(RunContext {
+            spec: &spec(None),
+            id: &id,
+            run_dir: &run_dir,
+            params: &ParamSet::new(),
+            token: "t",
+            cwd: PathBuf::from("/tmp"),
+            interpreter: "python3",
+            stop: StopTimes::default(),
+            gpus: Gpus::Inherited,
+        })
+        .unwrap();
+        let var = |name: &str| {
+            launch
+                .env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            var("WANDB_RUN_ID").as_deref(),
+            Some("20261204-120000-mnist-aaaa-0003")
+        );
+        assert_eq!(
+            var("WANDB_SWEEP_ID").as_deref(),
+            Some("20261204-120000-mnist-aaaa")
+        );
+        assert_eq!(
+            var("SWEEP_RUN_ID").as_deref(),
+            Some("20261204-120000-mnist-aaaa/3")
         );
     }
 }
