@@ -1,7 +1,10 @@
 //! The argv of a run: the sweep's `command` (or W&B's default) with every
 //! macro expanded as W&B's agent expands it. No shell is involved: each list
 //! item is one argument, and a macro is replaced only when it is the whole
-//! item (`${envvar:NAME}` is replaced anywhere in an item).
+//! item (`${envvar:NAME}` is replaced anywhere in an item). sweepd's
+//! extension: `${NAME}`, where NAME is one of the sweep's (top-level)
+//! parameters, is its value as W&B's agent writes values, anywhere in an
+//! item (`--batch_size=${batch_size}`, as W&B's docs write it).
 
 use std::path::Path;
 
@@ -42,7 +45,7 @@ pub fn argv(command: Option<&[String]>, macros: &Macros<'_>) -> Result<Vec<Strin
     for token in command {
         match whole_macro(token) {
             Some(name) => expand(name, macros, &mut out)?,
-            None => out.push(env_vars(token, macros.env)?),
+            None => out.push(substitute(token, macros)?),
         }
     }
     Ok(out)
@@ -81,24 +84,34 @@ fn expand(name: &str, m: &Macros<'_>, out: &mut Vec<String>) -> Result<(), Comma
         "args_override_hydra" => {
             out.extend(params().map(|(k, v)| format!("++{k}={}", python::str(v))))
         }
-        // The spec refuses unknown macros, so a checked command never gets here;
-        // should one, it is passed as written rather than dropped.
-        other => out.push(format!("${{{other}}}")),
+        other => match m.params.get(other) {
+            Some(value) => out.push(python::str(value)),
+            // The spec refuses unknown macros, so a checked command never
+            // gets here; should one, it is passed as written, not dropped.
+            None => out.push(format!("${{{other}}}")),
+        },
     }
     Ok(())
 }
 
-/// Replace every `${envvar:NAME}` in a token; an unset variable is an error
-/// (W&B would pass the bare name on).
-fn env_vars(token: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, CommandError> {
+/// Replace every `${envvar:NAME}` in a token (an unset variable is an
+/// error: W&B would pass the bare name on), and every `${NAME}` that names
+/// one of the run's parameters; anything else is left as written.
+fn substitute(token: &str, m: &Macros<'_>) -> Result<String, CommandError> {
     let mut out = String::with_capacity(token.len());
     let mut rest = token;
-    while let Some(start) = rest.find("${envvar:") {
-        let after = &rest[start + "${envvar:".len()..];
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
         let Some(end) = after.find('}') else { break };
         let name = &after[..end];
         out.push_str(&rest[..start]);
-        out.push_str(&env(name).ok_or_else(|| CommandError::UnsetVariable(name.to_owned()))?);
+        if let Some(var) = name.strip_prefix("envvar:") {
+            out.push_str(&(m.env)(var).ok_or_else(|| CommandError::UnsetVariable(var.to_owned()))?);
+        } else if let Some(value) = m.params.get(name) {
+            out.push_str(&python::str(value));
+        } else {
+            out.push_str(&rest[start..start + 2 + end + 1]);
+        }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -146,6 +159,21 @@ mod tests {
                 "--on=True",
                 "--opt={'name': 'adam'}",
             ]
+        );
+    }
+
+    #[test]
+    fn a_parameter_by_name_is_its_value_anywhere_in_an_argument() {
+        assert_eq!(
+            run(Some(&[
+                "train",
+                "--lr=${lr}",
+                "${flag}",
+                "--x=${nope}",
+                "${layers}"
+            ]))
+            .unwrap(),
+            ["train", "--lr=1e-05", "False", "--x=${nope}", "[64, 32]"]
         );
     }
 

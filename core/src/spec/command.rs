@@ -39,6 +39,7 @@ pub(crate) fn check_command(
     node: &Node,
     path: &KeyPath,
     has_program: bool,
+    parameters: &[&str],
 ) -> Option<Command> {
     let Value::Seq(items) = &node.value else {
         c.error_help(
@@ -77,7 +78,7 @@ pub(crate) fn check_command(
                 continue;
             }
         };
-        ok &= check_token(c, item, &item_path, &token, has_program);
+        ok &= check_token(c, item, &item_path, &token, has_program, parameters);
         tokens.push(token);
     }
     ok.then_some(Command(tokens))
@@ -90,6 +91,7 @@ fn check_token(
     path: &KeyPath,
     token: &str,
     has_program: bool,
+    parameters: &[&str],
 ) -> bool {
     let mut ok = true;
     let mut rest = token;
@@ -132,6 +134,12 @@ fn check_token(
             }
             continue;
         }
+        // sweepd's extension: `--batch_size=${batch_size}` (as W&B's docs
+        // write it, though W&B's agent leaves it as written) is the value
+        // of the sweep's parameter `batch_size`, anywhere in an argument.
+        if parameters.contains(&name) {
+            continue;
+        }
         // `${HOME}` in `sh -c '...'` is the shell's business: an upper-case
         // name reads as an environment variable and is passed on as written.
         let shell_variable = !name.is_empty()
@@ -152,10 +160,11 @@ fn check_token(
             item.position,
             path,
             format!("unknown macro `${{{name}}}` in {token:?}: W&B would pass it through unexpanded"),
-            match suggest::closest(name, MACROS) {
+            match suggest::closest(name, &[MACROS, parameters].concat()) {
                 Some(m) => format!("did you mean `${{{m}}}`?"),
                 None => "parameters reach a run through `${args}` or its variants (`${args_json}`, \
-                         `${args_no_hyphens}`, ...); the other macros are `${env}`, `${interpreter}`, \
+                         `${args_no_hyphens}`, ...) or one by one as `${NAME}` where NAME is one of \
+                         the sweep's parameters; the other macros are `${env}`, `${interpreter}`, \
                          `${program}` and `${envvar:NAME}`"
                     .to_owned(),
             },

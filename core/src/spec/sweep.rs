@@ -138,8 +138,18 @@ pub(crate) fn check_sweep(c: &mut Checker, root: &Node) -> Option<SweepSpec> {
         controller(c, n, &fields.child("controller"))
     });
     let has_program = matches!(program, Some(Some(_)));
+    let parameter_names: Vec<&str> = match &parameters {
+        Some(p) => p.0.keys().map(String::as_str).collect(),
+        None => Vec::new(),
+    };
     let command = optional(fields.get("command"), |n| {
-        check_command(c, n, &fields.child("command"), has_program)
+        check_command(
+            c,
+            n,
+            &fields.child("command"),
+            has_program,
+            &parameter_names,
+        )
     });
     let run_cap = optional(fields.get("run_cap"), |n| {
         let path = fields.child("run_cap");

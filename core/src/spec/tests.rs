@@ -768,6 +768,24 @@ fn command_macros() {
     );
     let no_program = "method: random\ncommand: [\"${program}\"]\nparameters: {a: {value: 1}}\n";
     assert_error(no_program, "command[0]", "has no `program`");
+    // sweepd's extension: a parameter by name, anywhere in an argument.
+    valid(&s("[python, \"--a=${a}\", \"${a}\"]"));
+    assert_error(
+        &s("[python, \"--a=${aa}\"]"),
+        "command[1]",
+        "unknown macro `${aa}`",
+    );
+    let with_batch = "method: random\ncommand: [python, \"--bs=${batchsize}\"]\n\
+                      parameters: {batch_size: {value: 1}}\n";
+    assert_error(with_batch, "command[1]", "unknown macro `${batchsize}`");
+    let v = yaml(with_batch);
+    assert!(
+        v.diagnostics
+            .errors()
+            .any(|d| d.help.as_deref() == Some("did you mean `${batch_size}`?")),
+        "{:?}",
+        v.diagnostics
+    );
 }
 
 #[test]
