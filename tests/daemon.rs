@@ -816,7 +816,9 @@ fn bad_inbox_files_are_rejected_with_a_reason_while_a_good_sweep_runs() {
         ("notes.txt", ok.as_bytes().to_vec(), "not a sweep file"),
         ("README", ok.as_bytes().to_vec(), "not a sweep file"),
         ("typo.yaml", b"method: random\nprogram: p\nparameters: {x: {distribution: unifrom, min: 0, max: 1}}\n".to_vec(), "did you mean `uniform`?"),
-        ("macro.yaml", b"method: random\ncommand: [python, \"--lr=${lr}\"]\nparameters: {lr: {min: 0.0, max: 1.0}}\n".to_vec(), "unknown macro `${lr}`"),
+        // `${lr}` would be the parameter's value (sweepd's extension); a name
+        // that is neither a parameter nor a macro is refused.
+        ("macro.yaml", b"method: random\ncommand: [python, \"--lr=${learning_rate}\"]\nparameters: {lr: {min: 0.0, max: 1.0}}\n".to_vec(), "unknown macro `${learning_rate}`"),
         ("bayes.yaml", b"method: bayes\nprogram: p\nparameters: {x: {min: 0.0, max: 1.0}}\n".to_vec(), "needs a `metric`"),
         ("nothing.yaml", b"method: random\nparameters: {x: {min: 0.0, max: 1.0}}\n".to_vec(), "nothing to run"),
         ("broken.json", b"{\"method\": \"grid\",, }".to_vec(), "cannot read the file"),
