@@ -79,6 +79,12 @@ impl Client {
         self.read()
     }
 
+    /// The connection's two halves, to read on one thread and write on
+    /// another (an agent's).
+    pub fn into_parts(self) -> (BufReader<UnixStream>, UnixStream) {
+        (self.reader, self.writer)
+    }
+
     /// The next response, waiting at most `timeout` (None: as long as it takes).
     pub fn read_within(&mut self, timeout: Option<Duration>) -> Result<Response> {
         self.reader.get_ref().set_read_timeout(timeout)?;

@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 a sweep file is invalid (or rejected); 2 usage,
 //! I/O or daemon errors.
 
+mod agent;
 mod client;
 mod config;
 mod control;
@@ -149,6 +150,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the runs of a sweep that has neither `program` nor `command`
+    /// (W&B's `wandb agent`): COMMAND for each run sweepd hands out, with
+    /// `--name=value` arguments appended (or W&B's macros in COMMAND
+    /// expanded), until N runs or the sweep hands out no more.
+    Agent {
+        /// A sweep id, or any unique part of one.
+        sweep: String,
+        /// Run at most this many runs.
+        #[arg(long)]
+        count: Option<u64>,
+        /// The command to run for each run.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// sweepd as a systemd service.
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -220,6 +235,11 @@ fn main() -> ExitCode {
             format,
             output,
         } => home().and_then(|h| export::run(&h, &sweep, format, output)),
+        Command::Agent {
+            sweep,
+            count,
+            command,
+        } => home().and_then(|h| agent::run(&h, &sweep, count, command)),
         Command::Config { json } => home().and_then(|h| config::run(&h, json)),
         Command::Gpus { json } => home().and_then(|h| gpus::run(&h, json)),
         Command::Service(ServiceCommand::Install {

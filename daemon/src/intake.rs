@@ -134,12 +134,6 @@ pub fn check(path: &Path, name: &str) -> Result<Checked, String> {
     } else {
         rendered.join("\n") + "\n"
     };
-    if spec.program.is_none() && spec.command.is_none() {
-        return Err(format!(
-            "{name}: error: the sweep has neither `program` nor `command`, so there is nothing to run\n  \
-             help: add `program: train.py`, or a `command` list\n"
-        ));
-    }
     Ok(Checked {
         bytes,
         spec,
@@ -353,11 +347,6 @@ mod tests {
     fn what_the_daemon_cannot_run_is_rejected_too() {
         let (_d, home) = home();
         for (name, text, why) in [
-            (
-                "none.yaml",
-                "method: grid\nparameters: {a: {value: 1}}\n",
-                "nothing to run",
-            ),
             ("notes.txt", "method: grid\n", "not a sweep file"),
             ("empty.yaml", "", "is empty"),
         ] {

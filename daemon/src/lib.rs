@@ -26,6 +26,7 @@ pub mod settings;
 
 mod executor;
 mod intake;
+mod python;
 mod scheduler;
 mod server;
 mod service;

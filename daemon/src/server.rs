@@ -20,6 +20,8 @@ use tokio::sync::{Semaphore, broadcast};
 use tokio_util::codec::{Framed, LinesCodec};
 use tokio_util::sync::CancellationToken;
 
+mod agent;
+
 use crate::intake::Verdict;
 use crate::protocol::control::{CONTROL_VERSION, MAX_LINE, Request, Response};
 use crate::scheduler::{Control, SchedulerHandle};
@@ -232,6 +234,15 @@ async fn serve(
             Request::Stop { sweep } => control(&mut lines, &scheduler, Control::Stop, &sweep).await,
             Request::Cancel { sweep } => {
                 control(&mut lines, &scheduler, Control::Cancel, &sweep).await
+            }
+            Request::Agent { sweep, command } => {
+                // The connection is the agent's from now on.
+                agent::serve(&mut lines, &scheduler, sweep, command, &shutdown).await;
+                return;
+            }
+            Request::Next | Request::Started { .. } | Request::Exited { .. } => {
+                let message = "not an agent: send `agent` first (docs/agents.md)".to_owned();
+                send(&mut lines, Response::Refused { message }).await
             }
             Request::AwaitVerdict { name } => {
                 let waiting = await_verdict(&mut lines, notices.subscribe(), &name, &shutdown);

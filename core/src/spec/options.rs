@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::checker::{Checker, is_env_var_name};
+use super::checker::{Checker, choice, is_env_var_name};
 use super::diagnostic::KeyPath;
 use super::document::{Node, Value};
 use super::slurm::{Executor, check_executor};
@@ -31,6 +31,33 @@ pub struct SweepdOptions {
     pub gpus_per_run: Option<u32>,
     /// Where runs run: here, or as Slurm jobs.
     pub executor: Executor,
+    /// What `import wandb` is in a run's Python.
+    pub wandb: WandbMode,
+}
+
+/// What `import wandb` gives a run's Python (`sweepd.wandb`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WandbMode {
+    /// sweepd's own `wandb` (the `sweepd` package under W&B's name), first
+    /// on `PYTHONPATH`: `wandb.init/config/log` reach sweepd, and nothing of
+    /// W&B's is imported, installed or not.
+    #[default]
+    Sweepd,
+    /// The real `wandb` package in offline mode (its files kept for a later
+    /// `wandb sync`), each `log` also reaching sweepd.
+    Offline,
+    /// Left alone: no `PYTHONPATH` of sweepd's.
+    Off,
+}
+
+impl WandbMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            WandbMode::Sweepd => "sweepd",
+            WandbMode::Offline => "offline",
+            WandbMode::Off => "off",
+        }
+    }
 }
 
 /// `max_failures_in_a_row` when not given.
@@ -48,6 +75,7 @@ impl Default for SweepdOptions {
             max_failures_in_a_row: DEFAULT_MAX_FAILURES_IN_A_ROW,
             gpus_per_run: None,
             executor: Executor::Local,
+            wandb: WandbMode::Sweepd,
         }
     }
 }
@@ -63,6 +91,7 @@ pub const KEYS: &[&str] = &[
     "gpus_per_run",
     "executor",
     "slurm",
+    "wandb",
 ];
 
 pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<SweepdOptions> {
@@ -121,6 +150,14 @@ pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Opt
                 );
                 ok = false;
             }
+            None => ok = false,
+        }
+    }
+    if let Some(n) = fields.get("wandb") {
+        let choices =
+            [WandbMode::Sweepd, WandbMode::Offline, WandbMode::Off].map(|m| (m.name(), m));
+        match choice(c, n, &fields.child("wandb"), &choices) {
+            Some(mode) => options.wandb = mode,
             None => ok = false,
         }
     }

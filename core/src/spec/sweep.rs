@@ -308,8 +308,13 @@ fn check_across_keys(
         (false, false) => c.warn(
             fields.node.position,
             &KeyPath::root(),
-            "the sweep has neither `program` nor `command`, so sweepd has nothing to run",
-            Some("add `program: train.py`, or a `command` list".into()),
+            "the sweep has neither `program` nor `command`: sweepd starts none of its runs \
+             itself, it waits for agents to run them",
+            Some(
+                "run it with `sweepd.agent(SWEEP_ID, function)` in Python or \
+                 `sweepctl agent SWEEP -- COMMAND`; or add `program: train.py`"
+                    .into(),
+            ),
         ),
         (true, true) if command.is_some_and(|command| !command.uses("program")) => c.warn(
             fields.get("command").and_then(|n| n.position),

@@ -1,7 +1,7 @@
 //! A run on this machine: its own process group, stdout and stderr straight
 //! into its folder (kept under `log_max`), the protocol on stdin, and the
 //! stop sequence (stop message, SIGTERM to the group, SIGKILL to the group).
-//! When its leader exits, what is left of the group is killed, and so is any
+//! Its output is followed by [`Output`]. When its leader exits, what is left of the group is killed, and so is any
 //! process that left the group but carries the run's token. One task owns the
 //! child; the scheduler holds a [`RunHandle`] to ask it to stop, and hears
 //! from it through [`RunEvent`]s.
@@ -19,11 +19,10 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::time::Instant as Deadline;
 
-use super::ingest::Ingest;
-use super::log_cap::LogCap;
 use super::orphans;
+use super::output::Output;
 use super::stop::{Action, Plan, StopSequence};
-use super::tail::{Tails, Wake};
+use super::tail::Tails;
 use super::{Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle, until};
 use crate::protocol::trainer::{StopReason, ToTrainer};
 
@@ -57,51 +56,13 @@ async fn supervise(
     send(RunEventKind::Started { pid });
     let mut stdin = write_line(stdin, &launch.start_line).await;
 
-    let stdout_path = launch.run_dir.stdout_file();
-    let stderr_path = launch.run_dir.stderr_file();
-    let log_max = tails.log_max();
-    let wake = tails.watch(&stdout_path).await;
-    // stderr is only looked at to hold it under the cap.
-    let mut stderr_cap = log_max.and_then(|cap| match LogCap::open(&stderr_path, cap) {
-        Ok(held) => Some(held),
-        Err(e) => {
-            tracing::warn!(run = %id, error = %e, "cannot hold the run's stderr.log under log_max");
-            None
-        }
-    });
-    let stderr_wake = if stderr_cap.is_some() {
-        Some(tails.watch(&stderr_path).await)
-    } else {
-        None
-    };
-    let mut ingest = match Ingest::open(&launch.run_dir, launch.metric.as_ref(), started) {
-        Ok(ingest) => Some(ingest.with_cap(log_max)),
-        Err(e) => {
-            tracing::error!(run = %id, error = %e, "cannot read the run's output; its metrics are lost");
-            None
-        }
-    };
-    // What the run printed before the watch was in place.
-    if let Some(ingest) = ingest.as_mut() {
-        report_values(ingest.read_new(), ingest, &send, &id);
-    }
+    let mut output = Output::follow(&launch, &tails, started, &send).await;
     let mut sequence = StopSequence::new(Plan::Local(launch.stop), launch.timeout);
     sequence.start_clock(Deadline::now());
     let status = loop {
         let action = tokio::select! {
             status = child.wait() => break status,
-            () = wake.wait() => {
-                if let Some(ingest) = ingest.as_mut() {
-                    report_values(ingest.read_new(), ingest, &send, &id);
-                }
-                None
-            }
-            () = wait_on(stderr_wake.as_ref()), if stderr_wake.is_some() => {
-                if let Some(held) = stderr_cap.as_mut() {
-                    held.trim();
-                }
-                None
-            }
+            () = output.changes(&send) => None,
             Some(reason) = stop_rx.recv() => sequence.stop(reason),
             () = until(sequence.next_deadline()) => sequence.on_deadline(Deadline::now()),
         };
@@ -138,13 +99,6 @@ async fn supervise(
         }
     }
     drop(stdin);
-    tails.unwatch(&stdout_path);
-    if stderr_wake.is_some() {
-        tails.unwatch(&stderr_path);
-    }
-    if let Some(held) = stderr_cap.as_mut() {
-        held.trim();
-    }
     let exit = match status {
         Ok(status) => status
             .code()
@@ -155,53 +109,13 @@ async fn supervise(
             None
         }
     };
-    let metric = match ingest.map(Ingest::finish) {
-        Some(Ok((values, summary))) => {
-            report(values, summary.as_ref(), &send);
-            summary
-        }
-        Some(Err(e)) => {
-            tracing::error!(run = %id, error = %e, "cannot read the run's output");
-            None
-        }
-        None => None,
-    };
+    let metric = output.finish(&send);
     send(RunEventKind::Ended(Ending::from_parts(
         sequence.reason(),
         exit,
         None,
         metric,
     )));
-}
-
-fn report_values(
-    result: std::io::Result<Vec<f64>>,
-    ingest: &Ingest,
-    send: &impl Fn(RunEventKind),
-    id: &crate::store::RunId,
-) {
-    match result {
-        Ok(values) => report(values, ingest.summary(), send),
-        Err(e) => tracing::warn!(run = %id, error = %e, "cannot read the run's output"),
-    }
-}
-
-/// One event per new value of the sweep metric, with its iteration number.
-fn report(
-    values: Vec<f64>,
-    summary: Option<&crate::store::MetricSummary>,
-    send: &impl Fn(RunEventKind),
-) {
-    let Some(count) = summary.map(|s| s.count) else {
-        return;
-    };
-    let first = count - values.len() as u64 + 1;
-    for (i, value) in values.into_iter().enumerate() {
-        send(RunEventKind::Metric {
-            value,
-            iteration: first + i as u64,
-        });
-    }
 }
 
 fn spawn(launch: &Launch) -> std::io::Result<(Child, Option<ChildStdin>)> {
@@ -276,13 +190,6 @@ async fn write_line(stdin: Option<ChildStdin>, line: &str) -> Option<ChildStdin>
             Some(stdin)
         }
         Err(_) => None,
-    }
-}
-
-async fn wait_on(wake: Option<&Wake>) {
-    match wake {
-        Some(wake) => wake.wait().await,
-        None => std::future::pending().await,
     }
 }
 

@@ -3,10 +3,12 @@
 //! the local executor runs a run as a process group on this machine, the
 //! Slurm executor as a batch job of a Slurm cluster.
 
+pub mod agent;
 mod ingest;
 mod local;
 mod log_cap;
 pub mod orphans;
+mod output;
 pub mod slurm;
 pub mod stop;
 mod tail;
@@ -19,6 +21,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+pub use agent::{AgentLink, AgentReport, ToAgent};
 pub use ingest::Ingest;
 pub use stop::StopTimes;
 pub use tail::Tails;

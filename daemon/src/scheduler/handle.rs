@@ -82,6 +82,8 @@ pub enum Msg {
         SweepId,
         oneshot::Sender<Result<Controlled, ControlError>>,
     ),
+    /// An agent's connection (docs/agents.md).
+    Agent(super::AgentMsg),
 }
 
 /// How the scheduler is reached.

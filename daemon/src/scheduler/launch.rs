@@ -64,8 +64,38 @@ pub enum Gpus<'a> {
     Inherited,
 }
 
+/// What a run runs.
+#[derive(Debug, Clone, Copy)]
+pub enum RunsAs<'a> {
+    /// The sweep's `command` (or W&B's default, with its `program`).
+    Sweep,
+    /// An agent's command (`sweepctl agent SWEEP -- COMMAND`): W&B's macros
+    /// expanded as in a sweep's `command`; with none, `${args}` appended.
+    Command(&'a [String]),
+    /// An agent's function: no argv, the agent runs its own code.
+    Function,
+}
+
+impl RunsAs<'_> {
+    /// The command template a run's argv is built from; None for a function.
+    fn template(self, spec: &SweepSpec) -> Option<Option<Vec<String>>> {
+        match self {
+            RunsAs::Sweep => Some(spec.command.as_ref().map(|c| c.0.clone())),
+            RunsAs::Command(command) => {
+                let mut template = command.to_vec();
+                if !command.iter().any(|t| t.contains("${")) {
+                    template.push("${args}".to_owned());
+                }
+                Some(Some(template))
+            }
+            RunsAs::Function => None,
+        }
+    }
+}
+
 pub struct RunContext<'a> {
     pub spec: &'a SweepSpec,
+    pub runs_as: RunsAs<'a>,
     pub id: &'a RunId,
     pub run_dir: &'a RunDir,
     pub params: &'a ParamSet,
@@ -75,21 +105,27 @@ pub struct RunContext<'a> {
     pub interpreter: &'a str,
     pub stop: StopTimes,
     pub gpus: Gpus<'a>,
+    /// sweepd's Python in the home (`crate::python`), when it could be
+    /// written there.
+    pub python: Option<&'a Path>,
 }
 
 /// Everything the executor needs to start the run.
 pub fn launch(ctx: RunContext<'_>) -> Result<Launch, CommandError> {
     let env_lookup = |name: &str| std::env::var(name).ok();
-    let argv = argv(
-        ctx.spec.command.as_ref().map(|c| c.0.as_slice()),
-        &Macros {
-            program: ctx.spec.program.as_deref(),
-            interpreter: ctx.interpreter,
-            params: ctx.params,
-            params_json_file: &ctx.run_dir.params_file(),
-            env: &env_lookup,
-        },
-    )?;
+    let argv = match ctx.runs_as.template(ctx.spec) {
+        Some(template) => argv(
+            template.as_deref(),
+            &Macros {
+                program: ctx.spec.program.as_deref(),
+                interpreter: ctx.interpreter,
+                params: ctx.params,
+                params_json_file: &ctx.run_dir.params_file(),
+                env: &env_lookup,
+            },
+        )?,
+        None => Vec::new(),
+    };
     let sweep_id = ctx.id.sweep.to_string();
     let run_id = ctx.id.to_string();
     let run_dir = ctx.run_dir.root().display().to_string();
@@ -118,13 +154,21 @@ pub fn launch(ctx: RunContext<'_>) -> Result<Launch, CommandError> {
         Gpus::None => env.push(("CUDA_VISIBLE_DEVICES".to_owned(), String::new())),
         Gpus::Inherited => {}
     }
+    let theirs = ctx.spec.sweepd.env.get("PYTHONPATH").cloned();
+    let python = ctx.python.map(|root| {
+        let pythonpath = theirs.or_else(|| std::env::var("PYTHONPATH").ok());
+        crate::python::env(root, ctx.spec.sweepd.wandb, pythonpath.as_deref())
+    });
+    let ours = |name: &str| python.iter().flatten().any(|(k, _)| k == name);
     env.extend(
         ctx.spec
             .sweepd
             .env
             .iter()
+            .filter(|(k, _)| !ours(k))
             .map(|(k, v)| (k.clone(), v.clone())),
     );
+    env.extend(python.into_iter().flatten());
     let start_line = ToTrainer::Start {
         protocol: PROTOCOL_VERSION,
         sweep_id,
@@ -206,6 +250,8 @@ mod tests {
         let run_dir = RunDir::new("/tmp/sweeps/x/runs/0003");
         let launch = launch(RunContext {
             spec: &spec(None),
+            runs_as: RunsAs::Sweep,
+            python: None,
             id: &id,
             run_dir: &run_dir,
             params: &ParamSet::new(),

@@ -2,6 +2,7 @@
 //! the runs send it messages; it alone decides what runs, and writes every
 //! change to the sweeps' folders before acting on it.
 
+mod agents;
 mod control;
 mod disk;
 mod gpus;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use agents::{AgentId, AgentMsg};
 pub use control::{Control, ControlError, Controlled};
 pub use handle::{Config, GpuConfig, Mailbox, Msg, SchedulerHandle, channel};
 pub use launch::{interpreter, workdir};
@@ -52,6 +54,10 @@ struct Scheduler {
     gpus_written: Option<gpu::Report>,
     /// Whether the disk holding the home has room for more runs.
     disk: Disk,
+    /// The last agent's number (agents are numbered from 1).
+    next_agent: AgentId,
+    /// sweepd's Python for runs, in the home.
+    python: Option<std::path::PathBuf>,
 }
 
 /// Run the scheduler until `shutdown`; then stop every run (they are
@@ -79,6 +85,13 @@ pub async fn run(
     // A dead daemon's view of the GPUs (and their holders) is not ours.
     let _ = std::fs::remove_file(home.gpus_file());
     let tails = Tails::start().with_log_max(config.log_max);
+    let python = match crate::python::install(&home) {
+        Ok(root) => Some(root),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot write sweepd's Python into the home: a run's `import wandb` is W&B's own");
+            None
+        }
+    };
     let mut s = Scheduler {
         placement,
         gpus_written: None,
@@ -90,6 +103,8 @@ pub async fn run(
         run_tx,
         cluster: None,
         slurm_problems,
+        next_agent: 0,
+        python,
     };
     s.load_all()?;
     s.fill();
@@ -115,6 +130,7 @@ pub async fn run(
             () = shutdown.cancelled() => break,
         }
         s.fill();
+        s.dismiss_agents();
         s.publish(&status);
     }
     sampler.abort();
@@ -188,6 +204,7 @@ impl Scheduler {
             Msg::Control(control, id, reply) => {
                 let _ = reply.send(self.control(control, &id));
             }
+            Msg::Agent(msg) => self.on_agent(msg),
         }
     }
 

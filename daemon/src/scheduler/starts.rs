@@ -4,8 +4,9 @@
 
 use std::time::Instant;
 
+use super::agents::Agent;
 use super::gpus::gpus_needed;
-use super::launch::{self, RunContext};
+use super::launch::{self, RunContext, RunsAs};
 use super::{Scheduler, recorded, workdir};
 use crate::executor::slurm::Cluster;
 use crate::executor::{self, Backend};
@@ -54,12 +55,32 @@ impl Scheduler {
                 if sweep.is_unsaved() {
                     continue;
                 }
-                // max_running bounds the processes of this machine.
-                if !sweep.is_slurm() && self.supervised_here() >= self.config.max_running {
+                let by_agents = sweep.runs_by_agents();
+                // max_running bounds the processes sweepd starts here; an
+                // agent's runs are bounded by the agents a person started.
+                if !by_agents
+                    && !sweep.is_slurm()
+                    && self.supervised_here() >= self.config.max_running
+                {
                     continue;
                 }
                 let sweep = self.sweeps.get_mut(&id).expect("listed");
-                if sweep.supervised() >= sweep.max_parallel(self.config.default_max_parallel) {
+                let max_parallel = match (by_agents, sweep.spec.sweepd.max_parallel) {
+                    (true, None) => usize::MAX,
+                    _ => sweep.max_parallel(self.config.default_max_parallel),
+                };
+                if sweep.supervised() >= max_parallel {
+                    continue;
+                }
+                if by_agents && !sweep.agents.has_ready() {
+                    if sweep.is_running() && sweep.supervised() == 0 {
+                        let why = format!(
+                            "waiting for an agent: `sweepd.agent(\"{id}\", function)` in Python, \
+                             or `sweepctl agent {id} -- COMMAND`"
+                        );
+                        let result = sweep.on(Event::Waiting(Some(why)));
+                        recorded(&mut self.disk, sweep, result, "cannot record why it waits");
+                    }
                     continue;
                 }
                 let lease = match gpus_needed(sweep, &self.placement) {
@@ -137,8 +158,24 @@ impl Scheduler {
             }
             None => launch::Gpus::Inherited,
         };
+        // An agent's run goes to the agent that has waited longest.
+        let agent = if sweep.runs_by_agents() {
+            sweep.agents.take_ready()
+        } else {
+            None
+        };
+        let runs_as = match &agent {
+            None => RunsAs::Sweep,
+            Some(Agent {
+                command: Some(command),
+                ..
+            }) => RunsAs::Command(command),
+            Some(Agent { command: None, .. }) => RunsAs::Function,
+        };
         let launch = launch::launch(RunContext {
             spec: &sweep.spec,
+            runs_as,
+            python: self.python.as_deref(),
             id: &run_id,
             run_dir: &run_dir,
             params: &run.params,
@@ -148,6 +185,7 @@ impl Scheduler {
             stop: self.config.stop,
             gpus,
         });
+        let params = run.params.clone();
         match launch {
             Ok(launch) => {
                 // Recorded as held before the run exists, so that it (and
@@ -158,6 +196,13 @@ impl Scheduler {
                 }
                 let sweep = self.sweeps.get_mut(id).expect("present");
                 let handle = match (job, &backend) {
+                    _ if agent.is_some() => executor::agent::start(
+                        launch,
+                        params,
+                        agent.expect("an agent").link,
+                        self.tails.clone(),
+                        self.run_tx.clone(),
+                    ),
                     (Some(job), Backend::Slurm(cluster, options)) => executor::slurm::start(
                         launch,
                         cluster.clone(),

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::io;
 
+use super::agents::Agents;
 use crate::executor::RunHandle;
 use crate::protocol::trainer::StopReason;
 use crate::search::{self, Search};
@@ -26,6 +27,8 @@ pub(super) struct Sweep {
     /// Slurm runs found running at load, to take up again: (run, its job
     /// when known).
     jobs_to_take_up: Vec<(u32, Option<u64>)>,
+    /// Its agents, when it has neither `program` nor `command`.
+    pub agents: Agents,
 }
 
 /// Why a sweep folder cannot be taken up.
@@ -131,6 +134,11 @@ impl Sweep {
             sweep: self.id.clone(),
             run: n,
         }
+    }
+
+    /// Whether agents run its runs (it has neither `program` nor `command`).
+    pub fn runs_by_agents(&self) -> bool {
+        self.spec.program.is_none() && self.spec.command.is_none()
     }
 
     /// Whether its runs are Slurm jobs.

@@ -56,6 +56,7 @@ impl Sweep {
             search,
             handles: BTreeMap::new(),
             jobs_to_take_up: Vec::new(),
+            agents: Default::default(),
         };
         // A full disk must not cost the sweep: what cannot be written now
         // is held, and written once it can be.
