@@ -9,6 +9,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
+use serde_json::Value;
+
 use common::World;
 use common::daemon::{Daemon, counted, home, state, summaries, wait_until};
 
@@ -190,4 +192,277 @@ fn an_agent_is_refused_with_a_reason_it_can_act_on() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `python3 -c SCRIPT` in the world, importing the package from the
+/// source tree (as `pip install ./python` would), with sweepctl found.
+fn python(w: &World, script: &str) -> std::process::Command {
+    let mut command = w.command_of("python3");
+    command
+        .arg("-c")
+        .arg(script)
+        .env("PYTHONPATH", common::repo_root().join("python"))
+        .env("SWEEPCTL", common::bin("sweepctl"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// W&B's program shape: `wandb.sweep(config)` then `wandb.agent(id,
+/// train)`. Each run is a child of its own; one that raises fails with
+/// its traceback in stderr.log and the agent goes on; the function's
+/// prints are in the run's stdout.log and still on the caller's stdout.
+#[test]
+fn wandb_agent_runs_a_function_per_run_in_a_child_and_goes_on_after_a_failure() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    let script = r#"
+import os
+import sweepd as wandb
+parent = os.getpid()
+config = {"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
+          "parameters": {"x": {"values": [1, 2, 3]}, "epochs": {"value": 2}}}
+sweep_id = wandb.sweep(config, project="fn-demo")
+print("sweep", sweep_id, flush=True)
+def train(config=None):
+    with wandb.init(config={"x": 100, "width": 7}):
+        c = wandb.config
+        print("in child:", os.getpid() != parent, "x", c.x, "width", c["width"], flush=True)
+        if c.x == 2:
+            raise ValueError("x is 2")
+        for epoch in range(c.epochs):
+            wandb.log({"loss": c.x / (epoch + 1), "epoch": epoch})
+wandb.agent(sweep_id, train)
+print("agent returned", flush=True)
+"#;
+    let out = python(&w, script).output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("agent returned"), "{stdout}");
+    // The function's output showed in the caller too, from each child.
+    assert_eq!(stdout.matches("in child: True").count(), 3, "{stdout}");
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("sweep "))
+        .unwrap();
+    let sweep = home(&w).join("sweeps").join(id);
+    let runs = summaries(&sweep);
+    let states: Vec<&str> = runs.iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["finished", "failed", "finished"], "{runs:#?}");
+    let dirs = common::daemon::run_dirs(&sweep);
+    // The sweep's value wins over init(config=...)'s default; the rest stays.
+    let log = fs::read_to_string(dirs[0].join("stdout.log")).unwrap();
+    assert!(log.contains("in child: True x 1 width 7"), "{log}");
+    let metrics = fs::read_to_string(dirs[2].join("metrics.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{metrics}");
+    assert_eq!(records[1]["loss"], 1.5);
+    assert_eq!(runs[2]["metric"]["best"], 1.5, "{:#}", runs[2]);
+    let failed = fs::read_to_string(dirs[1].join("stderr.log")).unwrap();
+    assert!(
+        failed.contains("Traceback") && failed.contains("ValueError: x is 2"),
+        "{failed}"
+    );
+    // `sweepctl` sees these runs as it sees any.
+    let status = w.sweepctl(["status", id]).expect_code(0).stdout();
+    assert!(status.contains("finished"), "{status}");
+    w.sweepctl(["report", id, "-o", "r.html"]).expect_code(0);
+}
+
+/// Bad input from Python: an invalid config raises with the checker's own
+/// messages (key paths included); an unknown sweep is named.
+#[test]
+fn wandb_sweep_and_agent_refuse_bad_input_with_the_checkers_words() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    let script = r#"
+import sweepd as wandb
+try:
+    wandb.sweep({"method": "grd", "parameters": {"lr": {"distribution": "unifrom", "min": 0, "max": 1}}})
+except wandb.errors.SweepConfigError as e:
+    print("SWEEP:", e)
+try:
+    wandb.agent("no-such-sweep", lambda: None)
+except wandb.Error as e:
+    print("AGENT:", e)
+"#;
+    let out = python(&w, script).output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("error: method:"), "{stdout}");
+    assert!(stdout.contains("parameters.lr.distribution"), "{stdout}");
+    assert!(stdout.contains("did you mean `uniform`?"), "{stdout}");
+    assert!(
+        stdout.contains("AGENT: no sweep `no-such-sweep`"),
+        "{stdout}"
+    );
+    assert!(
+        !home(&w).join("sweeps").exists()
+            || fs::read_dir(home(&w).join("sweeps")).unwrap().count() == 0,
+        "nothing was submitted"
+    );
+}
+
+/// kill -9 of the notebook's kernel while its function runs: the run is
+/// recorded (crashed, its child gone too) and run again by the next agent;
+/// the sweep ends with exactly run_cap runs.
+#[test]
+fn a_python_agent_killed_mid_run_loses_no_run() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    let (sweep, id) = submit(
+        &w,
+        "fn.yaml",
+        "method: random\nrun_cap: 2\nmetric: {name: loss, goal: minimize}\n\
+         parameters: {x: {min: 0.0, max: 1.0}}\nsweepd: {retry: 1}\n",
+    );
+    let hang = format!(
+        "import os, time\nimport sweepd as wandb\n\
+         def train():\n    wandb.init()\n    open('child.pid', 'w').write('%d\\n' % os.getpid())\n    time.sleep(600)\n\
+         wandb.agent({id:?}, train)\n"
+    );
+    let mut kernel = python(&w, &hang).spawn().unwrap();
+    let pid_file = w.path("child.pid");
+    wait_until("the function to run", || {
+        fs::read_to_string(&pid_file).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let child: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    kernel.kill().unwrap();
+    kernel.wait().unwrap();
+    wait_until("the run to be recorded", || {
+        summaries(&sweep)[0]["state"] == "crashed"
+    });
+    wait_until("the function's child to be gone", || {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), None).is_err()
+    });
+    let finish = format!(
+        "import sweepd as wandb\n\
+         def train():\n    with wandb.init():\n        wandb.log({{'loss': wandb.config.x}})\n\
+         wandb.agent({id:?}, train)\n"
+    );
+    let out = python(&w, &finish).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runs = summaries(&sweep);
+    assert_eq!(state(&sweep), "finished");
+    assert_eq!(counted(&runs), 2, "{runs:#?}");
+    assert_eq!(runs.len(), 3, "the crashed run, its re-run, one more");
+    assert!(
+        runs[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("agent went away")
+    );
+}
+
+/// The 27 scripted curves of tests/wandb-oracle/hyperband, logged by a
+/// function through `wandb.agent`: the runs stopped, and where, are those
+/// W&B's engine stops; a stopped function ends at its next `log`.
+#[test]
+fn hyperband_stops_function_runs_where_wandb_stops_them() {
+    let w = World::new();
+    let expected: Value = serde_json::from_str(
+        &fs::read_to_string(common::repo_root().join("tests/wandb-oracle/hyperband/expected.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let curves = w.file("curves.json", &expected["curves"].to_string());
+    let config = &expected["configs"]["max27-s3-eta3"];
+    let ks: Vec<String> = (0..27).map(|k| k.to_string()).collect();
+    let _daemon = Daemon::start(&w);
+    let (sweep, id) = submit(
+        &w,
+        "hb27.yaml",
+        &format!(
+            "method: grid\nmetric: {{name: loss, goal: minimize}}\nearly_terminate: {}\n\
+             parameters: {{k: {{values: [{}]}}}}\n",
+            config["early_terminate"],
+            ks.join(", ")
+        ),
+    );
+    let script = format!(
+        "import json, time\nimport sweepd as wandb\n\
+         curves = json.load(open({:?}))\n\
+         def train():\n    with wandb.init():\n        for v in curves[wandb.config.k]:\n            \
+         wandb.log({{'loss': v}})\n            time.sleep(0.02)\n\
+         wandb.agent({id:?}, train)\n",
+        curves.display()
+    );
+    let out = python(&w, &script).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runs = summaries(&sweep);
+    assert_eq!(runs.len(), 27);
+    let mut stops: Vec<[u64; 2]> = Vec::new();
+    for r in &runs {
+        let n = r["run"].as_u64().unwrap();
+        let p = fs::read_to_string(sweep.join(format!("runs/{n:04}/params.json"))).unwrap();
+        let k = serde_json::from_str::<Value>(&p).unwrap()["k"]
+            .as_u64()
+            .unwrap();
+        match r["state"].as_str().unwrap() {
+            "killed" => {
+                assert_eq!(r["reason"], "early_terminate", "{r:#}");
+                stops.push([k, r["early_terminate"]["iteration"].as_u64().unwrap()]);
+            }
+            "finished" => {}
+            other => panic!("run {n} ended {other}: {r:#}"),
+        }
+    }
+    let wandb: Vec<[u64; 2]> =
+        serde_json::from_value(expected["sequential"]["max27-s3-eta3"].clone()).unwrap();
+    assert_eq!(stops, wandb, "(run, iteration) of every stop");
+}
+
+/// A script written for W&B, run by sweepd as a command run with no
+/// `wandb` installed: `import wandb` is sweepd's (first on PYTHONPATH).
+#[test]
+fn a_wandb_script_runs_unchanged_as_a_command_run() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    w.file(
+        "train.py",
+        "import wandb\n\
+         run = wandb.init(config={'lr': 0.5, 'epochs': 3})\n\
+         assert ':' not in run.id and '/' not in run.id, run.id\n\
+         for epoch in range(wandb.config.epochs):\n    \
+         wandb.log({'loss': wandb.config.lr / (epoch + 1), 'epoch': epoch})\n\
+         run.summary['best_epoch'] = 2\n\
+         wandb.finish()\n",
+    );
+    let (sweep, _) = submit(
+        &w,
+        "cmd.yaml",
+        "method: grid\nprogram: train.py\ncommand: [python3, '${program}']\n\
+         metric: {name: loss, goal: minimize}\nparameters: {lr: {values: [0.1]}}\n",
+    );
+    wait_until("the sweep to finish", || state(&sweep) == "finished");
+    let runs = summaries(&sweep);
+    assert_eq!(runs[0]["state"], "finished", "{runs:#?}");
+    let dir = &common::daemon::run_dirs(&sweep)[0];
+    let metrics = fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    let losses: Vec<f64> = metrics
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["loss"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        losses,
+        [0.1, 0.05, 0.1 / 3.0],
+        "the sweep's lr, not the default"
+    );
+    let summary = fs::read_to_string(dir.join("wandb-summary.json")).unwrap();
+    assert!(summary.contains("best_epoch"), "{summary}");
 }

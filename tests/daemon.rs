@@ -193,7 +193,10 @@ fn submit_prints_the_id_or_the_reasons() {
     assert!(!accepted.stdout().trim().is_empty());
     assert!(
         !home(&w).join("rejected").exists()
-            || fs::read_dir(home(&w).join("rejected")).unwrap().next().is_none(),
+            || fs::read_dir(home(&w).join("rejected"))
+                .unwrap()
+                .next()
+                .is_none(),
         "nothing rejected"
     );
 }

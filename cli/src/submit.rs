@@ -109,7 +109,10 @@ pub fn run(home: &Home, path: &Path) -> Result<Outcome> {
     };
     match client.read_within(Some(VERDICT_WAIT)) {
         Ok(Response::Accepted { sweep, warnings }) => {
-            eprint!("{}", terminal::escape_report(&warnings));
+            // The same checker already spoke here, of the same bytes.
+            if validation.diagnostics.is_empty() {
+                eprint!("{}", terminal::escape_report(&warnings));
+            }
             println!("{sweep}");
             Ok(Outcome::Ok)
         }
