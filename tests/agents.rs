@@ -58,6 +58,11 @@ fn a_sweep_with_nothing_to_run_waits_for_agents_and_two_share_it_without_duplica
         "method: random\nrun_cap: 8\nmetric: {name: loss, goal: minimize}\n\
          parameters: {x: {min: 0.0, max: 1.0}}\n",
     );
+    // Taken up by the scheduler just after the verdict: then it says why it waits.
+    wait_until("the sweep to wait for agents", || {
+        fs::read_to_string(sweep.join("state.json"))
+            .is_ok_and(|s| s.contains("waiting for an agent"))
+    });
     let status = w.sweepctl(["status", &id]).expect_code(0).stdout();
     assert!(status.contains("waiting for an agent"), "{status}");
     assert!(status.contains(&format!("sweepctl agent {id}")), "{status}");

@@ -96,12 +96,12 @@ mod tests {
     #[test]
     fn the_shim_comes_first_on_the_runs_path_unless_turned_off() {
         let root = Path::new("/h/python");
-        let env = env(root, WandbMode::Sweepd, Some("/mine"));
+        let sweepd = env(root, WandbMode::Sweepd, Some("/mine"));
         assert_eq!(
-            env[0],
+            sweepd[0],
             ("PYTHONPATH".into(), "/h/python/shim:/h/python:/mine".into())
         );
-        assert_eq!(env[1], ("SWEEPD_WANDB".into(), "sweepd".into()));
+        assert_eq!(sweepd[1], ("SWEEPD_WANDB".into(), "sweepd".into()));
         assert_eq!(
             env(root, WandbMode::Offline, None)[0].1,
             "/h/python/shim:/h/python"

@@ -8,9 +8,7 @@ become null, objects with `.item()` (numpy and torch scalars) their value,
 and anything else JSON cannot hold (an Image, a Table, a tensor of many
 elements) is dropped with one warning per key.
 
-`RecordWriter` keeps encoded lines in a buffer and writes them with
-`os.write(1, ...)` at most every 50 ms (a background thread writes what a
-quiet run left behind), always at `flush()`.
+`RecordWriter` writes each encoded line with `os.write(1, ...)` at once.
 """
 
 import json
@@ -18,7 +16,6 @@ import math
 import os
 import sys
 import threading
-import time
 from collections.abc import Mapping
 
 # The fast encoder: compact, ASCII (a line is always valid UTF-8), NaN/inf
@@ -111,84 +108,35 @@ def write_all(fd, data):
 
 
 class RecordWriter:
-    """Batches record lines for one file descriptor (fd 1: the run's stdout).
-
-    `add()` writes at once when 50 ms have passed since the last write, else
-    keeps the line; a daemon thread writes kept lines 50 ms after the last
-    write, so a run that logs and then computes for an hour does not keep
-    its last record from sweepd. `flush()` writes everything now.
-    Before each write sys.stdout is flushed, so the user's prints and the
-    records reach the file in the order they were made (to within the
-    batch).
+    """Writes record lines to one file descriptor (fd 1: the run's stdout),
+    each at once: sweepd's early termination judges a run by what it has
+    read, so a record must not wait in a buffer (a write to the run's log
+    file costs a few microseconds). Before each write sys.stdout is
+    flushed, so the user's prints and the records reach the file in the
+    order they were made.
     """
-
-    DELAY = 0.05
-    # Past this many bytes waiting, write at once.
-    LIMIT = 1 << 20
 
     def __init__(self, fd=1):
         self._fd = fd
-        self._buffer = bytearray()
         self._lock = threading.Lock()
-        self._last = 0.0
-        self._kick = threading.Event()
-        self._thread = None
         self._broken = False
 
     def add(self, line):
-        """Queue one record line (bytes ending in a newline)."""
+        """Write one record line (bytes ending in a newline)."""
         with self._lock:
-            was_empty = not self._buffer
-            self._buffer += line
-            now = time.monotonic()
-            if now - self._last >= self.DELAY or len(self._buffer) >= self.LIMIT:
-                self._write_locked(now)
+            if self._broken:
                 return
-        if was_empty:
-            if self._thread is None:
-                self._start_thread()
-            self._kick.set()
+            stdout = sys.stdout
+            if stdout is not None:
+                try:
+                    stdout.flush()
+                except (OSError, ValueError):
+                    pass
+            try:
+                write_all(self._fd, line)
+            except OSError:
+                # The reader went away (sweepd was killed): nothing to tell.
+                self._broken = True
 
     def flush(self):
-        """Write every queued line now."""
-        with self._lock:
-            if self._buffer:
-                self._write_locked(time.monotonic())
-
-    def _write_locked(self, now):
-        data = bytes(self._buffer)
-        del self._buffer[:]
-        self._last = now
-        if self._broken:
-            return
-        stdout = sys.stdout
-        if stdout is not None:
-            try:
-                stdout.flush()
-            except (OSError, ValueError):
-                pass
-        try:
-            write_all(self._fd, data)
-        except OSError:
-            # The reader went away (sweepd was killed): nothing to tell.
-            self._broken = True
-
-    def _start_thread(self):
-        with self._lock:
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(
-                target=self._flusher, name="sweepd-records", daemon=True
-            )
-        self._thread.start()
-
-    def _flusher(self):
-        while True:
-            self._kick.wait()
-            self._kick.clear()
-            # The batching window itself, not a synchronisation: lines that
-            # arrive meanwhile go out in the same write.
-            wait = self._last + self.DELAY - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            self.flush()
+        """Nothing waits: records are written as they are added."""

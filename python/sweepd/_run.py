@@ -5,8 +5,8 @@ A run takes one of two paths, chosen by the environment:
 - **Under sweepd** (`SWEEP_RUN_ID` is set: a command run, or a function run
   in an agent's child, whose environment is the same): the parameters come
   from `$SWEEP_RUN_DIR/params.json`; a daemon thread watches stdin for stop
-  lines; `log()` writes each record as a JSON line to file descriptor 1 (in
-  50 ms batches) and, once sweepd asked the run to stop, ends it with
+  lines; `log()` writes each record as a JSON line to file descriptor 1 (at
+  once) and, once sweepd asked the run to stop, ends it with
   `RunStopped`; `finish()` writes `$SWEEP_RUN_DIR/wandb-summary.json`.
 - **Outside any sweep**: W&B's `mode="disabled"`. The run works (its config
   holds `init(config=...)`, its summary the last logged values, in memory)

@@ -8,6 +8,7 @@ parameters in the real run's config, over `init(config=...)`'s defaults.
 """
 
 import importlib
+import json
 import os
 import sys
 
@@ -76,6 +77,8 @@ def install(real):
         return run
 
     def finish(*args, **kwargs):
+        if _run.current() is not None and getattr(real, "run", None) is not None:
+            _copy_summary(real.run, _run.current())
         try:
             return real_finish(*args, **kwargs)
         finally:
@@ -99,6 +102,7 @@ def _wrap_run(real, run, ours):
         return result
 
     def finish(*args, **kwargs):
+        _copy_summary(run, ours)
         try:
             return run_finish(*args, **kwargs)
         finally:
@@ -109,3 +113,20 @@ def _wrap_run(real, run, ours):
     _patch(run, "finish", finish)
     # The real init pointed wandb.log at the run's own log.
     real.log = log
+
+
+def _copy_summary(run, ours):
+    """What the script put in W&B's `run.summary` (the values JSON can
+    hold), into sweepd's summary too."""
+    try:
+        items = [(k, run.summary[k]) for k in list(run.summary.keys())]
+    except Exception:
+        return
+    for key, value in items:
+        if str(key).startswith("_"):
+            continue
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            continue
+        ours.summary[key] = value

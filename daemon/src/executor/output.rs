@@ -45,6 +45,14 @@ impl Output {
             }
         };
         let wake = tails.watch(&stdout_path).await;
+        // An agent's run may not have made it yet: the cap needs the file.
+        if let Err(e) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr_path)
+        {
+            tracing::warn!(run = %id, error = %e, "cannot create the run's stderr.log");
+        }
         // stderr is only looked at to hold it under the cap.
         let stderr_cap = log_max.and_then(|cap| match LogCap::open(&stderr_path, cap) {
             Ok(held) => Some(held),
