@@ -12,7 +12,7 @@ use std::process::{Child, Stdio};
 use serde_json::Value;
 
 use common::World;
-use common::daemon::{Daemon, counted, home, state, summaries, wait_until};
+use common::daemon::{Daemon, counted, home, hyperband_stops, state, summaries, wait_until};
 
 /// Submit `text` as `name` and return the sweep's folder and id.
 fn submit(w: &World, name: &str, text: &str) -> (PathBuf, String) {
@@ -405,27 +405,13 @@ fn hyperband_stops_function_runs_where_wandb_stops_them() {
     );
     let out = python(&w, &script).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let runs = summaries(&sweep);
-    assert_eq!(runs.len(), 27);
-    let mut stops: Vec<[u64; 2]> = Vec::new();
-    for r in &runs {
-        let n = r["run"].as_u64().unwrap();
-        let p = fs::read_to_string(sweep.join(format!("runs/{n:04}/params.json"))).unwrap();
-        let k = serde_json::from_str::<Value>(&p).unwrap()["k"]
-            .as_u64()
-            .unwrap();
-        match r["state"].as_str().unwrap() {
-            "killed" => {
-                assert_eq!(r["reason"], "early_terminate", "{r:#}");
-                stops.push([k, r["early_terminate"]["iteration"].as_u64().unwrap()]);
-            }
-            "finished" => {}
-            other => panic!("run {n} ended {other}: {r:#}"),
-        }
-    }
     let wandb: Vec<[u64; 2]> =
         serde_json::from_value(expected["sequential"]["max27-s3-eta3"].clone()).unwrap();
-    assert_eq!(stops, wandb, "(run, iteration) of every stop");
+    assert_eq!(
+        hyperband_stops(&sweep, 27),
+        wandb,
+        "(run, iteration) of every stop"
+    );
 }
 
 /// A script written for W&B, run by sweepd as a command run with no

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::daemon::{
-    BOUND, Daemon, counted, drop_file, home, state, summaries, sweeps, wait_until,
+    BOUND, Daemon, counted, drop_file, home, hyperband_stops, state, summaries, sweeps, wait_until,
 };
 use common::users::as_other;
 use common::{World, repo_root};
@@ -683,27 +683,13 @@ fn twenty_seven_scripted_runs_are_stopped_where_wandb_stops_them() {
     wait_until("the sweep", || !sweeps(&w).is_empty());
     let sweep = sweeps(&w)[0].clone();
     wait_until("the sweep to finish", || state(&sweep) == "finished");
-    let runs = summaries(&sweep);
-    assert_eq!(runs.len(), 27);
-    let mut stops: Vec<[u64; 2]> = Vec::new();
-    for r in &runs {
-        let n = r["run"].as_u64().unwrap();
-        let p = fs::read_to_string(sweep.join(format!("runs/{n:04}/params.json"))).unwrap();
-        let k = serde_json::from_str::<Value>(&p).unwrap()["k"]
-            .as_u64()
-            .unwrap();
-        match r["state"].as_str().unwrap() {
-            "killed" => {
-                assert_eq!(r["reason"], "early_terminate", "{r:#}");
-                stops.push([k, r["early_terminate"]["iteration"].as_u64().unwrap()]);
-            }
-            "finished" => {}
-            other => panic!("run {n} ended {other}: {r:#}"),
-        }
-    }
     let wandb: Vec<[u64; 2]> =
         serde_json::from_value(expected["sequential"]["max27-s3-eta3"].clone()).unwrap();
-    assert_eq!(stops, wandb, "(run, iteration) of every stop");
+    assert_eq!(
+        hyperband_stops(&sweep, 27),
+        wandb,
+        "(run, iteration) of every stop"
+    );
 }
 
 /// A trainer that ignores the stop message and SIGTERM is still stopped

@@ -178,3 +178,27 @@ pub fn drop_file(w: &World, name: &str, bytes: &[u8]) {
     fs::write(&staging, bytes).unwrap();
     fs::rename(&staging, home(w).join("inbox").join(name)).unwrap();
 }
+
+/// The (k, iteration) of every run of a sweep over `k` that early
+/// termination stopped, in run order; every other run must have finished.
+pub fn hyperband_stops(sweep: &Path, runs: usize) -> Vec<[u64; 2]> {
+    let summaries = summaries(sweep);
+    assert_eq!(summaries.len(), runs);
+    let mut stops = Vec::new();
+    for r in &summaries {
+        let n = r["run"].as_u64().unwrap();
+        let p = fs::read_to_string(sweep.join(format!("runs/{n:04}/params.json"))).unwrap();
+        let k = serde_json::from_str::<Value>(&p).unwrap()["k"]
+            .as_u64()
+            .unwrap();
+        match r["state"].as_str().unwrap() {
+            "killed" => {
+                assert_eq!(r["reason"], "early_terminate", "{r:#}");
+                stops.push([k, r["early_terminate"]["iteration"].as_u64().unwrap()]);
+            }
+            "finished" => {}
+            other => panic!("run {n} ended {other}: {r:#}"),
+        }
+    }
+    stops
+}
