@@ -27,7 +27,7 @@ use crate::store::RunId;
 pub enum ToAgent {
     /// Run this; say what becomes of it on `reports`.
     Run {
-        launch: Launch,
+        launch: Box<Launch>,
         params: ParamSet,
         reports: mpsc::UnboundedSender<AgentReport>,
     },
@@ -81,7 +81,7 @@ async fn supervise(
     let (reports_tx, mut reports) = mpsc::unbounded_channel();
     let (stop, timeout) = (launch.stop, launch.timeout);
     let handed = agent.send(ToAgent::Run {
-        launch,
+        launch: Box::new(launch),
         params,
         reports: reports_tx,
     });

@@ -58,6 +58,7 @@ pub(super) async fn serve(
                     let Some(out) = out else { break };
                     let response = match out {
                         ToAgent::Run { launch, params, reports } => {
+                            let launch = *launch;
                             let run = launch.id.to_string();
                             runs.insert(run.clone(), reports);
                             Response::Run(Box::new(AgentRun {
