@@ -37,6 +37,17 @@ fn agent(w: &World, id: &str, args: &[&str], command: &[&str]) -> Child {
         .expect("sweepctl agent starts")
 }
 
+/// Whether process `pid` is dead: no such process, or a zombie (an orphan
+/// whose reaper, pid 1 in a container, may never reap it).
+fn gone(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
 fn params_of(run: &Path) -> String {
     fs::read_to_string(run.join("params.json")).unwrap()
 }
@@ -134,9 +145,7 @@ fn an_agent_killed_mid_run_has_its_run_recorded_and_run_again_by_another() {
         "{first:#}"
     );
     // What the agent left running went with it.
-    wait_until("the orphaned run to be killed", || {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(run_pid), None).is_err()
-    });
+    wait_until("the orphaned run to be killed", || gone(run_pid));
     let out = agent(&w, &id, &[], &["python3", "train.py"])
         .wait_with_output()
         .unwrap();
@@ -183,6 +192,12 @@ fn an_agent_is_refused_with_a_reason_it_can_act_on() {
     assert!(e.contains("has a `program` or `command` of its own"), "{e}");
     let e = refused(&id, &["python3", "--lr=${learning_rate}"]);
     assert!(e.contains("unknown macro `${learning_rate}`"), "{e}");
+    // `${envvar:NAME}` is the agent's own variable: unset, said before joining.
+    let e = refused(&id, &["python3", "${envvar:SWEEPD_TEST_UNSET}"]);
+    assert!(
+        e.contains("uses ${envvar:SWEEPD_TEST_UNSET} but SWEEPD_TEST_UNSET is not set here"),
+        "{e}"
+    );
     // A parameter's own name is a macro: accepted.
     let out = agent(
         &w,
@@ -348,9 +363,7 @@ fn a_python_agent_killed_mid_run_loses_no_run() {
     wait_until("the run to be recorded", || {
         summaries(&sweep)[0]["state"] == "crashed"
     });
-    wait_until("the function's child to be gone", || {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), None).is_err()
-    });
+    wait_until("the function's child to be gone", || gone(child));
     let finish = format!(
         "import sweepd as wandb\n\
          def train():\n    with wandb.init():\n        wandb.log({{'loss': wandb.config.x}})\n\
@@ -399,7 +412,8 @@ fn hyperband_stops_function_runs_where_wandb_stops_them() {
         "import json, time\nimport sweepd as wandb\n\
          curves = json.load(open({:?}))\n\
          def train():\n    with wandb.init():\n        for v in curves[wandb.config.k]:\n            \
-         wandb.log({{'loss': v}})\n            time.sleep(0.02)\n\
+         wandb.log({{'loss': v}})\n            time.sleep(0.02)\n        \
+         time.sleep(0.5)  # a checkpoint saved: the run is alive when its last value is judged\n\
          wandb.agent({id:?}, train)\n",
         curves.display()
     );
@@ -456,4 +470,57 @@ fn a_wandb_script_runs_unchanged_as_a_command_run() {
     );
     let summary = fs::read_to_string(dir.join("wandb-summary.json")).unwrap();
     assert!(summary.contains("best_epoch"), "{summary}");
+}
+
+/// sweepd shutting down while an agent's function runs: the stop reaches
+/// the function (at its next `log`) through the agent, the run is recorded
+/// interrupted, not crashed, and runs again after the restart.
+#[test]
+fn a_shutdown_interrupts_an_agents_run_which_runs_again_after_the_restart() {
+    let w = World::new();
+    let daemon = Daemon::start(&w);
+    let (sweep, id) = submit(
+        &w,
+        "fn.yaml",
+        "method: random\nrun_cap: 1\nmetric: {name: loss, goal: minimize}\n\
+         parameters: {x: {min: 0.0, max: 1.0}}\n",
+    );
+    let forever = format!(
+        "import time\nimport sweepd as wandb\n\
+         def train():\n    with wandb.init():\n        while True:\n            \
+         wandb.log({{'loss': wandb.config.x}})\n            time.sleep(0.05)\n\
+         try:\n    wandb.agent({id:?}, train)\nexcept wandb.Error as e:\n    print('agent:', e)\n"
+    );
+    let agent = python(&w, &forever).spawn().unwrap();
+    let metrics = sweep.join("runs/0001/metrics.jsonl");
+    wait_until("the run to log", || {
+        fs::read_to_string(&metrics).is_ok_and(|m| m.lines().count() > 1)
+    });
+    assert!(daemon.terminate().success());
+    let out = agent.wait_with_output().unwrap();
+    assert!(
+        text(&out.stdout).contains("agent: "),
+        "{}",
+        text(&out.stderr)
+    );
+    let first = &summaries(&sweep)[0];
+    assert_eq!(first["state"], "interrupted", "{first:#}");
+    let _daemon = Daemon::start(&w);
+    let once = format!(
+        "import sweepd as wandb\n\
+         def train():\n    with wandb.init():\n        wandb.log({{'loss': wandb.config.x}})\n\
+         wandb.agent({id:?}, train)\n"
+    );
+    let out = python(&w, &once).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runs = summaries(&sweep);
+    assert_eq!(state(&sweep), "finished");
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    assert_eq!(runs[1]["state"], "finished");
+    let dirs = common::daemon::run_dirs(&sweep);
+    assert_eq!(
+        params_of(&dirs[0]),
+        params_of(&dirs[1]),
+        "run again as it was"
+    );
 }

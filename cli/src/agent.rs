@@ -35,6 +35,7 @@ pub fn run(home: &Home, sweep: &str, count: Option<u64>, command: Vec<String>) -
             "give the command to run for each run after `--`: sweepctl agent {sweep} -- python train.py"
         );
     }
+    let command = with_own_variables(command)?;
     let Some(mut client) = Client::connect(home)? else {
         bail!(
             "no sweepd runs for {}: start one with `sweepd &` (or `sweepctl service install`)",
@@ -57,16 +58,22 @@ pub fn run(home: &Home, sweep: &str, count: Option<u64>, command: Vec<String>) -
     let mut done = 0u64;
     while count.is_none_or(|count| done < count) {
         send(&mut writer, &Request::Next)?;
-        let run = match heard.recv() {
-            Ok(Heard::Sweepd(Response::Run(run))) => *run,
-            Ok(Heard::Sweepd(Response::Done { message })) => {
-                eprintln!("sweepctl agent: {}", terminal::text(&message));
-                return Ok(Outcome::Ok);
+        let run = loop {
+            match heard.recv() {
+                Ok(Heard::Sweepd(Response::Run(run))) => break *run,
+                // Late words about the run before (it ended as they were sent).
+                Ok(Heard::Sweepd(Response::Stop { .. } | Response::Signal { .. })) => continue,
+                Ok(Heard::Sweepd(Response::Done { message })) => {
+                    eprintln!("sweepctl agent: {}", terminal::text(&message));
+                    return Ok(Outcome::Ok);
+                }
+                Ok(Heard::Sweepd(Response::Refused { message })) => {
+                    bail!("sweepd refused: {message}")
+                }
+                Ok(Heard::SweepdGone(why)) => bail!("{why}"),
+                Ok(other) => bail!("unexpected answer from sweepd: {}", describe(&other)),
+                Err(_) => bail!("sweepd closed the connection"),
             }
-            Ok(Heard::Sweepd(Response::Refused { message })) => bail!("sweepd refused: {message}"),
-            Ok(Heard::SweepdGone(why)) => bail!("{why}"),
-            Ok(other) => bail!("unexpected answer from sweepd: {}", describe(&other)),
-            Err(_) => bail!("sweepd closed the connection"),
         };
         run_one(&run, &mut writer, &heard, &heard_tx)?;
         done += 1;
@@ -94,13 +101,6 @@ fn run_one(
                 &run.run_dir.join("stderr.log"),
                 &format!("sweepctl agent: cannot start `{argv}`: {e}\n"),
             );
-            send(
-                writer,
-                &Request::Started {
-                    run: run.run.clone(),
-                    pid: std::process::id(),
-                },
-            )?;
             return send(
                 writer,
                 &Request::Exited {
@@ -137,6 +137,10 @@ fn run_one(
         // The waiter thread holds a sender: recv ends only with a message.
         match heard.recv().expect("a sender is held") {
             Heard::Exited(status) => break status,
+            // Late words about an earlier run: not this one's.
+            Heard::Sweepd(
+                Response::Stop { run: other, .. } | Response::Signal { run: other, .. },
+            ) if other != run.run => {}
             Heard::Sweepd(Response::Stop { reason, .. }) => {
                 write_line(&mut stdin, &ToTrainer::Stop { reason }.to_line());
             }
@@ -188,10 +192,16 @@ fn spawn(run: &AgentRun) -> std::io::Result<Child> {
             .append(true)
             .open(run.run_dir.join(name))
     };
+    // sweepd's PYTHONPATH (its wandb first) goes before this agent's own.
+    let own_path = std::env::var("PYTHONPATH").ok().filter(|p| !p.is_empty());
+    let env = run.env.iter().map(|(k, v)| match (k.as_str(), &own_path) {
+        ("PYTHONPATH", Some(own)) => (k.clone(), format!("{v}:{own}")),
+        _ => (k.clone(), v.clone()),
+    });
     Command::new(program)
         .args(args)
         .current_dir(&run.cwd)
-        .envs(run.env.iter().map(|(k, v)| (k, v)))
+        .envs(env)
         .stdin(Stdio::piped())
         .stdout(open("stdout.log")?)
         .stderr(open("stderr.log")?)
@@ -216,12 +226,11 @@ fn listen(mut reader: BufReader<UnixStream>, to: mpsc::Sender<Heard>) {
                             return;
                         }
                     }
-                    Err(e) => {
-                        let _ = to.send(Heard::SweepdGone(format!(
-                            "cannot read sweepd's line {line:?}: {e}"
-                        )));
-                        return;
-                    }
+                    // A newer sweepd's word for something else: not ours.
+                    Err(e) => eprintln!(
+                        "sweepctl agent: ignored a line from sweepd ({e}): {}",
+                        line.trim_end()
+                    ),
                 },
             }
         }
@@ -266,4 +275,29 @@ fn describe(heard: &Heard) -> String {
         Heard::SweepdGone(why) => why.clone(),
         Heard::Exited(status) => format!("{status}"),
     }
+}
+
+/// `${envvar:NAME}` in COMMAND is this agent's variable (its runs start
+/// from its environment), expanded before sweepd sees the command.
+fn with_own_variables(command: Vec<String>) -> Result<Vec<String>> {
+    command
+        .into_iter()
+        .map(|token| {
+            let mut out = String::with_capacity(token.len());
+            let mut rest = token.as_str();
+            while let Some(start) = rest.find("${envvar:") {
+                let after = &rest[start + "${envvar:".len()..];
+                let Some(end) = after.find('}') else { break };
+                let name = &after[..end];
+                let value = std::env::var(name).with_context(|| {
+                    format!("the command uses ${{envvar:{name}}} but {name} is not set here")
+                })?;
+                out.push_str(&rest[..start]);
+                out.push_str(&value);
+                rest = &after[end + 1..];
+            }
+            out.push_str(rest);
+            Ok(out)
+        })
+        .collect()
 }

@@ -31,6 +31,10 @@ from ._child import run_child
 from ._records import warn
 from .errors import CommError, Error
 
+# The wait status of a child that someone else's SIGCHLD handler reaped
+# (a real one is never negative).
+LOST = -1
+
 # How long a run interrupted by the user (KeyboardInterrupt) gets after
 # SIGTERM before SIGKILL.
 TERM_GRACE = 5.0
@@ -197,9 +201,12 @@ def _run_one(conn, function, message):
 
 
 def _send_exited(conn, run, status):
-    code = os.waitstatus_to_exitcode(status)
     message = {"op": "exited", "run": run}
-    if code < 0:
+    # Neither code nor signal: sweepd records the status as lost.
+    code = 0 if status == LOST else os.waitstatus_to_exitcode(status)
+    if status == LOST:
+        text = "exit status lost (the child was reaped by another handler)"
+    elif code < 0:
         message["signal"] = -code
         try:
             name = signal.Signals(-code).name
@@ -303,7 +310,7 @@ class _Child:
         try:
             pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
         except ChildProcessError:  # reaped by someone else's handler
-            pid, status = self.pid, 0
+            pid, status = self.pid, LOST
         if pid == 0:
             return False
         self.status = status

@@ -27,6 +27,9 @@ pub enum EndedBy {
     /// Its exit status is unknown (a Slurm job preempted or lost with its
     /// node, a status that could not be read): why.
     Lost(String),
+    /// Handed to an agent that went away before it started it: not the
+    /// run's doing, so it runs again (interrupted) without counting: why.
+    Unstarted(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +71,7 @@ impl Ending {
         match self.how {
             EndedBy::Exited(exit) => Some(exit),
             EndedBy::Stopped { exit, .. } => exit,
-            EndedBy::NotStarted(_) | EndedBy::Lost(_) => None,
+            EndedBy::NotStarted(_) | EndedBy::Lost(_) | EndedBy::Unstarted(_) => None,
         }
     }
 

@@ -278,5 +278,6 @@ fn classify(ending: &Ending) -> (RunState, Option<String>) {
             Some(format!("killed by signal {signal}, not by sweepd")),
         ),
         EndedBy::Lost(why) => (RunState::Crashed, Some(why.clone())),
+        EndedBy::Unstarted(why) => (RunState::Interrupted, Some(why.clone())),
     }
 }

@@ -53,6 +53,8 @@ enum Step {
     Unstartable(u32),
     /// sweepd stopped run n for this reason.
     Stopped(u32, StopReason),
+    /// Run n's agent went away before it started it.
+    Unstarted(u32),
     /// A new sweepd found these runs left running.
     Recover(&'static [u32]),
     Control(Event),
@@ -89,6 +91,11 @@ fn play(model: &mut SweepModel, steps: &[Step]) -> Vec<Effect> {
             Step::Stopped(n, reason) => {
                 events.push(ended(n, EndedBy::Stopped { reason, exit: None }, false))
             }
+            Step::Unstarted(n) => events.push(ended(
+                n,
+                EndedBy::Unstarted("its agent went away".into()),
+                false,
+            )),
             Step::Recover(runs) => events.push(Event::Recovered {
                 was_running: runs
                     .iter()
@@ -170,6 +177,13 @@ const CASES: &[Case] = &[
         name: "a shutdown interrupts a run, and it is run again",
         rules: "",
         steps: &[Propose(0.1), Start(1), Stopped(1, StopReason::Shutdown)],
+        runs: &[(1, Interrupted), (2, Queued)],
+        sweep: SweepState::Running,
+    },
+    Case {
+        name: "a run whose agent left before starting it runs again, retry or not",
+        rules: "",
+        steps: &[Propose(0.1), Start(1), Unstarted(1)],
         runs: &[(1, Interrupted), (2, Queued)],
         sweep: SweepState::Running,
     },

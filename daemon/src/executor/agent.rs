@@ -17,7 +17,7 @@ use tokio::time::Instant as Deadline;
 use super::output::Output;
 use super::stop::{Action, Plan, StopSequence};
 use super::tail::Tails;
-use super::{Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle, until};
+use super::{EndedBy, Ending, Exit, Launch, RunEvent, RunEventKind, RunHandle, until};
 use crate::protocol::trainer::StopReason;
 use crate::search::ParamSet;
 use crate::store::RunId;
@@ -46,8 +46,11 @@ pub enum ToAgent {
 /// What an agent says of a run it was handed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentReport {
-    Started { pid: u32 },
-    Exited(Exit),
+    Started {
+        pid: u32,
+    },
+    /// None: the agent could not learn how it ended.
+    Exited(Option<Exit>),
 }
 
 /// The way to an agent's connection; closed when the agent is gone.
@@ -86,29 +89,35 @@ async fn supervise(
         reports: reports_tx,
     });
     if handed.is_err() {
-        output.finish(&send);
-        send(RunEventKind::Ended(Ending::not_started(
-            "its agent went away before the run was handed to it",
+        let metric = output.finish(&send);
+        send(RunEventKind::Ended(Ending::new(
+            EndedBy::Unstarted("its agent went away before the run was handed to it".into()),
+            metric,
         )));
         return;
     }
     let mut sequence = StopSequence::new(Plan::Local(stop), timeout);
     sequence.start_clock(Deadline::now());
     let mut pid = None;
-    let exit = loop {
+    // After SIGKILL, how long the agent has to say the run exited.
+    let mut give_up = None;
+    let end = loop {
         let action = tokio::select! {
+            // A stop asked for (a shutdown, say) is heard before the agent's loss.
+            biased;
+            Some(reason) = stop_rx.recv() => sequence.stop(reason),
             report = reports.recv() => match report {
                 Some(AgentReport::Started { pid: p }) => {
                     pid = Some(p);
                     send(RunEventKind::Started { pid: p });
                     None
                 }
-                Some(AgentReport::Exited(exit)) => break Some(exit),
-                None => break None,
+                Some(AgentReport::Exited(exit)) => break End::Exited(exit),
+                None => break End::AgentGone,
             },
-            () = output.changes(&send) => None,
-            Some(reason) = stop_rx.recv() => sequence.stop(reason),
+            () = until(give_up) => break End::Unheard,
             () = until(sequence.next_deadline()) => sequence.on_deadline(Deadline::now()),
+            () = output.changes(&send) => None,
         };
         let message = match action {
             Some(Action::SendStopMessage(reason)) => ToAgent::Stop {
@@ -119,10 +128,18 @@ async fn supervise(
                 run: id.clone(),
                 signal: Signal::SIGTERM,
             },
-            Some(Action::Kill) => ToAgent::Signal {
-                run: id.clone(),
-                signal: Signal::SIGKILL,
-            },
+            Some(Action::Kill) => {
+                // Also from here: an agent that is stopped (^Z) or hung
+                // cannot pass it on.
+                if let Some(pid) = pid {
+                    kill_group(pid);
+                }
+                give_up = Some(Deadline::now() + AGENT_SILENCE);
+                ToAgent::Signal {
+                    run: id.clone(),
+                    signal: Signal::SIGKILL,
+                }
+            }
             // Slurm's alone: never in a local plan.
             Some(Action::Cancel | Action::Detach) | None => continue,
         };
@@ -130,21 +147,54 @@ async fn supervise(
         let _ = agent.send(message);
         sequence.done(Deadline::now(), true);
     };
-    let lost = if exit.is_none() {
-        // The agent is gone; the run may live on without it.
-        if let Some(pid) = pid {
-            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        }
-        tracing::warn!(run = %id, ?pid, "the run's agent went away while it ran");
-        Some("its agent went away while it ran (the agent's connection closed)".to_owned())
-    } else {
-        None
-    };
+    if !matches!(end, End::Exited(_))
+        && let Some(pid) = pid
+    {
+        // The agent is gone (or silent); the run may live on without it.
+        kill_group(pid);
+    }
     let metric = output.finish(&send);
-    send(RunEventKind::Ended(Ending::from_parts(
-        sequence.reason(),
-        exit,
-        lost,
-        metric,
-    )));
+    let ending = match (end, pid, sequence.reason()) {
+        // Never started: not the run's doing; it runs again.
+        (End::AgentGone, None, None) => Ending::new(
+            EndedBy::Unstarted("its agent went away before starting it".into()),
+            metric,
+        ),
+        (end, _, reason) => {
+            let (exit, lost) = match end {
+                End::Exited(Some(exit)) => (Some(exit), None),
+                End::Exited(None) => (None, Some("its agent could not learn how it ended")),
+                End::AgentGone => (
+                    None,
+                    Some("its agent went away while it ran (the agent's connection closed)"),
+                ),
+                End::Unheard => (None, Some("its agent did not say it exited after SIGKILL")),
+            };
+            if let Some(lost) = lost {
+                tracing::warn!(run = %id, ?pid, "{lost}");
+            }
+            Ending::from_parts(reason, exit, lost.map(str::to_owned), metric)
+        }
+    };
+    send(RunEventKind::Ended(ending));
+}
+
+/// How the supervision of an agent's run ended.
+enum End {
+    /// The agent said it exited: how (None: it could not learn).
+    Exited(Option<Exit>),
+    /// The agent's connection closed.
+    AgentGone,
+    /// The agent said nothing for `AGENT_SILENCE` after SIGKILL.
+    Unheard,
+}
+
+/// After SIGKILL, how long an agent has to say its run exited.
+const AGENT_SILENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn kill_group(pid: u32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        // ESRCH: gone already.
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
 }

@@ -127,6 +127,12 @@ impl Scheduler {
                  (agents serve sweeps with neither)"
             ));
         }
+        if sweep.is_slurm() {
+            return Err(format!(
+                "sweep {id} runs as Slurm jobs (`sweepd.executor: slurm`): agents run runs here, \
+                 so they serve local sweeps only"
+            ));
+        }
         if !sweep.model.state().is_active() {
             return Err(format!("{}: it hands out no more runs", ended(sweep)));
         }

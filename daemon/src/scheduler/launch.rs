@@ -156,7 +156,12 @@ pub fn launch(ctx: RunContext<'_>) -> Result<Launch, CommandError> {
     }
     let theirs = ctx.spec.sweepd.env.get("PYTHONPATH").cloned();
     let python = ctx.python.map(|root| {
-        let pythonpath = theirs.or_else(|| std::env::var("PYTHONPATH").ok());
+        // An agent's run starts from the agent's environment, not sweepd's:
+        // the agent adds its own PYTHONPATH after these.
+        let pythonpath = match ctx.runs_as {
+            RunsAs::Sweep => theirs.or_else(|| std::env::var("PYTHONPATH").ok()),
+            RunsAs::Command(_) | RunsAs::Function => theirs,
+        };
         crate::python::env(root, ctx.spec.sweepd.wandb, pythonpath.as_deref())
     });
     let ours = |name: &str| python.iter().flatten().any(|(k, _)| k == name);

@@ -9,7 +9,7 @@ use super::gpus::gpus_needed;
 use super::launch::{self, RunContext, RunsAs};
 use super::{Scheduler, recorded, workdir};
 use crate::executor::slurm::Cluster;
-use crate::executor::{self, Backend};
+use crate::executor::{self, Backend, EndedBy, ToAgent};
 use crate::gpu::placement::Lease;
 use crate::spec::Executor;
 use crate::store::SweepId;
@@ -214,6 +214,23 @@ impl Scheduler {
                 };
                 sweep.attach(n, handle);
                 true
+            }
+            // An agent's own command: that agent is sent away, the run goes
+            // back to the queue for another, and the sweep goes on.
+            Err(e) if agent.is_some() => {
+                let why = format!("the agent's command cannot be built: {e}");
+                let _ = agent
+                    .expect("an agent")
+                    .link
+                    .send(ToAgent::Done(why.clone()));
+                let ending = executor::Ending::new(EndedBy::Unstarted(why), None);
+                let result = sweep.on(Event::Ended {
+                    run: n,
+                    ending,
+                    disk_full: false,
+                });
+                recorded(&mut self.disk, sweep, result, "cannot record the run's end");
+                false
             }
             Err(e) => {
                 let ending = executor::Ending::not_started(e.to_string());

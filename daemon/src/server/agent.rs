@@ -51,9 +51,15 @@ pub(super) async fn serve(
     // reports go.
     let mut runs: HashMap<String, mpsc::UnboundedSender<AgentReport>> = HashMap::new();
     if send(lines, welcome).await.is_ok() {
+        // While sweepd shuts down, the runs in hand still get their stop
+        // sequence through this connection: it closes once they are over.
+        let mut closing = false;
         loop {
+            if closing && runs.is_empty() {
+                break;
+            }
             tokio::select! {
-                () = shutdown.cancelled() => break,
+                () = shutdown.cancelled(), if !closing => closing = true,
                 out = to_agent.recv() => {
                     let Some(out) = out else { break };
                     let response = match out {
@@ -86,9 +92,15 @@ pub(super) async fn serve(
                 line = next_line(lines) => {
                     let Some(line) = line else { break };
                     let refusal = match serde_json::from_str::<Request>(&line) {
+                        Ok(Request::Next) if !runs.is_empty() => {
+                            Some("one run at a time: send `next` after the run's `exited`".to_owned())
+                        }
                         Ok(Request::Next) => {
                             scheduler.send(Msg::Agent(AgentMsg::Ready { sweep: sweep.clone(), agent }));
                             None
+                        }
+                        Ok(Request::Started { pid, .. }) if !is_run_pid(pid) => {
+                            Some(format!("pid {pid} cannot be a run's process group"))
                         }
                         Ok(Request::Started { run, pid }) => match runs.get(&run) {
                             Some(reports) => {
@@ -98,18 +110,18 @@ pub(super) async fn serve(
                             None => Some(format!("run {run} is not one of this agent's")),
                         },
                         Ok(Request::Exited { run, code, signal }) => {
+                            // Neither: the agent could not learn it.
                             let exit = match (code, signal) {
                                 (_, Some(signal)) => Some(Exit::Signal(signal)),
                                 (Some(code), None) => Some(Exit::Code(code)),
                                 (None, None) => None,
                             };
-                            match (exit, runs.remove(&run)) {
-                                (None, _) => Some("`exited` needs a `code` or a `signal`".to_owned()),
-                                (Some(exit), Some(reports)) => {
+                            match runs.remove(&run) {
+                                Some(reports) => {
                                     let _ = reports.send(AgentReport::Exited(exit));
                                     None
                                 }
-                                (Some(_), None) => Some(format!("run {run} is not one of this agent's")),
+                                None => Some(format!("run {run} is not one of this agent's")),
                             }
                         }
                         Ok(_) => Some("an agent may send only `next`, `started` and `exited`".to_owned()),
@@ -127,4 +139,11 @@ pub(super) async fn serve(
     // Dropping `runs` tells their supervisors the agent is gone.
     drop(runs);
     scheduler.send(Msg::Agent(AgentMsg::Left { sweep, agent }));
+}
+
+/// A pid an agent may name as its run's process group: not init, not
+/// sweepd's own group, and one that fits a pid.
+fn is_run_pid(pid: u32) -> bool {
+    let own_group = nix::unistd::getpgrp().as_raw();
+    i32::try_from(pid).is_ok_and(|pid| pid > 1 && pid != own_group)
 }
