@@ -58,9 +58,7 @@ impl Scheduler {
                 let by_agents = sweep.runs_by_agents();
                 // max_running bounds the processes sweepd starts here; an
                 // agent's runs are bounded by the agents a person started.
-                if !by_agents
-                    && !sweep.is_slurm()
-                    && self.supervised_here() >= self.config.max_running
+                if !by_agents && !sweep.is_slurm() && self.started_here() >= self.config.max_running
                 {
                     continue;
                 }

@@ -61,4 +61,14 @@ impl Scheduler {
             .map(Sweep::supervised)
             .sum()
     }
+
+    /// The runs `max_running` bounds: those sweepd starts on this machine
+    /// (agents' runs are bounded by the agents a person started).
+    pub(super) fn started_here(&self) -> usize {
+        self.sweeps
+            .values()
+            .filter(|s| !s.is_slurm() && !s.runs_by_agents())
+            .map(Sweep::supervised)
+            .sum()
+    }
 }
