@@ -24,6 +24,16 @@ fn submit(w: &World, name: &str, text: &str) -> (PathBuf, String) {
     (folder, id)
 }
 
+/// A random sweep over `x` in [0, 1] with neither program nor command (so
+/// agents run it), with `sweepd` added (`sweepd: {...}\n` or nothing).
+fn function_sweep(w: &World, run_cap: u32, sweepd: &str) -> (PathBuf, String) {
+    let text = format!(
+        "method: random\nrun_cap: {run_cap}\nmetric: {{name: loss, goal: minimize}}\n\
+         parameters: {{x: {{min: 0.0, max: 1.0}}}}\n{sweepd}"
+    );
+    submit(w, "fn.yaml", &text)
+}
+
 /// `sweepctl agent ID [ARGS] -- COMMAND`, started.
 fn agent(w: &World, id: &str, args: &[&str], command: &[&str]) -> Child {
     w.command("sweepctl")
@@ -63,12 +73,7 @@ fn a_sweep_with_nothing_to_run_waits_for_agents_and_two_share_it_without_duplica
     let w = World::new();
     let _daemon = Daemon::start(&w);
     w.file("train.py", TRAINER);
-    let (sweep, id) = submit(
-        &w,
-        "fn.yaml",
-        "method: random\nrun_cap: 8\nmetric: {name: loss, goal: minimize}\n\
-         parameters: {x: {min: 0.0, max: 1.0}}\n",
-    );
+    let (sweep, id) = function_sweep(&w, 8, "");
     // Taken up by the scheduler just after the verdict: then it says why it waits.
     wait_until("the sweep to wait for agents", || {
         fs::read_to_string(sweep.join("state.json"))
@@ -106,12 +111,7 @@ fn an_agent_killed_mid_run_has_its_run_recorded_and_run_again_by_another() {
     let w = World::new();
     let _daemon = Daemon::start(&w);
     w.file("train.py", TRAINER);
-    let (sweep, id) = submit(
-        &w,
-        "fn.yaml",
-        "method: random\nrun_cap: 2\nmetric: {name: loss, goal: minimize}\n\
-         parameters: {x: {min: 0.0, max: 1.0}}\nsweepd: {retry: 1}\n",
-    );
+    let (sweep, id) = function_sweep(&w, 2, "sweepd: {retry: 1}\n");
     // This agent's run never ends by itself.
     let mut doomed = agent(
         &w,
@@ -337,12 +337,7 @@ except wandb.Error as e:
 fn a_python_agent_killed_mid_run_loses_no_run() {
     let w = World::new();
     let _daemon = Daemon::start(&w);
-    let (sweep, id) = submit(
-        &w,
-        "fn.yaml",
-        "method: random\nrun_cap: 2\nmetric: {name: loss, goal: minimize}\n\
-         parameters: {x: {min: 0.0, max: 1.0}}\nsweepd: {retry: 1}\n",
-    );
+    let (sweep, id) = function_sweep(&w, 2, "sweepd: {retry: 1}\n");
     let hang = format!(
         "import os, time\nimport sweepd as wandb\n\
          def train():\n    wandb.init()\n    open('child.pid', 'w').write('%d\\n' % os.getpid())\n    time.sleep(600)\n\
@@ -389,14 +384,7 @@ fn a_python_agent_killed_mid_run_loses_no_run() {
 #[test]
 fn hyperband_stops_function_runs_where_wandb_stops_them() {
     let w = World::new();
-    let expected: Value = serde_json::from_str(
-        &fs::read_to_string(common::repo_root().join("tests/wandb-oracle/hyperband/expected.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    let curves = w.file("curves.json", &expected["curves"].to_string());
-    let config = &expected["configs"]["max27-s3-eta3"];
-    let ks: Vec<String> = (0..27).map(|k| k.to_string()).collect();
+    let wandb = common::daemon::hyperband_27(&w);
     let _daemon = Daemon::start(&w);
     let (sweep, id) = submit(
         &w,
@@ -404,8 +392,7 @@ fn hyperband_stops_function_runs_where_wandb_stops_them() {
         &format!(
             "method: grid\nmetric: {{name: loss, goal: minimize}}\nearly_terminate: {}\n\
              parameters: {{k: {{values: [{}]}}}}\n",
-            config["early_terminate"],
-            ks.join(", ")
+            wandb.early_terminate, wandb.ks
         ),
     );
     let script = format!(
@@ -415,15 +402,13 @@ fn hyperband_stops_function_runs_where_wandb_stops_them() {
          wandb.log({{'loss': v}})\n            time.sleep(0.02)\n        \
          time.sleep(0.5)  # a checkpoint saved: the run is alive when its last value is judged\n\
          wandb.agent({id:?}, train)\n",
-        curves.display()
+        wandb.curves.display()
     );
     let out = python(&w, &script).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let wandb: Vec<[u64; 2]> =
-        serde_json::from_value(expected["sequential"]["max27-s3-eta3"].clone()).unwrap();
     assert_eq!(
         hyperband_stops(&sweep, 27),
-        wandb,
+        wandb.stops,
         "(run, iteration) of every stop"
     );
 }
@@ -479,12 +464,7 @@ fn a_wandb_script_runs_unchanged_as_a_command_run() {
 fn a_shutdown_interrupts_an_agents_run_which_runs_again_after_the_restart() {
     let w = World::new();
     let daemon = Daemon::start(&w);
-    let (sweep, id) = submit(
-        &w,
-        "fn.yaml",
-        "method: random\nrun_cap: 1\nmetric: {name: loss, goal: minimize}\n\
-         parameters: {x: {min: 0.0, max: 1.0}}\n",
-    );
+    let (sweep, id) = function_sweep(&w, 1, "");
     let forever = format!(
         "import time\nimport sweepd as wandb\n\
          def train():\n    with wandb.init():\n        while True:\n            \

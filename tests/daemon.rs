@@ -646,12 +646,7 @@ fn early_termination_stops_the_worse_runs_at_their_band() {
 #[test]
 fn twenty_seven_scripted_runs_are_stopped_where_wandb_stops_them() {
     let w = World::new();
-    let expected: Value = serde_json::from_str(
-        &fs::read_to_string(repo_root().join("tests/wandb-oracle/hyperband/expected.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    let curves = w.file("curves.json", &expected["curves"].to_string());
+    let wandb = common::daemon::hyperband_27(&w);
     // It honours the stop message (through trainers/python), so a stopped
     // run ends at once.
     let trainer = w.file(
@@ -667,27 +662,23 @@ fn twenty_seven_scripted_runs_are_stopped_where_wandb_stops_them() {
             repo_root().join("trainers/python").display().to_string()
         ),
     );
-    let config = &expected["configs"]["max27-s3-eta3"];
-    let ks: Vec<String> = (0..27).map(|k| k.to_string()).collect();
     let sweep_file = format!(
         "method: grid\nmetric: {{name: loss, goal: minimize}}\nearly_terminate: {}\n\
          command: [python3, '{}', '{}']\n\
          parameters: {{k: {{values: [{}]}}}}\nsweepd: {{max_parallel: 1}}\n",
-        config["early_terminate"],
+        wandb.early_terminate,
         trainer.display(),
-        curves.display(),
-        ks.join(", ")
+        wandb.curves.display(),
+        wandb.ks
     );
     let _daemon = Daemon::start(&w);
     drop_file(&w, "hb27.yaml", sweep_file.as_bytes());
     wait_until("the sweep", || !sweeps(&w).is_empty());
     let sweep = sweeps(&w)[0].clone();
     wait_until("the sweep to finish", || state(&sweep) == "finished");
-    let wandb: Vec<[u64; 2]> =
-        serde_json::from_value(expected["sequential"]["max27-s3-eta3"].clone()).unwrap();
     assert_eq!(
         hyperband_stops(&sweep, 27),
-        wandb,
+        wandb.stops,
         "(run, iteration) of every stop"
     );
 }

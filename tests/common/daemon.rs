@@ -202,3 +202,29 @@ pub fn hyperband_stops(sweep: &Path, runs: usize) -> Vec<[u64; 2]> {
     }
     stops
 }
+
+/// W&B's engine on 27 scripted curves (tests/wandb-oracle/hyperband): the
+/// curves written into the world, and the sweep's rule and grid.
+pub struct Hyperband27 {
+    pub curves: PathBuf,
+    /// The sweep's `early_terminate` (flow YAML) and its `k` values.
+    pub early_terminate: String,
+    pub ks: String,
+    /// (k, iteration) of every run W&B stops, running them one by one.
+    pub stops: Vec<[u64; 2]>,
+}
+
+pub fn hyperband_27(w: &World) -> Hyperband27 {
+    let expected: Value = serde_json::from_str(
+        &fs::read_to_string(super::repo_root().join("tests/wandb-oracle/hyperband/expected.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let ks: Vec<String> = (0..27).map(|k| k.to_string()).collect();
+    Hyperband27 {
+        curves: w.file("curves.json", &expected["curves"].to_string()),
+        early_terminate: expected["configs"]["max27-s3-eta3"]["early_terminate"].to_string(),
+        ks: ks.join(", "),
+        stops: serde_json::from_value(expected["sequential"]["max27-s3-eta3"].clone()).unwrap(),
+    }
+}
