@@ -228,6 +228,18 @@ fn python(w: &World, script: &str) -> std::process::Command {
     command
 }
 
+/// A Python agent whose function logs `loss = x` once, until the sweep
+/// hands out no more runs.
+fn serve_to_the_end(w: &World, id: &str) {
+    let script = format!(
+        "import sweepd as wandb\n\
+         def train():\n    with wandb.init():\n        wandb.log({{'loss': wandb.config.x}})\n\
+         wandb.agent({id:?}, train)\n"
+    );
+    let out = python(w, &script).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -359,13 +371,7 @@ fn a_python_agent_killed_mid_run_loses_no_run() {
         summaries(&sweep)[0]["state"] == "crashed"
     });
     wait_until("the function's child to be gone", || gone(child));
-    let finish = format!(
-        "import sweepd as wandb\n\
-         def train():\n    with wandb.init():\n        wandb.log({{'loss': wandb.config.x}})\n\
-         wandb.agent({id:?}, train)\n"
-    );
-    let out = python(&w, &finish).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    serve_to_the_end(&w, &id);
     let runs = summaries(&sweep);
     assert_eq!(state(&sweep), "finished");
     assert_eq!(counted(&runs), 2, "{runs:#?}");
@@ -486,13 +492,7 @@ fn a_shutdown_interrupts_an_agents_run_which_runs_again_after_the_restart() {
     let first = &summaries(&sweep)[0];
     assert_eq!(first["state"], "interrupted", "{first:#}");
     let _daemon = Daemon::start(&w);
-    let once = format!(
-        "import sweepd as wandb\n\
-         def train():\n    with wandb.init():\n        wandb.log({{'loss': wandb.config.x}})\n\
-         wandb.agent({id:?}, train)\n"
-    );
-    let out = python(&w, &once).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    serve_to_the_end(&w, &id);
     let runs = summaries(&sweep);
     assert_eq!(state(&sweep), "finished");
     assert_eq!(runs.len(), 2, "{runs:#?}");

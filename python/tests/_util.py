@@ -89,3 +89,16 @@ def temp_home(test):
     holder = tempfile.TemporaryDirectory(prefix="sweepd-test-")
     test.addCleanup(holder.cleanup)
     return holder.name
+
+
+def json_objects(lines):
+    """The JSON object lines among `lines`: a run's records, as sweepd reads them."""
+    out = []
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return out

@@ -10,7 +10,7 @@ import time
 import unittest
 from unittest import mock
 
-from tests._util import FakeSweepd, temp_home
+from tests._util import FakeSweepd, json_objects, temp_home
 
 import sweepd
 from sweepd import _run
@@ -19,16 +19,8 @@ SWEEP = "20261205-101500-tutorial-k3q7"
 
 
 def records(path):
-    out = []
     with open(path) as f:
-        for line in f:
-            try:
-                value = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                out.append(value)
-    return out
+        return json_objects(f)
 
 
 def read(path):

@@ -6,7 +6,7 @@ import json
 import os
 import unittest
 
-from tests._util import clean_env, run_python, temp_home
+from tests._util import clean_env, json_objects, run_python, temp_home
 
 START = json.dumps({"type": "start", "protocol": 1, "sweep_id": "s", "run_id": "s/3",
                     "params": {"lr": 0.01}}) + "\n"
@@ -15,15 +15,7 @@ STOP = json.dumps({"type": "stop", "reason": "early_terminate"}) + "\n"
 
 def records(stdout):
     """The JSON object lines of a run's stdout, as sweepd reads them."""
-    out = []
-    for line in stdout.splitlines():
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            out.append(value)
-    return out
+    return json_objects(stdout.splitlines())
 
 
 class CommandRun(unittest.TestCase):
