@@ -11,6 +11,8 @@ use sweepd_core::store::Home;
 pub struct Client {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
+    /// The daemon's process id, as it said in its greeting.
+    pub pid: u32,
 }
 
 /// How long a busy sweepd (too many connections open) is tried again.
@@ -51,11 +53,15 @@ impl Client {
         let mut client = Client {
             reader: BufReader::new(stream),
             writer,
+            pid: 0,
         };
         match client.request(&Request::Hello {
             version: CONTROL_VERSION,
         })? {
-            Response::Hello { version, .. } if version == CONTROL_VERSION => Ok(Ok(Some(client))),
+            Response::Hello { version, pid } if version == CONTROL_VERSION => {
+                client.pid = pid;
+                Ok(Ok(Some(client)))
+            }
             Response::Busy { message } => Ok(Err(message)),
             Response::Refused { message } => bail!("sweepd refused: {message}"),
             Response::Hello { version, .. } => {

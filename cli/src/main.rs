@@ -13,6 +13,7 @@ mod logs;
 mod preview;
 mod report;
 mod service;
+mod shutdown;
 mod status;
 mod submit;
 mod table;
@@ -111,6 +112,13 @@ enum Command {
     Stop { sweep: String },
     /// Stop the sweep and its running runs (W&B's --cancel).
     Cancel { sweep: String },
+    /// Stop sweepd and wait until it has exited. Its runs run on (each with
+    /// its monitor) and the next sweepd takes them up.
+    Shutdown {
+        /// Stop the runs too (they run again at sweepd's next start).
+        #[arg(long)]
+        stop_runs: bool,
+    },
     /// Follow a sweep's progress until it ends: a live panel on a terminal,
     /// one line per event otherwise.
     Watch {
@@ -228,6 +236,7 @@ fn main() -> ExitCode {
         Command::Resume { sweep } => home().and_then(|h| control::run(&h, "resume", &sweep)),
         Command::Stop { sweep } => home().and_then(|h| control::run(&h, "stop", &sweep)),
         Command::Cancel { sweep } => home().and_then(|h| control::run(&h, "cancel", &sweep)),
+        Command::Shutdown { stop_runs } => home().and_then(|h| shutdown::run(&h, stop_runs)),
         Command::Watch { sweep, json } => home().and_then(|h| watch::run(&h, &sweep, json)),
         Command::Report { sweep, output } => home().and_then(|h| report::run(&h, &sweep, output)),
         Command::Export {

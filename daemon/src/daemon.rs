@@ -47,8 +47,10 @@ pub enum DaemonError {
     Scheduler(io::Error),
 }
 
-/// Run until `shutdown` is cancelled; then stop taking work, stop the runs
-/// (recorded as interrupted, to run again) and return.
+/// Run until `shutdown` is cancelled (or a client asks, `sweepctl
+/// shutdown`); then stop taking work, let go of the runs (they run on with
+/// their monitors; or, with `stop_runs_on_exit`, stop them: recorded as
+/// interrupted, to run again) and return.
 pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<(), DaemonError> {
     let home = config.home.clone();
     let home_error = |source| DaemonError::Home {
@@ -74,6 +76,10 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
     let (notices, _) = broadcast::channel(256);
     // The watcher and the server stop first; the scheduler then stops the runs.
     let intake_stop = shutdown.child_token();
+    let exit = server::Exit {
+        daemon: shutdown.clone(),
+        stop_runs: config.scheduler.stop_runs_on_exit.clone(),
+    };
     let scheduler_task = tokio::spawn(scheduler::run(
         home.clone(),
         config.scheduler,
@@ -92,7 +98,13 @@ pub async fn run(config: DaemonConfig, shutdown: CancellationToken) -> Result<()
         notices.clone(),
         intake_stop.clone(),
     ));
-    let server_task = tokio::spawn(server::run(listener, handle, notices, intake_stop.clone()));
+    let server_task = tokio::spawn(server::run(
+        listener,
+        handle,
+        notices,
+        intake_stop.clone(),
+        exit,
+    ));
     // Orphans of runs re-parented to sweepd (its subreaper) are reaped as they end.
     let reaper_task = tokio::spawn(crate::executor::orphans::reap_on_sigchld(shutdown.clone()));
 

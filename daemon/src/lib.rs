@@ -26,6 +26,7 @@ pub mod settings;
 
 mod executor;
 mod intake;
+pub mod monitor;
 mod python;
 mod scheduler;
 mod server;

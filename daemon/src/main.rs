@@ -39,6 +39,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // A run's monitor (sweepd started by itself): nothing else of the
+    // daemon is set up, so that it stays small.
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(sweepd::monitor::ARG)) {
+        return sweepd::monitor::main(std::env::args_os().skip(2).collect());
+    }
     let args = Args::parse();
     // Orphans of runs (a trainer's grandchild that called setsid, once the
     // trainer has exited) come to sweepd, which kills and reaps them.
@@ -105,9 +110,11 @@ fn main() -> ExitCode {
     let user_home = directories::BaseDirs::new()
         .map_or_else(|| PathBuf::from("/"), |b| b.home_dir().to_owned());
     let home_root = home.root().to_owned();
+    let scheduler = settings.scheduler_config(user_home);
+    let stop_runs = scheduler.stop_runs_on_exit.clone();
     let config = DaemonConfig {
         home,
-        scheduler: settings.scheduler_config(user_home),
+        scheduler,
         inbox: settings.inbox_config(),
         settings: Some(settings.report(std::process::id())),
     };
@@ -123,7 +130,7 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         let shutdown = CancellationToken::new();
-        tokio::spawn(watch_signals(shutdown.clone(), home_root));
+        tokio::spawn(watch_signals(shutdown.clone(), home_root, stop_runs));
         match run(config, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             // Another daemon has the home: starting again will not help
@@ -144,8 +151,14 @@ fn main() -> ExitCode {
     code
 }
 
-/// First SIGINT/SIGTERM: shut down gracefully. Second: kill this home's runs and exit now.
-async fn watch_signals(shutdown: CancellationToken, home: std::path::PathBuf) {
+/// First SIGINT/SIGTERM: shut down gracefully (leaving runs to run on, or
+/// stopping them: `stop_runs`). Second: exit now, killing this home's runs
+/// if they were being stopped.
+async fn watch_signals(
+    shutdown: CancellationToken,
+    home: std::path::PathBuf,
+    stop_runs: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -153,12 +166,21 @@ async fn watch_signals(shutdown: CancellationToken, home: std::path::PathBuf) {
         tracing::error!("cannot listen for signals");
         return;
     };
+    let stopping = || stop_runs.load(std::sync::atomic::Ordering::Relaxed);
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    tracing::info!("shutting down: stopping runs (signal again to exit at once)");
+    if stopping() {
+        tracing::info!("shutting down: stopping runs (signal again to exit at once)");
+    } else {
+        tracing::info!("shutting down: runs run on for the next sweepd to take up");
+    }
     shutdown.cancel();
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    tracing::warn!("exiting at once: runs are killed and will run again at the next start");
-    sweepd::daemon::kill_leftovers(&home);
+    if stopping() {
+        tracing::warn!("exiting at once: runs are killed and will run again at the next start");
+        sweepd::daemon::kill_leftovers(&home);
+    } else {
+        tracing::warn!("exiting at once: runs run on");
+    }
     std::process::exit(130);
 }
 

@@ -85,6 +85,7 @@ pub async fn run(
     scheduler: SchedulerHandle,
     notices: broadcast::Sender<Notice>,
     shutdown: CancellationToken,
+    exit: Exit,
 ) {
     let me = nix::unistd::getuid().as_raw();
     let cap = connection_cap();
@@ -134,9 +135,14 @@ pub async fn run(
             tokio::spawn(refuse(stream, busy, None));
             continue;
         };
-        let (scheduler, notices, shutdown) = (scheduler.clone(), notices.clone(), shutdown.clone());
+        let (scheduler, notices, shutdown, exit) = (
+            scheduler.clone(),
+            notices.clone(),
+            shutdown.clone(),
+            exit.clone(),
+        );
         tokio::spawn(async move {
-            serve(stream, scheduler, notices, shutdown).await;
+            serve(stream, scheduler, notices, shutdown, exit).await;
             drop(slot);
         });
     }
@@ -188,11 +194,20 @@ impl Backoff {
     }
 }
 
+/// How a client shuts sweepd down (`sweepctl shutdown`): the daemon's own
+/// stop, and whether its runs are stopped too.
+#[derive(Clone)]
+pub struct Exit {
+    pub daemon: CancellationToken,
+    pub stop_runs: Arc<std::sync::atomic::AtomicBool>,
+}
+
 async fn serve(
     stream: UnixStream,
     scheduler: SchedulerHandle,
     notices: broadcast::Sender<Notice>,
     shutdown: CancellationToken,
+    exit: Exit,
 ) {
     let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_LINE));
     let mut within = FIRST_REQUEST_WITHIN;
@@ -239,6 +254,21 @@ async fn serve(
                 // The connection is the agent's from now on.
                 agent::serve(&mut lines, &scheduler, sweep, command, &shutdown).await;
                 return;
+            }
+            Request::Shutdown { stop_runs } => {
+                let stop_runs = stop_runs
+                    || exit.stop_runs.load(std::sync::atomic::Ordering::Relaxed);
+                exit.stop_runs
+                    .store(stop_runs, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(stop_runs, "shutdown asked for by sweepctl");
+                let message = if stop_runs {
+                    "sweepd is shutting down and stopping its runs (they run again at its next start)"
+                } else {
+                    "sweepd is shutting down; its runs run on, and the next sweepd takes them up"
+                };
+                let sent = send(&mut lines, Response::Done { message: message.to_owned() }).await;
+                exit.daemon.cancel();
+                sent
             }
             Request::Next | Request::Started { .. } | Request::Exited { .. } => {
                 let message = "not an agent: send `agent` first (docs/agents.md)".to_owned();

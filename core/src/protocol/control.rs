@@ -37,6 +37,12 @@ pub enum Request {
     Cancel {
         sweep: String,
     },
+    /// Shut sweepd down: its runs run on for the next sweepd to take up, or
+    /// with `stop_runs` are stopped (and run again at its next start).
+    Shutdown {
+        #[serde(default)]
+        stop_runs: bool,
+    },
     /// Tell me what becomes of the inbox file `name` (sent before the file is
     /// put there, so the verdict cannot be missed).
     AwaitVerdict {

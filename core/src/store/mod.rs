@@ -8,6 +8,7 @@ pub mod capped_log;
 mod home;
 mod ids;
 pub mod inbox;
+pub mod monitor;
 mod records;
 mod run_dir;
 pub mod space;

@@ -52,6 +52,22 @@ impl RunDir {
         self.root.join("stderr.log")
     }
 
+    /// The run's monitor and its trainer (see [`super::monitor`]).
+    pub fn monitor_file(&self) -> PathBuf {
+        self.root.join("monitor.json")
+    }
+
+    /// How the trainer ended, written by its monitor.
+    pub fn exit_file(&self) -> PathBuf {
+        self.root.join("exit.json")
+    }
+
+    /// The trainer's stdin: a named pipe its monitor holds open, so that
+    /// whichever sweepd runs can write the protocol's messages to it.
+    pub fn stdin_pipe(&self) -> PathBuf {
+        self.root.join("stdin")
+    }
+
     /// Create the folder with the run's parameters and first summary.
     pub fn create(&self, params: &ParamSet, summary: &RunSummary) -> io::Result<()> {
         fs::create_dir_all(&self.root)?;

@@ -1,4 +1,4 @@
-//! How a run ended, as its executor saw it: one of four ways, each with
+//! How a run ended, as its executor saw it: one of five ways, each with
 //! what it knows. The sweep model turns it into the run's state.
 
 use crate::protocol::trainer::StopReason;
@@ -11,7 +11,7 @@ pub struct Ending {
     pub metric: Option<MetricSummary>,
 }
 
-/// The four ways a run ends.
+/// The ways a run ends.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EndedBy {
     /// It never started (its command could not be spawned or submitted): why.
@@ -27,9 +27,10 @@ pub enum EndedBy {
     /// Its exit status is unknown (a Slurm job preempted or lost with its
     /// node, a status that could not be read): why.
     Lost(String),
-    /// Handed to an agent that went away before it started it: not the
-    /// run's doing, so it runs again (interrupted) without counting: why.
-    Unstarted(String),
+    /// Cut short by something that is not the run's doing (its agent went
+    /// away before starting it, its monitor was killed): it runs again,
+    /// without counting: why.
+    Interrupted(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +72,7 @@ impl Ending {
         match self.how {
             EndedBy::Exited(exit) => Some(exit),
             EndedBy::Stopped { exit, .. } => exit,
-            EndedBy::NotStarted(_) | EndedBy::Lost(_) | EndedBy::Unstarted(_) => None,
+            EndedBy::NotStarted(_) | EndedBy::Lost(_) | EndedBy::Interrupted(_) => None,
         }
     }
 

@@ -103,10 +103,11 @@ pub enum Event {
     },
     /// No longer followed (a Slurm job left running while sweepd stops).
     Detached(u32),
-    /// A value of the sweep's metric.
+    /// The sweep metric's `iteration`-th value (1-based) in the run.
     Metric {
         run: u32,
         value: f64,
+        iteration: u64,
     },
     /// The run ended; `disk_full`: while the disk was full (not its fault).
     Ended {
@@ -136,12 +137,14 @@ pub enum Event {
 
 /// A run the last sweepd left running, its output read to the end: the
 /// metric's values and summary, when they could be read (else the model
-/// keeps what the folder held).
+/// keeps what the folder held), and how it ended, when that is known (its
+/// monitor saw it end while no sweepd ran; else it was interrupted).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecoveredRun {
     pub run: u32,
     pub values: Option<Vec<f64>>,
     pub metric: Option<MetricSummary>,
+    pub ended: Option<Ending>,
 }
 
 /// What the rules decided, for the daemon to do, in order.
@@ -216,7 +219,11 @@ impl SweepModel {
                     run.supervised = false;
                 }
             }
-            Event::Metric { run, value } => self.metric(run, value, &mut fx),
+            Event::Metric {
+                run,
+                value,
+                iteration,
+            } => self.metric(run, value, iteration, &mut fx),
             Event::Ended {
                 run,
                 ending,

@@ -14,10 +14,15 @@ impl SweepModel {
     /// Only a value at a band can change a band's threshold or bring a run to
     /// a new band; any other value can only improve a run's standing, so the
     /// rule is applied then only (the same decisions as applying it always).
-    pub(super) fn metric(&mut self, n: u32, value: f64, fx: &mut Vec<Effect>) {
+    /// A value already known (`iteration` of them are: read again from the
+    /// run's output after a restart) changes nothing.
+    pub(super) fn metric(&mut self, n: u32, value: f64, iteration: u64, fx: &mut Vec<Effect>) {
         let Some(run) = self.runs.get_mut(&n) else {
             return;
         };
+        if iteration <= run.values.len() as u64 {
+            return;
+        }
         run.values.push(value);
         let count = run.values.len();
         if self.is_running() && self.rules.reaches_target(value) {
@@ -278,6 +283,6 @@ fn classify(ending: &Ending) -> (RunState, Option<String>) {
             Some(format!("killed by signal {signal}, not by sweepd")),
         ),
         EndedBy::Lost(why) => (RunState::Crashed, Some(why.clone())),
-        EndedBy::Unstarted(why) => (RunState::Interrupted, Some(why.clone())),
+        EndedBy::Interrupted(why) => (RunState::Interrupted, Some(why.clone())),
     }
 }

@@ -1,5 +1,6 @@
 //! A sweep taken up from its folder: the runs the last sweepd left running
-//! are ended (interrupted, or stopped if the rule was stopping them), the
+//! are ended (as their monitor saw them end; else interrupted, or stopped
+//! if the rule was stopping them), the
 //! re-runs owed are queued, and a target reached meanwhile finishes it.
 
 use super::{Effect, RecoveredRun, SweepModel};
@@ -20,6 +21,11 @@ impl SweepModel {
             }
             if found.metric.is_some() {
                 run.summary.metric = found.metric;
+            }
+            // Its monitor saw it end: it ended as any run ends.
+            if let Some(ending) = found.ended {
+                self.ended(n, ending, false, fx);
+                continue;
             }
             run.summary.ended_at = Some(now());
             if run.summary.early_terminate.is_some() {

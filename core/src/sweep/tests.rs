@@ -54,7 +54,11 @@ enum Step {
     /// sweepd stopped run n for this reason.
     Stopped(u32, StopReason),
     /// Run n's agent went away before it started it.
-    Unstarted(u32),
+    CutShort(u32),
+    /// A metric value the model already has, sent again.
+    Relog(u32, f64),
+    /// Taken up after a restart: it exited (code) while no sweepd ran.
+    EndedMeanwhile(u32, i32),
     /// A new sweepd found these runs left running.
     Recover(&'static [u32]),
     Control(Event),
@@ -77,7 +81,17 @@ fn play(model: &mut SweepModel, steps: &[Step]) -> Vec<Effect> {
                     pid: 100 + n,
                 });
             }
-            Step::Log(n, value) => events.push(Event::Metric { run: n, value }),
+            Step::Log(n, value) => events.push(Event::Metric {
+                run: n,
+                value,
+                iteration: model.run(n).map_or(1, |r| r.values.len() as u64 + 1),
+            }),
+            // The run's first value again, as read again after a restart.
+            Step::Relog(n, value) => events.push(Event::Metric {
+                run: n,
+                value,
+                iteration: 1,
+            }),
             Step::Exits(n, code) => events.push(ended(n, EndedBy::Exited(Exit::Code(code)), false)),
             Step::Signalled(n, s) => events.push(ended(n, EndedBy::Exited(Exit::Signal(s)), false)),
             Step::ExitOnFullDisk(n, code) => {
@@ -91,9 +105,9 @@ fn play(model: &mut SweepModel, steps: &[Step]) -> Vec<Effect> {
             Step::Stopped(n, reason) => {
                 events.push(ended(n, EndedBy::Stopped { reason, exit: None }, false))
             }
-            Step::Unstarted(n) => events.push(ended(
+            Step::CutShort(n) => events.push(ended(
                 n,
-                EndedBy::Unstarted("its agent went away".into()),
+                EndedBy::Interrupted("its agent or its monitor went away".into()),
                 false,
             )),
             Step::Recover(runs) => events.push(Event::Recovered {
@@ -103,8 +117,17 @@ fn play(model: &mut SweepModel, steps: &[Step]) -> Vec<Effect> {
                         run,
                         values: None,
                         metric: None,
+                        ended: None,
                     })
                     .collect(),
+            }),
+            Step::EndedMeanwhile(n, code) => events.push(Event::Recovered {
+                was_running: vec![RecoveredRun {
+                    run: n,
+                    values: None,
+                    metric: None,
+                    ended: Some(Ending::new(EndedBy::Exited(Exit::Code(code)), None)),
+                }],
             }),
             Step::Control(event) => events.push(event),
         }
@@ -183,7 +206,7 @@ const CASES: &[Case] = &[
     Case {
         name: "a run whose agent left before starting it runs again, retry or not",
         rules: "",
-        steps: &[Propose(0.1), Start(1), Unstarted(1)],
+        steps: &[Propose(0.1), Start(1), CutShort(1)],
         runs: &[(1, Interrupted), (2, Queued)],
         sweep: SweepState::Running,
     },
@@ -330,6 +353,27 @@ const CASES: &[Case] = &[
             Stopped(3, StopReason::EarlyTerminate),
         ],
         runs: &[(1, Running), (2, Running), (3, Killed)],
+        sweep: SweepState::Running,
+    },
+    Case {
+        name: "a value read again after a restart counts once: the target is not reached twice",
+        rules: "metric: {name: loss, goal: minimize, target: 0.5}\nsweepd: {max_parallel: 2}",
+        steps: &[
+            Propose(0.1),
+            Start(1),
+            Log(1, 0.9),
+            // Read again from its output: already known, so no second
+            // value to judge (0.1 would reach the target).
+            Relog(1, 0.1),
+        ],
+        runs: &[(1, Running)],
+        sweep: SweepState::Running,
+    },
+    Case {
+        name: "a run that ended while no sweepd ran is recorded as it ended, not run again",
+        rules: "",
+        steps: &[Propose(0.1), Start(1), EndedMeanwhile(1, 3)],
+        runs: &[(1, Failed)],
         sweep: SweepState::Running,
     },
     Case {

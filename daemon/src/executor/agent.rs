@@ -75,7 +75,7 @@ async fn supervise(
     agent: AgentLink,
     tails: Tails,
     events: mpsc::UnboundedSender<RunEvent>,
-    mut stop_rx: mpsc::UnboundedReceiver<StopReason>,
+    mut stop_rx: mpsc::UnboundedReceiver<super::Request>,
 ) {
     let id = launch.id.clone();
     let send = super::sender(events, id.clone());
@@ -91,7 +91,7 @@ async fn supervise(
     if handed.is_err() {
         let metric = output.finish(&send);
         send(RunEventKind::Ended(Ending::new(
-            EndedBy::Unstarted("its agent went away before the run was handed to it".into()),
+            EndedBy::Interrupted("its agent went away before the run was handed to it".into()),
             metric,
         )));
         return;
@@ -105,7 +105,7 @@ async fn supervise(
         let action = tokio::select! {
             // A stop asked for (a shutdown, say) is heard before the agent's loss.
             biased;
-            Some(reason) = stop_rx.recv() => sequence.stop(reason),
+            Some(request) = stop_rx.recv() => sequence.stop(request.reason()),
             report = reports.recv() => match report {
                 Some(AgentReport::Started { pid: p }) => {
                     pid = Some(p);
@@ -157,7 +157,7 @@ async fn supervise(
     let ending = match (end, pid, sequence.reason()) {
         // Never started: not the run's doing; it runs again.
         (End::AgentGone, None, None) => Ending::new(
-            EndedBy::Unstarted("its agent went away before starting it".into()),
+            EndedBy::Interrupted("its agent went away before starting it".into()),
             metric,
         ),
         (end, _, reason) => {

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 pub use agent::{AgentLink, AgentReport, ToAgent};
 pub use ingest::Ingest;
+pub use local::adopt;
 pub use stop::StopTimes;
 pub use tail::Tails;
 
@@ -74,21 +75,47 @@ async fn until(deadline: Option<tokio::time::Instant>) {
 /// Ask a run to stop; dropping the handle does not stop it.
 #[derive(Debug, Clone)]
 pub struct RunHandle {
-    stop: mpsc::UnboundedSender<StopReason>,
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+/// What a run's supervisor is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Stop the run.
+    Stop(StopReason),
+    /// sweepd shuts down and leaves its runs going: let go of the run (a
+    /// local run's monitor and a Slurm job go on; an agent's run is stopped,
+    /// since its agent loses sweepd).
+    Detach,
+}
+
+impl Request {
+    /// Why the run stops, for an executor that cannot leave it going.
+    pub fn reason(self) -> StopReason {
+        match self {
+            Request::Stop(reason) => reason,
+            Request::Detach => StopReason::Shutdown,
+        }
+    }
 }
 
 impl RunHandle {
     /// A handle, and where its requests arrive.
-    fn new() -> (Self, mpsc::UnboundedReceiver<StopReason>) {
-        let (stop, requests) = mpsc::unbounded_channel();
-        (Self { stop }, requests)
+    fn new() -> (Self, mpsc::UnboundedReceiver<Request>) {
+        let (requests, rx) = mpsc::unbounded_channel();
+        (Self { requests }, rx)
     }
 
     /// Start the stop sequence (a second request changes nothing). A Slurm
     /// run asked to stop for `shutdown` is not stopped: its job goes on, and
     /// the next sweepd takes it up again.
     pub fn stop(&self, reason: StopReason) {
-        let _ = self.stop.send(reason);
+        let _ = self.requests.send(Request::Stop(reason));
+    }
+
+    /// Let go of the run, which goes on without sweepd (see [`Request::Detach`]).
+    pub fn detach(&self) {
+        let _ = self.requests.send(Request::Detach);
     }
 }
 
@@ -108,6 +135,8 @@ pub struct Launch {
     pub metric: Option<Metric>,
     pub timeout: Option<Duration>,
     pub stop: StopTimes,
+    /// The run's GPUs (UUIDs) and their locked files, handed to its monitor.
+    pub gpu_locks: Vec<(String, std::sync::Arc<std::fs::File>)>,
 }
 
 /// What a run tells the scheduler.

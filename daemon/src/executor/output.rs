@@ -110,6 +110,15 @@ impl Output {
         }
     }
 
+    /// sweepd lets go of the run, which goes on: stop following its logs
+    /// (the next sweepd reads on from where `metrics.jsonl` ends).
+    pub fn let_go(self) {
+        self.tails.unwatch(&self.stdout_path);
+        if self.stderr_wake.is_some() {
+            self.tails.unwatch(&self.stderr_path);
+        }
+    }
+
     /// The run has ended: read the rest, stop following, and give the
     /// sweep metric's summary.
     pub fn finish(mut self, send: &impl Fn(RunEventKind)) -> Option<MetricSummary> {

@@ -26,7 +26,7 @@ impl Fixture {
         Self {
             _dir: dir,
             run,
-            tails: Tails::start(),
+            tails: Tails::start().with_monitor(crate::monitor::sweepd_exe()),
         }
     }
 
@@ -51,6 +51,7 @@ impl Fixture {
                 term_after: Duration::from_millis(200),
                 kill_after: Duration::from_millis(600),
             },
+            gpu_locks: Vec::new(),
         }
     }
 

@@ -10,9 +10,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use nix::fcntl::Flock;
 
 use super::{Gpu, Snapshot};
 use crate::settings;
@@ -49,7 +48,18 @@ impl Default for Thresholds {
 #[derive(Debug)]
 pub struct Lease {
     pub gpus: Vec<Gpu>,
-    locks: Vec<Flock<File>>,
+    locks: Vec<Arc<File>>,
+}
+
+impl Lease {
+    /// Each GPU's UUID and its locked file, to hand to the run's monitor.
+    pub fn locks(&self) -> Vec<(String, Arc<File>)> {
+        self.gpus
+            .iter()
+            .map(|g| g.uuid.clone())
+            .zip(self.locks.iter().cloned())
+            .collect()
+    }
 }
 
 /// Memory used (MiB) and utilisation (%), as one look saw them.
@@ -58,7 +68,8 @@ type Sample = (Option<u64>, Option<u32>);
 #[derive(Debug)]
 struct Held {
     run: RunId,
-    _lock: Flock<File>,
+    /// None for a run taken up after a restart: its monitor holds the lock.
+    _lock: Option<Arc<File>>,
 }
 
 /// The GPUs, what has been seen of them, and which runs of ours hold them.
@@ -176,7 +187,7 @@ impl Placement {
                 Ok(()) => match lock::lock(&self.lock_dir, &gpu.uuid) {
                     Ok(lock) => {
                         self.unsafe_locks.remove(&gpu.uuid);
-                        lease.locks.push(lock);
+                        lease.locks.push(Arc::new(lock));
                         lease.gpus.push(gpu);
                     }
                     Err(why) => {
@@ -208,7 +219,22 @@ impl Placement {
                 gpu.uuid,
                 Held {
                     run: run.clone(),
-                    _lock: lock,
+                    _lock: Some(lock),
+                },
+            );
+        }
+    }
+
+    /// A run taken up after a restart holds these GPUs (by UUID): its
+    /// monitor holds their locks, so no other sweepd takes them, and this
+    /// one hands them to no other run until it ends.
+    pub fn hold_adopted(&mut self, run: &RunId, uuids: &[String]) {
+        for uuid in uuids {
+            self.held.insert(
+                uuid.clone(),
+                Held {
+                    run: run.clone(),
+                    _lock: None,
                 },
             );
         }

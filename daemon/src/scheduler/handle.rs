@@ -32,6 +32,13 @@ pub struct Config {
     pub slurm: SlurmConfig,
     /// Each log of a local run is kept under this many bytes (None: no cap).
     pub log_max: Option<u64>,
+    /// Whether shutting down stops the runs (else they run on, for the
+    /// next sweepd to take up). Shared: `sweepctl shutdown --stop-runs`
+    /// sets it, and a second signal reads it.
+    pub stop_runs_on_exit: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The executable that is each local run's monitor (see
+    /// `crate::monitor`): this sweepd, unless a test says otherwise.
+    pub monitor_exe: PathBuf,
 }
 
 /// How GPUs are found and shared.
@@ -67,6 +74,8 @@ impl Config {
             gpu: GpuConfig::default(),
             slurm: SlurmConfig::default(),
             log_max: Some(settings::defaults::log_max_mib() << 20),
+            stop_runs_on_exit: Default::default(),
+            monitor_exe: PathBuf::from("/proc/self/exe"),
         }
     }
 }

@@ -74,6 +74,8 @@ pub enum RunsAs<'a> {
     Command(&'a [String]),
     /// An agent's function: no argv, the agent runs its own code.
     Function,
+    /// A run taken up after a restart: it runs already, nothing is started.
+    Adopted,
 }
 
 impl RunsAs<'_> {
@@ -88,7 +90,7 @@ impl RunsAs<'_> {
                 }
                 Some(Some(template))
             }
-            RunsAs::Function => None,
+            RunsAs::Function | RunsAs::Adopted => None,
         }
     }
 }
@@ -161,6 +163,7 @@ pub fn launch(ctx: RunContext<'_>) -> Result<Launch, CommandError> {
         let pythonpath = match ctx.runs_as {
             RunsAs::Sweep => theirs.or_else(|| std::env::var("PYTHONPATH").ok()),
             RunsAs::Command(_) | RunsAs::Function => theirs,
+            RunsAs::Adopted => None,
         };
         crate::python::env(root, ctx.spec.sweepd.wandb, pythonpath.as_deref())
     });
@@ -192,6 +195,7 @@ pub fn launch(ctx: RunContext<'_>) -> Result<Launch, CommandError> {
         metric: ctx.spec.metric.clone(),
         timeout: ctx.spec.sweepd.timeout,
         stop: ctx.stop,
+        gpu_locks: Vec::new(),
     })
 }
 

@@ -84,7 +84,9 @@ pub async fn run(
     let placement = Placement::new(config.gpu.thresholds.clone(), config.gpu.lock_dir.clone());
     // A dead daemon's view of the GPUs (and their holders) is not ours.
     let _ = std::fs::remove_file(home.gpus_file());
-    let tails = Tails::start().with_log_max(config.log_max);
+    let tails = Tails::start()
+        .with_log_max(config.log_max)
+        .with_monitor(config.monitor_exe.clone());
     let python = match crate::python::install(&home) {
         Ok(root) => Some(root),
         Err(e) => {
@@ -173,7 +175,12 @@ impl Scheduler {
                 }
                 tracing::info!(sweep = %id, state = ?sweep.model.state(), runs = sweep.model.runs().count(), "sweep loaded");
                 let jobs = sweep.take_jobs_to_take_up();
+                let adopted = sweep.take_runs_to_adopt();
                 self.sweeps.insert(id.clone(), sweep);
+                // Its local runs went on with their monitors: take them up.
+                for (n, record) in adopted {
+                    self.adopt(&id, n, &record);
+                }
                 // Its Slurm jobs went on while no sweepd ran: take them up.
                 for (n, job) in jobs {
                     self.take_up(&id, n, job);
@@ -233,7 +240,11 @@ impl Scheduler {
                 sweep.detach(n);
                 Ok(())
             }
-            RunEventKind::Metric { value, .. } => sweep.on(Event::Metric { run: n, value }),
+            RunEventKind::Metric { value, iteration } => sweep.on(Event::Metric {
+                run: n,
+                value,
+                iteration,
+            }),
             RunEventKind::Ended(ending) => {
                 sweep.detach(n);
                 sweep
@@ -280,8 +291,10 @@ impl Scheduler {
         }
     }
 
-    /// Ask every run to stop (reason: shutdown), wait for them within the stop
-    /// sequence's bound, and record them.
+    /// Let go of every run, which runs on for the next sweepd (a local run
+    /// with its monitor, a Slurm job; an agent's run is stopped); or, with
+    /// `stop_runs_on_exit`, ask every run to stop (reason: shutdown). Wait
+    /// for them within the stop sequence's bound, and record them.
     async fn shut_down(&mut self, run_rx: &mut mpsc::UnboundedReceiver<RunEvent>) {
         // Nothing waits for a GPU while no sweepd runs.
         for sweep in self.sweeps.values_mut() {
@@ -289,9 +302,14 @@ impl Scheduler {
                 tracing::error!(sweep = %sweep.id, error = %e, "cannot record the sweep's state");
             }
         }
+        let stop_runs = self.config.stop_runs_on_exit.load(Ordering::Relaxed);
         for sweep in self.sweeps.values() {
             for handle in sweep.handles() {
-                handle.stop(StopReason::Shutdown);
+                if stop_runs {
+                    handle.stop(StopReason::Shutdown);
+                } else {
+                    handle.detach();
+                }
             }
         }
         let bound = self.config.stop.kill_after + Duration::from_secs(5);

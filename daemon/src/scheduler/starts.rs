@@ -13,6 +13,7 @@ use crate::executor::{self, Backend, EndedBy, ToAgent};
 use crate::gpu::placement::Lease;
 use crate::spec::Executor;
 use crate::store::SweepId;
+use crate::store::monitor::MonitorRecord;
 use crate::sweep::Event;
 
 impl Scheduler {
@@ -127,6 +128,51 @@ impl Scheduler {
         self.start_or_take_up(id, n, None, job)
     }
 
+    /// Take up run `n`, which ran on with its monitor while no sweepd ran
+    /// (`record` is the monitor's): its GPUs held for it again, followed
+    /// from where its folder ends, and any stop it is owed sent.
+    pub(super) fn adopt(&mut self, id: &SweepId, n: u32, record: &MonitorRecord) {
+        let sweep = self.sweeps.get_mut(id).expect("present");
+        let run_dir = sweep.run_dir(n);
+        let run_id = sweep.run_id(n);
+        let run = sweep.model.run(n).expect("a run of the sweep");
+        let token = run.summary.token.clone().unwrap_or_default();
+        let queued = run.state() == crate::store::RunState::Queued;
+        let launch = launch::launch(RunContext {
+            spec: &sweep.spec,
+            runs_as: RunsAs::Adopted,
+            python: None,
+            id: &run_id,
+            run_dir: &run_dir,
+            params: &run.params,
+            token: &token,
+            cwd: workdir(&sweep.spec, &sweep.source, &self.config.user_home),
+            interpreter: &self.config.interpreter,
+            stop: self.config.stop,
+            gpus: launch::Gpus::Inherited,
+        })
+        .expect("a run taken up builds no command");
+        tracing::info!(sweep = %id, run = n, pid = record.pid, monitor = record.monitor_pid, started_at = %record.started_at, "taken up again: it ran on while no sweepd ran");
+        if !record.gpus.is_empty() {
+            self.placement.hold_adopted(&run_id, &record.gpus);
+            self.write_gpus();
+        }
+        let handle = executor::adopt(launch, record, self.tails.clone(), self.run_tx.clone());
+        let sweep = self.sweeps.get_mut(id).expect("present");
+        if let Some(reason) = sweep.stop_owed(n) {
+            handle.stop(reason);
+        }
+        sweep.attach(n, handle);
+        // Started by a sweepd that died before it could record so.
+        if queued {
+            let result = sweep.on(Event::Started {
+                run: n,
+                pid: record.pid,
+            });
+            recorded(&mut self.disk, sweep, result, "cannot record the run's start");
+        }
+    }
+
     /// Start run `n`, or with `job` take up its Slurm job again: either
     /// way sweepd follows it from now on.
     fn start_or_take_up(
@@ -185,7 +231,10 @@ impl Scheduler {
         });
         let params = run.params.clone();
         match launch {
-            Ok(launch) => {
+            Ok(mut launch) => {
+                if let Some(lease) = &lease {
+                    launch.gpu_locks = lease.locks();
+                }
                 // Recorded as held before the run exists, so that it (and
                 // `sweepctl gpus`) never sees its GPU as free.
                 if let Some(lease) = lease {
@@ -221,7 +270,7 @@ impl Scheduler {
                     .expect("an agent")
                     .link
                     .send(ToAgent::Done(why.clone()));
-                let ending = executor::Ending::new(EndedBy::Unstarted(why), None);
+                let ending = executor::Ending::new(EndedBy::Interrupted(why), None);
                 let result = sweep.on(Event::Ended {
                     run: n,
                     ending,

@@ -12,6 +12,7 @@ use crate::executor::RunHandle;
 use crate::protocol::trainer::StopReason;
 use crate::search::{self, Search};
 use crate::spec::{self, SweepSpec};
+use crate::store::monitor::MonitorRecord;
 use crate::store::{RunDir, RunId, Source, SweepDir, SweepId, SweepState};
 use crate::sweep::{Effect, Event, SweepModel, journal};
 
@@ -27,6 +28,8 @@ pub(super) struct Sweep {
     /// Slurm runs found running at load, to take up again: (run, its job
     /// when known).
     jobs_to_take_up: Vec<(u32, Option<u64>)>,
+    /// Local runs whose monitor outlived the last sweepd, to take up again.
+    runs_to_adopt: Vec<(u32, MonitorRecord)>,
     /// Its agents, when it has neither `program` nor `command`.
     pub agents: Agents,
 }
@@ -159,6 +162,11 @@ impl Sweep {
     /// The Slurm runs to take up again after a restart (once).
     pub fn take_jobs_to_take_up(&mut self) -> Vec<(u32, Option<u64>)> {
         std::mem::take(&mut self.jobs_to_take_up)
+    }
+
+    /// The local runs to take up again after a restart (once).
+    pub fn take_runs_to_adopt(&mut self) -> Vec<(u32, MonitorRecord)> {
+        std::mem::take(&mut self.runs_to_adopt)
     }
 
     /// sweepd follows the run's process or job from now on.

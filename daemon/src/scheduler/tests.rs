@@ -24,6 +24,7 @@ impl World {
         home.create().unwrap();
         let mut config = Config::new(dir.path().to_owned());
         config.max_running = 4;
+        config.monitor_exe = crate::monitor::sweepd_exe();
         // These tests are not about GPUs: none, whatever the machine has.
         config.gpu.probe = crate::gpu::ProbeConfig::off();
         config.stop = StopTimes {
@@ -325,8 +326,11 @@ async fn pause_resume_and_cancel() {
 }
 
 #[tokio::test]
-async fn shutdown_interrupts_running_runs_and_a_restart_runs_them_again() {
+async fn a_shutdown_that_stops_runs_interrupts_them_and_a_restart_runs_them_again() {
     let w = World::new();
+    w.config
+        .stop_runs_on_exit
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let id = w.add("method: random\nrun_cap: 1\ncommand: [sh, -c, 'if [ ! -e \"$SWEEP_RUN_DIR/../../done\" ]; then touch \"$SWEEP_RUN_DIR/../../done\"; exec sleep 1000; fi; echo ok']\nparameters: {x: {min: 0.0, max: 1.0}}\n");
     let (_handle, token, task) = w.start();
     tokio::time::timeout(BOUND, async {
@@ -344,6 +348,57 @@ async fn shutdown_interrupts_running_runs_and_a_restart_runs_them_again() {
     let (_handle, token, task) = w.start();
     w.wait_for(&id, SweepState::Finished).await;
     assert_eq!(counted(&w.runs(&id)), 1);
+    token.cancel();
+    task.await.unwrap().unwrap();
+}
+
+/// By default a shutdown lets go of its runs: each runs on with its monitor
+/// (recorded as running), and the next scheduler takes it up where its
+/// folder ends, so that it ends once, with every value once.
+#[tokio::test]
+async fn a_shutdown_leaves_runs_running_and_a_restart_takes_them_up() {
+    let w = World::new();
+    let id = w.add(concat!(
+        "method: random\nrun_cap: 1\nmetric: {name: loss, goal: minimize}\n",
+        r#"command: [sh, -c, 'echo "{\"loss\": 1}"; while [ ! -e "$SWEEP_RUN_DIR/go" ]; do sleep 0.02; done; echo "{\"loss\": 2}"']"#,
+        "\nparameters: {x: {min: 0.0, max: 1.0}}\n"
+    ));
+    let run = w.home.sweep(&id).run(1);
+    let (_handle, token, task) = w.start();
+    tokio::time::timeout(BOUND, async {
+        while std::fs::read_to_string(run.metrics_file()).unwrap_or_default().lines().count() < 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    token.cancel();
+    task.await.unwrap().unwrap();
+    let runs = w.runs(&id);
+    assert_eq!(runs.len(), 1, "nothing queued again: {runs:?}");
+    assert_eq!(runs[0].state, RunState::Running, "{runs:?}");
+    assert_eq!(
+        crate::monitor::alive(&run.monitor_file()).unwrap(),
+        crate::monitor::Liveness::Alive,
+        "its monitor runs on"
+    );
+    let (_handle, token, task) = w.start();
+    std::fs::write(run.root().join("go"), "").unwrap();
+    w.wait_for(&id, SweepState::Finished).await;
+    let runs = w.runs(&id);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(
+        (runs[0].state, runs[0].exit_code),
+        (RunState::Finished, Some(0))
+    );
+    let losses: Vec<f64> = run
+        .read_metrics()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["loss"].as_f64())
+        .collect();
+    assert_eq!(losses, [1.0, 2.0], "every value once, in order");
+    assert_eq!(runs[0].metric.as_ref().map(|m| m.count), Some(2));
     token.cancel();
     task.await.unwrap().unwrap();
 }

@@ -58,6 +58,13 @@ declare_settings! {
     "kill_after" => kill_after: Duration = Duration::from_secs(30), {
         flag: "kill-after",
     },
+    /// Whether sweepd, told to stop (SIGTERM, SIGINT), stops its runs (they
+    /// run again at its next start) rather than leaving them to run on for
+    /// the next sweepd to take up; `sweepctl shutdown --stop-runs` does so
+    /// either way.
+    "stop_runs_on_exit" => stop_runs_on_exit: bool = false, {
+        flag: "stop-runs-on-exit" value "BOOL",
+    },
     /// Each log of a local run (stdout.log, stderr.log) is kept under this
     /// many MiB, its most recent part; 0: no cap.
     "log_max_mib" => log_max_mib: u64 = 1024, {

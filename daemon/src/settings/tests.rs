@@ -114,6 +114,8 @@ fn other(default: &str, bump: u64) -> (toml::Value, String) {
     if let Ok(n) = default.parse::<u64>() {
         let n = n + bump;
         (toml::Value::Integer(n as i64), n.to_string())
+    } else if let Ok(b) = default.parse::<bool>() {
+        (toml::Value::Boolean(!b), (!b).to_string())
     } else if let Ok(d) = humantime::parse_duration(default) {
         let text = humantime::format_duration(d + Duration::from_secs(bump)).to_string();
         (toml::Value::String(text.clone()), text)

@@ -40,7 +40,7 @@ macro_rules! plain {
     )*};
 }
 
-plain!(usize, u64, u32);
+plain!(usize, u64, u32, bool);
 
 /// Durations as people write them: "30s", "2m", "1h 30m".
 impl Value for Duration {

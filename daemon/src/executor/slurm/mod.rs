@@ -60,7 +60,7 @@ async fn supervise(
     options: SlurmOptions,
     known: Option<u64>,
     events: mpsc::UnboundedSender<RunEvent>,
-    mut stop_rx: mpsc::UnboundedReceiver<StopReason>,
+    mut stop_rx: mpsc::UnboundedReceiver<super::Request>,
 ) {
     let id = launch.id.clone();
     let send = crate::executor::sender(events, id.clone());
@@ -157,7 +157,7 @@ async fn supervise(
                 read(&mut ingest);
                 None
             }
-            Some(reason) = stop_rx.recv() => sequence.stop(reason),
+            Some(request) = stop_rx.recv() => sequence.stop(request.reason()),
             () = until(sequence.next_deadline()) => sequence.on_deadline(Deadline::now()),
         };
         let worked = match action {
@@ -268,7 +268,7 @@ async fn submit(
     launch: &Launch,
     cluster: &Cluster,
     options: &SlurmOptions,
-    stop_rx: &mut mpsc::UnboundedReceiver<StopReason>,
+    stop_rx: &mut mpsc::UnboundedReceiver<super::Request>,
 ) -> Submission {
     let gpus = options.gpus_per_run.unwrap_or(0);
     let args = script::sbatch_args(launch, options, gpus);
@@ -315,7 +315,8 @@ async fn submit(
         }
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            Some(reason) = stop_rx.recv() => {
+            Some(request) = stop_rx.recv() => {
+                let reason = request.reason();
                 if reason == StopReason::Shutdown {
                     // A timed-out sbatch may have made a job after all: the
                     // next sweepd looks for it by name.
@@ -363,7 +364,14 @@ fn failed(error: String) -> Ending {
 /// the compute node's.
 fn program(launch: &Launch) -> String {
     let first = launch.argv.first().cloned().unwrap_or_default();
-    super::local::bundled(&first, launch)
+    let path = launch
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| std::ffi::OsString::from(v))
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_default();
+    crate::monitor::bundled(&first, &path)
         .map(|p| p.display().to_string())
         .unwrap_or(first)
 }

@@ -145,6 +145,7 @@ mod tests {
             metric: None,
             timeout: None,
             stop: StopTimes::default(),
+            gpu_locks: Vec::new(),
         }
     }
 

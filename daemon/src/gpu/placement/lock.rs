@@ -13,7 +13,8 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg, OFlag, openat};
+use nix::fcntl::{OFlag, openat};
+use rustix::fs::{FlockOperation, flock};
 use nix::sys::stat::Mode;
 
 /// Why a GPU's lock was not taken.
@@ -40,15 +41,22 @@ impl fmt::Display for Refused {
 
 /// Take `gpu-<uuid>.lock` in `dir` without waiting. The folder is created
 /// (mode 1777, so that every user's sweepd can make locks in it) when absent.
-pub fn lock(dir: &Path, uuid: &str) -> Result<Flock<File>, Refused> {
+/// The lock lasts while any descriptor of the returned file is open: the
+/// file is never unlocked, only closed, so that the run's monitor, given a
+/// descriptor of it, holds the lock after sweepd has closed its own.
+pub fn lock(dir: &Path, uuid: &str) -> Result<File, Refused> {
     let folder = open_folder(dir)?;
     let name = format!("gpu-{uuid}.lock");
     let path = dir.join(&name);
     let file = open_lock_file(&folder, &path, &name)?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
-        Errno::EWOULDBLOCK => Refused::Held(path.display().to_string()),
-        other => Refused::Failed(format!("cannot lock {}: {other}", path.display())),
-    })
+    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(Refused::Held(path.display().to_string())),
+        Err(other) => Err(Refused::Failed(format!(
+            "cannot lock {}: {other}",
+            path.display()
+        ))),
+    }
 }
 
 /// The lock folder, opened without following a link and checked.

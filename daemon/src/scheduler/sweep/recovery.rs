@@ -1,17 +1,23 @@
 //! A sweep taken up from its folder: the model rebuilt by the journal, then
-//! what a dead daemon left running recovered (its leftover processes
-//! killed, its output read to the end) and handed to the model, which ends
-//! those runs and queues the re-runs owed. Slurm jobs go on without sweepd
-//! and are taken up again instead.
+//! the runs the last sweepd left running. A local run whose monitor lives
+//! is taken up again (it runs on); one whose monitor saw it end is recorded
+//! as it ended; any other (its monitor killed, or a sweepd without
+//! monitors) is recovered: its leftover processes killed, its output read
+//! to the end, and handed to the model, which ends it as interrupted and
+//! queues the re-run owed. Slurm jobs go on without sweepd and are taken up
+//! again too.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
+use std::path::Path;
 use std::time::Instant;
 
 use super::{LoadError, Sweep};
-use crate::executor::{Ingest, orphans};
+use crate::executor::{Ending, Exit, Ingest, orphans};
+use crate::monitor::{self, Liveness};
+use crate::protocol::trainer::StopReason;
 use crate::search;
-
+use crate::store::monitor::{self as store_monitor, ExitRecord, MonitorRecord, Read};
 use crate::store::{RunState, SweepDir, SweepId};
 use crate::sweep::{Event, RecoveredRun, Rules, journal};
 
@@ -56,6 +62,7 @@ impl Sweep {
             search,
             handles: BTreeMap::new(),
             jobs_to_take_up: Vec::new(),
+            runs_to_adopt: Vec::new(),
             agents: Default::default(),
         };
         // A full disk must not cost the sweep: what cannot be written now
@@ -89,12 +96,17 @@ impl Sweep {
                     continue;
                 }
             }
+            let monitor_file = run_dir.monitor_file();
             let ran = run.state() == RunState::Running
-                || (run.state() == RunState::Queued && run_dir.stdout_file().exists());
-            if !ran {
+                || (run.state() == RunState::Queued
+                    && (run_dir.stdout_file().exists() || monitor_file.exists()));
+            let left = run.summary.token.as_ref().and_then(|t| leftovers.get(t));
+            if ran && let Some(record) = adoptable(&self.id, n, &monitor_file) {
+                self.runs_to_adopt.push((n, record));
                 continue;
             }
-            if let Some(pids) = run.summary.token.as_ref().and_then(|t| leftovers.get(t)) {
+            // Not to be taken up: what is left of it goes.
+            if let Some(pids) = left {
                 tracing::warn!(
                     run = n,
                     processes = pids.len(),
@@ -102,6 +114,10 @@ impl Sweep {
                 );
                 orphans::kill_all(pids);
             }
+            if !ran {
+                continue;
+            }
+            let ended = ended_meanwhile(&self.id, n, &run_dir.exit_file(), self.model.stop_owed(n));
             let found = match Ingest::open(&run_dir, metric.as_ref(), Instant::now())
                 .and_then(Ingest::finish)
             {
@@ -109,6 +125,7 @@ impl Sweep {
                     run: n,
                     values: Some(values),
                     metric: summary,
+                    ended,
                 },
                 Err(e) => {
                     tracing::error!(sweep = %self.id, run = n, error = %e, "cannot read the run's output to the end");
@@ -117,6 +134,7 @@ impl Sweep {
                         run: n,
                         values: None,
                         metric: None,
+                        ended,
                     }
                 }
             };
@@ -127,4 +145,63 @@ impl Sweep {
         }
         was_running
     }
+}
+
+/// The monitor's record of a run whose monitor lives, to take it up; None
+/// when there is no live monitor, or one this sweepd cannot trust (its
+/// files are of a newer version, or do not read): such a run is ended as
+/// interrupted, and run again.
+fn adoptable(sweep: &SweepId, n: u32, monitor_file: &Path) -> Option<MonitorRecord> {
+    match monitor::alive(monitor_file) {
+        Ok(Liveness::Alive) => {}
+        Ok(Liveness::Gone | Liveness::None) => return None,
+        Err(e) => {
+            tracing::error!(sweep = %sweep, run = n, error = %e, "cannot tell whether the run's monitor lives; the run is interrupted");
+            return None;
+        }
+    }
+    match store_monitor::read::<MonitorRecord>(monitor_file) {
+        Ok(Some(Read::Known(record))) => Some(record),
+        Ok(Some(Read::Newer(version))) => {
+            tracing::warn!(sweep = %sweep, run = n, version, "the run's monitor is of a newer sweepd than this one (monitor.json version {version}): the run is stopped and run again");
+            None
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(sweep = %sweep, run = n, error = %e, "the run's monitor.json does not read; the run is interrupted");
+            None
+        }
+    }
+}
+
+/// How a run whose monitor is gone ended, from its `exit.json` (None: it
+/// has none, so the monitor died first, or the run had none: interrupted).
+/// A stop owed to it (the rule had judged it, its sweep was canceled) is
+/// why it ended, as it would have been had sweepd been there.
+fn ended_meanwhile(
+    sweep: &SweepId,
+    n: u32,
+    exit_file: &Path,
+    stop_owed: Option<StopReason>,
+) -> Option<Ending> {
+    let record = match store_monitor::read::<ExitRecord>(exit_file) {
+        Ok(Some(Read::Known(record))) => record,
+        Ok(Some(Read::Newer(version))) => {
+            tracing::warn!(sweep = %sweep, run = n, version, "exit.json is of a newer sweepd than this one: the run is interrupted");
+            return None;
+        }
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::error!(sweep = %sweep, run = n, error = %e, "exit.json does not read: the run is interrupted");
+            return None;
+        }
+    };
+    if let Some(why) = record.not_started {
+        return Some(Ending::not_started(why));
+    }
+    let exit = record
+        .code
+        .map(Exit::Code)
+        .or(record.signal.map(Exit::Signal));
+    Some(Ending::from_parts(stop_owed, exit, None, None))
 }
