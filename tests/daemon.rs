@@ -201,16 +201,21 @@ fn submit_prints_the_id_or_the_reasons() {
     );
 }
 
-/// A run interrupted by a daemon's death, after logging a fine value, is
-/// replaced by its re-run: `status` names the re-run as the best run, not
-/// the interrupted one (the daemon counts each proposal's latest run).
+/// A run interrupted (its monitor killed) after logging a fine value is
+/// replaced by its re-run, which is told where the earlier attempt is
+/// (SWEEP_RESUME_DIR): `status` names the re-run as the best run, not the
+/// interrupted one (the daemon counts each proposal's latest run).
 #[test]
 fn the_best_run_is_never_a_run_that_was_run_again() {
     let w = World::new();
+    // The first attempt logs a better value, then is interrupted (its
+    // monitor killed); the second logs a worse one, and says where it was
+    // told to resume from.
     let trainer = w.file(
         "trainer.sh",
         "read start\n\
          if [ ! -e \"$0.tried\" ]; then touch \"$0.tried\"; echo '{\"loss\": 0.1}'; exec sleep 1000; fi\n\
+         echo \"$SWEEP_RESUME_DIR\" > \"$SWEEP_RUN_DIR/resumed-from\"\n\
          echo '{\"loss\": 0.5}'\n",
     );
     let file = w.file(
@@ -220,7 +225,7 @@ fn the_best_run_is_never_a_run_that_was_run_again() {
             trainer.display()
         ),
     );
-    let daemon = Daemon::start(&w);
+    let _daemon = Daemon::start(&w);
     let id = w
         .sweepctl(["submit", file.to_str().unwrap()])
         .expect_code(0)
@@ -230,14 +235,39 @@ fn the_best_run_is_never_a_run_that_was_run_again() {
     wait_until("the first run's value", || {
         fs::read_to_string(&first).is_ok_and(|t| t.contains("0.1"))
     });
-    daemon.kill9();
-    let _daemon = Daemon::start(&w);
+    let monitor: Value =
+        serde_json::from_str(&fs::read_to_string(sweep.join("runs/0001/monitor.json")).unwrap())
+            .unwrap();
+    let monitor_pid = monitor["monitor_pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     wait_until("the sweep to finish", || state(&sweep) == "finished");
     let status = w.sweepctl(["status", "--json"]).expect_code(0).json_lines();
     let line = &status[0]["sweeps"][0];
     assert_eq!(line["interrupted"], 1, "{line}");
     assert_eq!(line["best"], 0.5, "{line}");
     assert!(line["best_run"].as_str().unwrap().ends_with("/2"), "{line}");
+    let runs = summaries(&sweep);
+    assert!(
+        runs[0]["reason"].as_str().unwrap().contains("monitor died"),
+        "{runs:?}"
+    );
+    let resumed = fs::read_to_string(sweep.join("runs/0002/resumed-from")).unwrap();
+    assert_eq!(
+        Path::new(resumed.trim()),
+        sweep.join("runs/0001"),
+        "SWEEP_RESUME_DIR is the earlier attempt"
+    );
+    // The first attempt's trainer went with its monitor.
+    let pid = runs[0]["pid"].as_i64().unwrap() as i32;
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().contains(") Z"),
+        "the first attempt's trainer is gone"
+    );
 }
 
 /// A program named without a path is looked for on PATH first, then beside
@@ -381,7 +411,7 @@ fn sweepd_tells_systemd_ready_status_and_stopping() {
 /// (reason `shutdown`) and end, sweepd exits, the runs are recorded as
 /// interrupted; after a restart they run again and the sweep completes.
 #[test]
-fn sigterm_interrupts_runs_which_run_again_after_a_restart() {
+fn sigterm_with_stop_runs_on_exit_interrupts_runs_which_run_again_after_a_restart() {
     let w = World::new();
     // Logs a value, then (until `go` exists) waits for the stop message and
     // writes it down.
@@ -389,7 +419,7 @@ fn sigterm_interrupts_runs_which_run_again_after_a_restart() {
         "grid.yaml",
         "method: grid\ncommand: [sh, -c, 'read start; echo \"{\\\"loss\\\": 1}\"; [ -e go ] && exit 0; read stop; echo \"$stop\" > \"$SWEEP_RUN_DIR/heard\"']\nmetric: {name: loss}\nparameters: {a: {values: [1, 2]}}\nsweepd: {max_parallel: 2}\n",
     );
-    let daemon = Daemon::start(&w);
+    let daemon = Daemon::start_with(&w, &["--settle", "100ms", "--stop-runs-on-exit", "true"]);
     let id = w.sweepctl(["submit", "grid.yaml"]).expect_code(0).stdout();
     let sweep = home(&w).join("sweeps").join(id.trim());
     wait_until("both runs to log", || {

@@ -1,7 +1,8 @@
 //! Item 6: what a run leaves behind. A trainer's grandchild that called
 //! `setsid` left the run's process group and outlived the run (and a daemon
-//! restart); now sweepd is its subreaper and kills (and reaps) whatever
-//! carries the run's token when the run ends. And a run's `stdout.log` grew
+//! restart); now the run's monitor is its subreaper and kills (and reaps)
+//! whatever carries the run's token when the run ends, with or without a
+//! sweepd. And a run's `stdout.log` grew
 //! without bound; now each log holds only its most recent `--log-max-mib`
 //! on disk (its head punched out).
 
@@ -94,39 +95,48 @@ fn a_grandchild_that_calls_setsid_dies_with_its_run() {
     assert_eq!(summary["metric"]["count"], 1, "{summary}");
 }
 
+/// A run (and the grandchild it left in a session of its own) outlives a
+/// daemon killed with -9: the grandchild is its monitor's, not sweepd's.
+/// The next sweepd takes the run up; canceling the sweep then stops it, and
+/// the grandchild goes with it.
 #[test]
-fn a_grandchild_that_calls_setsid_is_killed_by_the_next_daemon() {
+fn a_grandchild_that_calls_setsid_outlives_a_dead_daemon_and_dies_with_its_run() {
     let w = World::new();
     let daemon = Daemon::start(&w);
-    let sweepd = daemon.child.id() as i32;
     sweep_file(&w, true);
     w.sweepctl(["submit", "s.yaml"]).expect_code(0);
     wait_until("the sweep", || !sweeps(&w).is_empty());
     let sweep = sweeps(&w)[0].clone();
     let pid = grandchild(&sweep);
     let _reaper = Reaper(Some(pid), w.dir.path().to_owned());
-    // Its parent exited: it is sweepd's now, not init's.
-    let parent_is_shell = || {
+    // Its parent exited: it is the run's monitor's now, not init's.
+    let parent_is = |name: &str| {
         proc_stat(pid).is_some_and(|(_, parent)| {
-            fs::read_to_string(format!("/proc/{parent}/comm")).is_ok_and(|c| c.trim() == "sh")
+            fs::read_to_string(format!("/proc/{parent}/comm")).is_ok_and(|c| c.trim() == name)
         })
     };
-    wait_until("the subshell to exit", || !parent_is_shell());
-    assert_eq!(proc_stat(pid).map(|(_, parent)| parent), Some(sweepd));
+    wait_until("the subshell to exit", || !parent_is("sh"));
+    assert!(parent_is("sweepd-monitor"), "{:?}", proc_stat(pid));
     daemon.kill9();
     assert!(
         proc_stat(pid).is_some_and(|(state, _)| state != 'Z'),
-        "a dead daemon kills nothing"
+        "the run goes on without sweepd"
     );
     let _daemon = Daemon::start(&w);
+    wait_until("the run to be taken up", || {
+        fs::read_to_string(w.path("sweepd.log")).is_ok_and(|l| l.contains("taken up again"))
+    });
+    let id = sweep.file_name().unwrap().to_str().unwrap().to_owned();
+    w.sweepctl(["cancel", &id]).expect_code(0);
     wait_until("the grandchild to be gone", || {
         proc_stat(pid).is_none_or(|(state, _)| state == 'Z')
     });
-    wait_until("the run to be recorded as interrupted", || {
+    wait_until("the run to be recorded as stopped", || {
         summaries(&sweep)
             .first()
-            .is_some_and(|s| s["state"] == "interrupted")
+            .is_some_and(|s| s["state"] == "killed")
     });
+    assert_eq!(summaries(&sweep).len(), 1, "never run again");
 }
 
 /// Prints 8 MB on stdout (a value every 1000 lines) and 4 MB on stderr.

@@ -119,6 +119,9 @@ pub enum Event {
     /// sweepd stopped, and their output has been read to the end.
     Recovered {
         was_running: Vec<RecoveredRun>,
+        /// The disk is full now: a run that failed while no sweepd ran is
+        /// not blamed for it (as [`Event::Ended`]'s `disk_full`).
+        disk_full: bool,
     },
     /// A person's commands (W&B's pause, resume, `--stop`, `--cancel`).
     Pause,
@@ -232,7 +235,10 @@ impl SweepModel {
                 self.ended(run, ending, disk_full, &mut fx);
                 self.finish_if_done(&mut fx);
             }
-            Event::Recovered { was_running } => self.recovered(was_running, &mut fx),
+            Event::Recovered {
+                was_running,
+                disk_full,
+            } => self.recovered(was_running, disk_full, &mut fx),
             Event::Pause => {
                 self.set_state(SweepState::Paused, Some("paused by user".into()), &mut fx)
             }

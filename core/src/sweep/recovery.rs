@@ -8,7 +8,12 @@ use crate::protocol::trainer::StopReason;
 use crate::store::{EventKind, RunState, now};
 
 impl SweepModel {
-    pub(super) fn recovered(&mut self, was_running: Vec<RecoveredRun>, fx: &mut Vec<Effect>) {
+    pub(super) fn recovered(
+        &mut self,
+        was_running: Vec<RecoveredRun>,
+        disk_full: bool,
+        fx: &mut Vec<Effect>,
+    ) {
         let mut interrupted = Vec::new();
         let mut stopped = Vec::new();
         for found in was_running {
@@ -24,7 +29,7 @@ impl SweepModel {
             }
             // Its monitor saw it end: it ended as any run ends.
             if let Some(ending) = found.ended {
-                self.ended(n, ending, false, fx);
+                self.ended(n, ending, disk_full, fx);
                 continue;
             }
             run.summary.ended_at = Some(now());

@@ -120,6 +120,7 @@ fn play(model: &mut SweepModel, steps: &[Step]) -> Vec<Effect> {
                         ended: None,
                     })
                     .collect(),
+                disk_full: false,
             }),
             Step::EndedMeanwhile(n, code) => events.push(Event::Recovered {
                 was_running: vec![RecoveredRun {
@@ -128,6 +129,7 @@ fn play(model: &mut SweepModel, steps: &[Step]) -> Vec<Effect> {
                     metric: None,
                     ended: Some(Ending::new(EndedBy::Exited(Exit::Code(code)), None)),
                 }],
+                disk_full: false,
             }),
             Step::Control(event) => events.push(event),
         }

@@ -78,6 +78,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 fn monitor(run: &RunDir, argv: &[OsString]) -> std::io::Result<()> {
     let handoff = Handoff::receive()?;
     let _ = orphans::become_subreaper();
+    // Room for exit.json, taken now: a run that ends on a full disk (maybe
+    // of it) still has its end recorded.
+    let exit_file = ExitFile::reserve(&run.exit_file());
     let started_at = now();
     let trainer = match spawn(run, argv) {
         Ok(trainer) => trainer,
@@ -90,7 +93,7 @@ fn monitor(run: &RunDir, argv: &[OsString]) -> std::io::Result<()> {
                 not_started: Some(why.clone()),
                 ended_at: now(),
             };
-            let written = record.write(&run.exit_file());
+            let written = exit_file.commit(&record);
             handoff.reply(&Started::Failed { why });
             return written;
         }
@@ -149,7 +152,55 @@ fn monitor(run: &RunDir, argv: &[OsString]) -> std::io::Result<()> {
         not_started: None,
         ended_at: now(),
     };
-    record.write(&run.exit_file())
+    exit_file.commit(&record)
+}
+
+/// `exit.json`, its space taken ahead in a file beside it, so that writing
+/// it at the end needs no new space on the disk.
+struct ExitFile {
+    path: PathBuf,
+    reserved: Option<(PathBuf, File)>,
+}
+
+impl ExitFile {
+    const ROOM: usize = 4096;
+
+    fn reserve(path: &Path) -> ExitFile {
+        let pending = path.with_file_name(".exit.json.pending");
+        let reserved = (|| {
+            let mut file = File::create(&pending)?;
+            std::io::Write::write_all(&mut file, &[b' '; Self::ROOM])?;
+            file.sync_all()?;
+            Ok::<_, std::io::Error>(file)
+        })();
+        ExitFile {
+            path: path.to_owned(),
+            reserved: reserved.ok().map(|file| (pending, file)),
+        }
+    }
+
+    /// Write `record` into the space taken, then rename it into place
+    /// (atomically, as every record); without it, the usual way.
+    fn commit(self, record: &ExitRecord) -> std::io::Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?;
+        bytes.push(b'\n');
+        match self.reserved {
+            Some((pending, file)) if bytes.len() <= Self::ROOM => {
+                use std::os::unix::fs::FileExt;
+                file.write_all_at(&bytes, 0)?;
+                file.set_len(bytes.len() as u64)?;
+                file.sync_all()?;
+                std::fs::rename(&pending, &self.path)?;
+                crate::store::atomic::sync_dir(self.path.parent().unwrap_or(Path::new(".")))
+            }
+            reserved => {
+                if let Some((pending, _)) = reserved {
+                    let _ = std::fs::remove_file(pending);
+                }
+                record.write(&self.path)
+            }
+        }
+    }
 }
 
 /// Start the trainer: stdin the run's named pipe, stdout and stderr

@@ -110,6 +110,19 @@ pub struct RunContext<'a> {
     /// sweepd's Python in the home (`crate::python`), when it could be
     /// written there.
     pub python: Option<&'a Path>,
+    /// The earlier attempt this run takes over from (it was interrupted or
+    /// crashed), for a trainer that resumes from its checkpoint.
+    pub resume: Option<Resume>,
+}
+
+/// What a run that runs a proposal again is told of the attempt before it.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    /// The earlier attempt's folder: `SWEEP_RESUME_DIR`.
+    pub dir: RunDir,
+    /// The proposal's first attempt, whose W&B id every attempt carries
+    /// (W&B resumes a run by its id).
+    pub first: RunId,
 }
 
 /// Everything the executor needs to start the run.
@@ -141,9 +154,21 @@ pub fn launch(ctx: RunContext<'_>) -> Result<Launch, CommandError> {
         (TOKEN_VAR.to_owned(), ctx.token.to_owned()),
         ("SWEEP_PARAM_PATH".to_owned(), wandb_params.clone()),
         ("WANDB_SWEEP_ID".to_owned(), sweep_id.clone()),
-        ("WANDB_RUN_ID".to_owned(), ctx.id.wandb_id()),
+        (
+            "WANDB_RUN_ID".to_owned(),
+            ctx.resume
+                .as_ref()
+                .map_or_else(|| ctx.id.wandb_id(), |r| r.first.wandb_id()),
+        ),
         ("WANDB_SWEEP_PARAM_PATH".to_owned(), wandb_params),
     ];
+    if let Some(resume) = &ctx.resume {
+        env.push((
+            "SWEEP_RESUME_DIR".to_owned(),
+            resume.dir.root().display().to_string(),
+        ));
+        env.push(("WANDB_RESUME".to_owned(), "allow".to_owned()));
+    }
     match ctx.gpus {
         Gpus::These(gpus) => {
             let join = |f: fn(&crate::gpu::Gpu) -> String| {
@@ -269,6 +294,7 @@ mod tests {
             interpreter: "python3",
             stop: StopTimes::default(),
             gpus: Gpus::Inherited,
+            resume: None,
         })
         .unwrap();
         let var = |name: &str| {
@@ -289,6 +315,60 @@ mod tests {
         assert_eq!(
             var("SWEEP_RUN_ID").as_deref(),
             Some("20261204-120000-mnist-aaaa/3")
+        );
+    }
+
+    /// A run that runs its proposal again is pointed at the attempt before
+    /// it, and carries the first attempt's W&B id, so W&B resumes that run.
+    #[test]
+    fn a_rerun_is_told_where_to_resume_from() {
+        let sweep: crate::store::SweepId = "20261204-120000-mnist-aaaa".parse().unwrap();
+        let id = RunId {
+            sweep: sweep.clone(),
+            run: 7,
+        };
+        let run_dir = RunDir::new("/tmp/sweeps/x/runs/0007");
+        let context = |resume| RunContext {
+            spec: &spec(None),
+            runs_as: RunsAs::Sweep,
+            python: None,
+            id: &id,
+            run_dir: &run_dir,
+            params: &ParamSet::new(),
+            token: "t",
+            cwd: PathBuf::from("/tmp"),
+            interpreter: "python3",
+            stop: StopTimes::default(),
+            gpus: Gpus::Inherited,
+            resume,
+        };
+        let var = |launch: &Launch, name: &str| {
+            launch
+                .env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let fresh = launch(context(None)).unwrap();
+        assert_eq!(var(&fresh, "SWEEP_RESUME_DIR"), None);
+        assert_eq!(var(&fresh, "WANDB_RESUME"), None);
+        let rerun = launch(context(Some(Resume {
+            dir: RunDir::new("/tmp/sweeps/x/runs/0005"),
+            first: RunId { sweep, run: 2 },
+        })))
+        .unwrap();
+        assert_eq!(
+            var(&rerun, "SWEEP_RESUME_DIR").as_deref(),
+            Some("/tmp/sweeps/x/runs/0005")
+        );
+        assert_eq!(var(&rerun, "WANDB_RESUME").as_deref(), Some("allow"));
+        assert_eq!(
+            var(&rerun, "WANDB_RUN_ID").as_deref(),
+            Some("20261204-120000-mnist-aaaa-0002")
+        );
+        assert_eq!(
+            var(&rerun, "SWEEP_RUN_ID").as_deref(),
+            Some("20261204-120000-mnist-aaaa/7")
         );
     }
 }

@@ -145,6 +145,8 @@ impl Scheduler {
     /// dead daemon left behind).
     fn load_all(&mut self) -> io::Result<()> {
         let leftovers = executor::orphans::find();
+        // A run that failed while no sweepd ran may have died of a full disk.
+        self.disk.look();
         let ids = self.home.sweep_ids()?;
         for id in ids {
             self.load(id, &leftovers);
@@ -157,7 +159,7 @@ impl Scheduler {
             return; // already taken up (a file filed again after a crash)
         }
         let dir: SweepDir = self.home.sweep(&id);
-        match Sweep::load(&id, dir.clone(), leftovers) {
+        match Sweep::load(&id, dir.clone(), leftovers, self.disk.full().is_some()) {
             Ok(mut sweep) => {
                 // A dead daemon's reason to wait, or trouble with Slurm, is not ours.
                 let cleared = sweep

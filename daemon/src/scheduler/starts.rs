@@ -150,6 +150,7 @@ impl Scheduler {
             interpreter: &self.config.interpreter,
             stop: self.config.stop,
             gpus: launch::Gpus::Inherited,
+            resume: None,
         })
         .expect("a run taken up builds no command");
         tracing::info!(sweep = %id, run = n, pid = record.pid, monitor = record.monitor_pid, started_at = %record.started_at, "taken up again: it ran on while no sweepd ran");
@@ -216,9 +217,11 @@ impl Scheduler {
             }) => RunsAs::Command(command),
             Some(Agent { command: None, .. }) => RunsAs::Function,
         };
+        let resume = resume_of(sweep, n);
         let launch = launch::launch(RunContext {
             spec: &sweep.spec,
             runs_as,
+            resume,
             python: self.python.as_deref(),
             id: &run_id,
             run_dir: &run_dir,
@@ -293,4 +296,24 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// What run `n` is told of the attempt it takes over from, when it runs its
+/// proposal again after an interruption or a crash.
+fn resume_of(sweep: &super::sweep::Sweep, n: u32) -> Option<launch::Resume> {
+    let earlier = sweep
+        .model
+        .runs()
+        .find(|r| r.summary.retried_by == Some(n))?;
+    let proposal = earlier.summary.proposal;
+    let first = sweep
+        .model
+        .runs()
+        .filter(|r| r.summary.proposal == proposal)
+        .map(|r| r.summary.run)
+        .min()?;
+    Some(launch::Resume {
+        dir: sweep.run_dir(earlier.summary.run),
+        first: sweep.run_id(first),
+    })
 }

@@ -29,6 +29,7 @@ impl Sweep {
         id: &SweepId,
         dir: SweepDir,
         leftovers: &HashMap<String, Vec<i32>>,
+        disk_full: bool,
     ) -> Result<Self, LoadError> {
         let record = dir.read_state()?;
         if record.id != id.as_str() {
@@ -68,7 +69,10 @@ impl Sweep {
         // A full disk must not cost the sweep: what cannot be written now
         // is held, and written once it can be.
         let was_running = sweep.recover(leftovers);
-        let recovered = sweep.on(Event::Recovered { was_running });
+        let recovered = sweep.on(Event::Recovered {
+            was_running,
+            disk_full,
+        });
         sweep.kept(recovered, "cannot record what was recovered");
         Ok(sweep)
     }
