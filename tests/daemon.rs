@@ -265,7 +265,9 @@ fn the_best_run_is_never_a_run_that_was_run_again() {
     let pid = runs[0]["pid"].as_i64().unwrap() as i32;
     assert!(
         !Path::new(&format!("/proc/{pid}")).exists()
-            || fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().contains(") Z"),
+            || fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap()
+                .contains(") Z"),
         "the first attempt's trainer is gone"
     );
 }

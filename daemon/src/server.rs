@@ -256,8 +256,8 @@ async fn serve(
                 return;
             }
             Request::Shutdown { stop_runs } => {
-                let stop_runs = stop_runs
-                    || exit.stop_runs.load(std::sync::atomic::Ordering::Relaxed);
+                let stop_runs =
+                    stop_runs || exit.stop_runs.load(std::sync::atomic::Ordering::Relaxed);
                 exit.stop_runs
                     .store(stop_runs, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(stop_runs, "shutdown asked for by sweepctl");
@@ -266,7 +266,13 @@ async fn serve(
                 } else {
                     "sweepd is shutting down; its runs run on, and the next sweepd takes them up"
                 };
-                let sent = send(&mut lines, Response::Done { message: message.to_owned() }).await;
+                let sent = send(
+                    &mut lines,
+                    Response::Done {
+                        message: message.to_owned(),
+                    },
+                )
+                .await;
                 exit.daemon.cancel();
                 sent
             }

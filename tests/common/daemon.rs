@@ -50,6 +50,11 @@ impl Daemon {
         Self::spawn(w, command, args)
     }
 
+    /// The sweepd at `program` (a copy of the built one, say).
+    pub fn start_from(w: &World, program: &Path, args: &[&str]) -> Daemon {
+        Self::spawn(w, w.command_of(program), args)
+    }
+
     fn spawn(w: &World, mut command: std::process::Command, args: &[&str]) -> Daemon {
         let log = fs::OpenOptions::new()
             .create(true)

@@ -42,9 +42,21 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A temp dir for one test, removed when dropped.
+/// A temp dir for one test, removed when dropped, with whatever of its
+/// runs is still running (runs outlive sweepd: their monitors go on).
 pub struct World {
     pub dir: tempfile::TempDir,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for pid in self.processes() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 impl World {
@@ -52,6 +64,33 @@ impl World {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
         }
+    }
+
+    /// This user's live processes whose environment names this world's
+    /// folder (runs' monitors and trainers carry `SWEEP_RUN_DIR`).
+    pub fn processes(&self) -> Vec<i32> {
+        let folder = self.dir.path().to_string_lossy().into_owned();
+        let me = std::process::id() as i32;
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| pid != me)
+            .filter(|pid| {
+                let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| Some(s.rsplit_once(')')?.1.trim_start().starts_with('Z')))
+                    .unwrap_or(true);
+                !zombie
+                    && std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                        env.split(|&b| b == 0).any(|var| {
+                            var.starts_with(b"SWEEP_RUN_DIR=")
+                                && String::from_utf8_lossy(var).contains(&folder)
+                        })
+                    })
+            })
+            .collect()
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

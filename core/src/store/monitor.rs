@@ -141,10 +141,7 @@ mod tests {
         };
         assert!(record.gpus.is_empty());
         std::fs::write(&path, r#"{"version": 2, "something": "else"}"#).unwrap();
-        assert_eq!(
-            read::<MonitorRecord>(&path).unwrap(),
-            Some(Read::Newer(2))
-        );
+        assert_eq!(read::<MonitorRecord>(&path).unwrap(), Some(Read::Newer(2)));
         std::fs::write(&path, r#"{"pid": 8}"#).unwrap();
         let e = read::<MonitorRecord>(&path).unwrap_err();
         assert!(e.to_string().contains("monitor.json"), "{e}");

@@ -43,7 +43,7 @@ pub fn start(launch: Launch, tails: Tails, events: mpsc::UnboundedSender<RunEven
         match start_monitor(&launch, tails.monitor()).await {
             Ok(watched) => {
                 send(RunEventKind::Started { pid: watched.pid });
-                follow(launch, watched, true, tails, send, requests).await;
+                follow(launch, watched, tails, send, requests).await;
             }
             Err(ending) => send(RunEventKind::Ended(ending)),
         }
@@ -52,7 +52,7 @@ pub fn start(launch: Launch, tails: Tails, events: mpsc::UnboundedSender<RunEven
 }
 
 /// Take up a run whose monitor (as `monitor.json` says) outlived the last
-/// sweepd: nothing is started, and the trainer gets no start message again.
+/// sweepd: nothing is started.
 pub fn adopt(
     launch: Launch,
     record: &MonitorRecord,
@@ -70,7 +70,7 @@ pub fn adopt(
     };
     tokio::spawn(async move {
         let send = super::sender(events, launch.id.clone());
-        follow(launch, watched, false, tails, send, requests).await;
+        follow(launch, watched, tails, send, requests).await;
     });
     handle
 }
@@ -89,7 +89,8 @@ struct Watched {
 /// started).
 async fn start_monitor(launch: &Launch, exe: &Path) -> Result<Watched, Ending> {
     let shown = || launch.argv.join(" ");
-    let cannot = |e: std::io::Error| Ending::not_started(format!("cannot start `{}`: {e}", shown()));
+    let cannot =
+        |e: std::io::Error| Ending::not_started(format!("cannot start `{}`: {e}", shown()));
     if launch.argv.is_empty() {
         return Err(Ending::not_started("an empty command"));
     }
@@ -132,7 +133,7 @@ async fn start_monitor(launch: &Launch, exe: &Path) -> Result<Watched, Ending> {
         .iter()
         .map(|(uuid, file)| (uuid.clone(), &**file))
         .collect();
-    if let Err(e) = monitor::Handoff::give(&ours, &locks) {
+    if let Err(e) = monitor::Handoff::give(&ours, &locks, &launch.start_line) {
         return Err(Ending::not_started(format!(
             "cannot hand the run to its monitor: {e}"
         )));
@@ -169,7 +170,6 @@ fn started_at(monitor_file: &Path) -> SystemTime {
 async fn follow(
     launch: Launch,
     watched: Watched,
-    fresh: bool,
     tails: Tails,
     send: impl Fn(RunEventKind),
     mut requests: mpsc::UnboundedReceiver<Request>,
@@ -178,16 +178,20 @@ async fn follow(
     let elapsed = SystemTime::now()
         .duration_since(watched.started)
         .unwrap_or(Duration::ZERO);
-    let started = Instant::now().checked_sub(elapsed).unwrap_or_else(Instant::now);
+    let started = Instant::now()
+        .checked_sub(elapsed)
+        .unwrap_or_else(Instant::now);
     let gone = monitor_gone(watched.monitor_pid, launch.run_dir.monitor_file());
     tokio::pin!(gone);
+    // The start message is in it already: the monitor put it there.
     let mut stdin = open_stdin(&launch.run_dir.stdin_pipe());
-    if fresh {
-        stdin = write_line(stdin, &launch.start_line).await;
-    }
     let mut output = Output::follow(&launch, &tails, started, &send).await;
     let mut sequence = StopSequence::new(Plan::Local(launch.stop), launch.timeout);
-    sequence.start_clock(Deadline::now().checked_sub(elapsed).unwrap_or_else(Deadline::now));
+    sequence.start_clock(
+        Deadline::now()
+            .checked_sub(elapsed)
+            .unwrap_or_else(Deadline::now),
+    );
     let pid = watched.pid;
     loop {
         let action = tokio::select! {
@@ -304,8 +308,12 @@ async fn kill_by_token(launch: &Launch) {
     let id = launch.id.clone();
     match tokio::task::spawn_blocking(move || orphans::end_run(&token)).await {
         Ok(0) => {}
-        Ok(n) => tracing::warn!(run = %id, processes = n, "its monitor died: killed what was left of the run"),
-        Err(e) => tracing::error!(run = %id, error = %e, "cannot look for what the run left behind"),
+        Ok(n) => {
+            tracing::warn!(run = %id, processes = n, "its monitor died: killed what was left of the run")
+        }
+        Err(e) => {
+            tracing::error!(run = %id, error = %e, "cannot look for what the run left behind")
+        }
     }
 }
 

@@ -24,6 +24,9 @@ const MAX_GPUS: usize = 64;
 struct Given {
     /// The UUIDs of the GPUs whose locks come with the message, in order.
     gpus: Vec<String>,
+    /// The protocol's start message (newline included), the first thing the
+    /// trainer reads on its stdin.
+    start_line: String,
 }
 
 /// The monitor's answer.
@@ -38,6 +41,7 @@ pub enum Started {
 pub struct Handoff {
     socket: UnixStream,
     gpus: Vec<String>,
+    start_line: String,
     /// The GPU locks: held as long as the monitor lives, and inherited by
     /// the trainer (they are not close-on-exec).
     _locks: Vec<OwnedFd>,
@@ -47,9 +51,10 @@ impl Handoff {
     /// sweepd's side: give the monitor (whose stdin is the other end of
     /// `socket`) the run's GPU locks. sweepd may close its own descriptors
     /// afterwards (closing is not unlocking while the monitor holds them).
-    pub fn give(socket: &UnixStream, gpus: &[(String, &File)]) -> io::Result<()> {
+    pub fn give(socket: &UnixStream, gpus: &[(String, &File)], start_line: &str) -> io::Result<()> {
         let given = Given {
             gpus: gpus.iter().map(|(uuid, _)| uuid.clone()).collect(),
+            start_line: start_line.to_owned(),
         };
         let bytes = serde_json::to_vec(&given).map_err(io::Error::other)?;
         let fds: Vec<_> = gpus.iter().map(|(_, file)| file.as_fd()).collect();
@@ -58,16 +63,22 @@ impl Handoff {
         if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(&fds)) {
             return Err(io::Error::other("too many GPUs for one run"));
         }
-        let sent = sendmsg(socket, &[IoSlice::new(&bytes)], &mut control, SendFlags::empty())?;
-        if sent != bytes.len() {
-            return Err(io::Error::other("the monitor's socket took part of a message"));
-        }
-        Ok(())
+        // The descriptors go with the first bytes; the rest follows, and
+        // the end of the message is the end of sweepd's writing.
+        let sent = sendmsg(
+            socket,
+            &[IoSlice::new(&bytes)],
+            &mut control,
+            SendFlags::empty(),
+        )?;
+        (&*socket).write_all(&bytes[sent..])?;
+        socket.shutdown(std::net::Shutdown::Write)
     }
 
     /// The monitor's side: what sweepd gave, on stdin.
     pub fn receive() -> io::Result<Handoff> {
         let socket = UnixStream::from(io::stdin().as_fd().try_clone_to_owned()?);
+        // A sweep file is at most 1 MiB: so is a start message, and more.
         let mut bytes = vec![0u8; 64 * 1024];
         let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_GPUS))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -83,23 +94,30 @@ impl Handoff {
                 locks.extend(fds);
             }
         }
-        if got.bytes == 0 {
+        bytes.truncate(got.bytes);
+        (&socket).read_to_end(&mut bytes)?;
+        if bytes.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "sweepd went away before it handed the run over",
             ));
         }
-        let given: Given = serde_json::from_slice(&bytes[..got.bytes])
+        let given: Given = serde_json::from_slice(&bytes)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         Ok(Handoff {
             socket,
             gpus: given.gpus,
+            start_line: given.start_line,
             _locks: locks,
         })
     }
 
     pub fn gpus(&self) -> &[String] {
         &self.gpus
+    }
+
+    pub fn start_line(&self) -> &str {
+        &self.start_line
     }
 
     /// Tell sweepd whether the trainer started. sweepd may be gone: then

@@ -82,7 +82,7 @@ fn monitor(run: &RunDir, argv: &[OsString]) -> std::io::Result<()> {
     // of it) still has its end recorded.
     let exit_file = ExitFile::reserve(&run.exit_file());
     let started_at = now();
-    let trainer = match spawn(run, argv) {
+    let trainer = match spawn(run, argv, handoff.start_line()) {
         Ok(trainer) => trainer,
         Err(why) => {
             let record = ExitRecord {
@@ -206,7 +206,7 @@ impl ExitFile {
 /// Start the trainer: stdin the run's named pipe, stdout and stderr
 /// appended to its files, a process group of its own. The error says why
 /// it could not start.
-fn spawn(run: &RunDir, argv: &[OsString]) -> Result<std::process::Child, String> {
+fn spawn(run: &RunDir, argv: &[OsString], start_line: &str) -> Result<std::process::Child, String> {
     let (program, args) = argv.split_first().expect("checked: a program");
     let shown = || {
         argv.iter()
@@ -214,7 +214,7 @@ fn spawn(run: &RunDir, argv: &[OsString]) -> Result<std::process::Child, String>
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let stdin = stdin_pipe(&run.stdin_pipe())
+    let stdin = stdin_pipe(&run.stdin_pipe(), start_line)
         .map_err(|e| format!("cannot make the run's stdin pipe: {e}"))?;
     let command = |program: &Path| -> std::io::Result<Command> {
         let append = |path| OpenOptions::new().create(true).append(true).open(path);
@@ -241,19 +241,40 @@ fn spawn(run: &RunDir, argv: &[OsString]) -> Result<std::process::Child, String>
     spawned.map_err(|e| format!("cannot start `{}`: {e}", shown()))
 }
 
-/// The named pipe that is the trainer's stdin, made afresh, and a reading
-/// end for the trainer. This process holds a writing end as long as it
-/// lives (leaked on purpose: it closes when the monitor exits).
-fn stdin_pipe(path: &Path) -> std::io::Result<File> {
+/// The named pipe that is the trainer's stdin, made afresh with the start
+/// message in it (so it is the first thing the trainer reads, whatever
+/// becomes of sweepd), and a reading end for the trainer. This process
+/// holds a writing end as long as it lives (leaked on purpose: it closes
+/// when the monitor exits), so the pipe never reads as ended.
+fn stdin_pipe(path: &Path, start_line: &str) -> std::io::Result<File> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
     nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600))?;
-    // Read and write: opening does not wait for a reader, and the pipe
-    // never reads as ended while the monitor lives.
-    let holder = OpenOptions::new().read(true).write(true).open(path)?;
+    // Read and write: opening does not wait for a reader.
+    let mut holder = OpenOptions::new().read(true).write(true).open(path)?;
     let reader = File::open(path)?;
+    let room = match rustix::pipe::fcntl_getpipe_size(&holder) {
+        Ok(size) if size > start_line.len() => size,
+        _ => rustix::pipe::fcntl_setpipe_size(&holder, start_line.len() + 1).unwrap_or(0),
+    };
+    if room > start_line.len() {
+        std::io::Write::write_all(&mut holder, start_line.as_bytes())?;
+    } else {
+        // Larger than a pipe holds: written as the trainer reads it.
+        let mut writer = holder.try_clone()?;
+        let line = start_line.to_owned();
+        std::thread::spawn(move || {
+            // Signals are the main thread's to take (sigwait).
+            let _ = nix::sys::signal::pthread_sigmask(
+                SigmaskHow::SIG_BLOCK,
+                Some(&SigSet::all()),
+                None,
+            );
+            std::io::Write::write_all(&mut writer, line.as_bytes())
+        });
+    }
     std::mem::forget(holder);
     Ok(reader)
 }

@@ -170,7 +170,12 @@ impl Scheduler {
                 run: n,
                 pid: record.pid,
             });
-            recorded(&mut self.disk, sweep, result, "cannot record the run's start");
+            recorded(
+                &mut self.disk,
+                sweep,
+                result,
+                "cannot record the run's start",
+            );
         }
     }
 

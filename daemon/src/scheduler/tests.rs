@@ -366,7 +366,12 @@ async fn a_shutdown_leaves_runs_running_and_a_restart_takes_them_up() {
     let run = w.home.sweep(&id).run(1);
     let (_handle, token, task) = w.start();
     tokio::time::timeout(BOUND, async {
-        while std::fs::read_to_string(run.metrics_file()).unwrap_or_default().lines().count() < 1 {
+        while std::fs::read_to_string(run.metrics_file())
+            .unwrap_or_default()
+            .lines()
+            .count()
+            < 1
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })

@@ -23,9 +23,10 @@ impl Settings {
             scheduler.gpu.probe.nvidia_smi = Some(program.clone());
         }
         scheduler.log_max = Some(self.log_max_mib.value.saturating_mul(1 << 20)).filter(|&b| b > 0);
-        scheduler
-            .stop_runs_on_exit
-            .store(self.stop_runs_on_exit.value, std::sync::atomic::Ordering::Relaxed);
+        scheduler.stop_runs_on_exit.store(
+            self.stop_runs_on_exit.value,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         scheduler.stop = StopTimes {
             term_after: self.term_after.value,
             kill_after: self.kill_after.value.max(self.term_after.value),

@@ -14,8 +14,8 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat};
-use rustix::fs::{FlockOperation, flock};
 use nix::sys::stat::Mode;
+use rustix::fs::{FlockOperation, flock};
 
 /// Why a GPU's lock was not taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
