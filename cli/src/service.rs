@@ -175,6 +175,6 @@ mod tests {
         let unit = unit_text("\"/opt/sweepd\"");
         assert!(unit.contains("\nExecStart=\"/opt/sweepd\"\n"));
         assert_eq!(unit.lines().count(), USER_UNIT.lines().count());
-        assert!(unit.contains("Type=notify") && unit.contains("KillMode=mixed"));
+        assert!(unit.contains("Type=notify") && unit.contains("KillMode=process"));
     }
 }

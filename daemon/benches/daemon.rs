@@ -5,7 +5,9 @@
 //! - sustained runs per second with a trivial trainer and max_parallel 2;
 //! - metric lines ingested per second from one chatty run, none lost;
 //! - resident memory idle and with 10 sweeps;
-//! - CPU used while idle.
+//! - CPU used while idle;
+//! - taking up 200 running runs at start (after a kill -9), each run's
+//!   monitor's resident memory, and sweepd's with those runs.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ fn main() {
         runs_per_second(dir.path()),
         metric_lines_per_second(dir.path()),
         footprint(dir.path()),
+        adoption(dir.path()),
     ];
     println!();
     for lines in results {
@@ -42,6 +45,15 @@ struct Daemon {
 
 impl Daemon {
     fn start(root: &Path, name: &str, max_running: usize) -> Daemon {
+        Self::spawn(root, name, max_running, Stdio::null(), "warn")
+    }
+
+    /// With its log (info) going to `log`.
+    fn start_logging(root: &Path, name: &str, max_running: usize, log: Stdio) -> Daemon {
+        Self::spawn(root, name, max_running, log, "info")
+    }
+
+    fn spawn(root: &Path, name: &str, max_running: usize, log: Stdio, level: &str) -> Daemon {
         let home = root.join(name);
         let child = Command::new(env!("CARGO_BIN_EXE_sweepd"))
             .args([
@@ -50,10 +62,12 @@ impl Daemon {
                 "--max-running",
                 &max_running.to_string(),
             ])
-            .env("RUST_LOG", "warn")
+            // As root (a container), the refusal would end the benchmark.
+            .args(nix::unistd::geteuid().is_root().then_some("--allow-root"))
+            .env("RUST_LOG", level)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("sweepd starts");
         let daemon = Daemon { child, home };
@@ -83,12 +97,7 @@ impl Daemon {
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        rss_kib(self.child.id())
     }
 
     /// User + system CPU time of the daemon, in clock ticks.
@@ -105,9 +114,48 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// sweepd, and its runs (they would outlive it, with their monitors).
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        kill_runs(&self.home);
+    }
+}
+
+/// Resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A field of /proc/PID/smaps_rollup, in KiB.
+fn rollup_kib(pid: u32, field: &str) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Kill every process whose environment puts its run folder in `home`.
+fn kill_runs(home: &Path) {
+    let folder = format!("SWEEP_RUN_DIR={}/", home.display());
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let ours = fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+            env.split(|&b| b == 0)
+                .any(|v| v.starts_with(folder.as_bytes()))
+        });
+        if ours {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
     }
 }
 
@@ -258,6 +306,90 @@ fn footprint(root: &Path) -> Vec<String> {
         format!(
             "idle CPU: {idle_cpu:.2}% of one core over {} s",
             window.as_secs()
+        ),
+    ]
+}
+
+/// 200 runs running (a trainer and its monitor each); sweepd killed with -9
+/// and started again: the time from its start until it has taken up all
+/// 200, each monitor's resident memory, and sweepd's with 200 runs.
+fn adoption(root: &Path) -> Vec<String> {
+    const RUNS: usize = 200;
+    let daemon = Daemon::start(root, "adopt", RUNS);
+    daemon.drop_sweep(
+        "many.yaml",
+        &format!(
+            "method: random\nrun_cap: {RUNS}\ncommand: [sh, -c, 'exec sleep 600']\n\
+             parameters: {{x: {{min: 0.0, max: 1.0}}}}\nsweepd: {{max_parallel: {RUNS}}}\n"
+        ),
+    );
+    wait_until(|| daemon.sweeps().len() == 1);
+    let sweep = daemon.sweeps()[0].clone();
+    let monitor_files = || -> Vec<PathBuf> {
+        (1..=RUNS)
+            .map(|n| sweep.join(format!("runs/{n:04}/monitor.json")))
+            .filter(|p| p.exists())
+            .collect()
+    };
+    wait_until(|| monitor_files().len() == RUNS);
+    let pids: Vec<u32> = monitor_files()
+        .iter()
+        .map(|p| {
+            let record: serde_json::Value =
+                serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap();
+            record["monitor_pid"].as_u64().unwrap() as u32
+        })
+        .collect();
+    let sorted = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let monitors = sorted(pids.iter().map(|&p| rss_kib(p) as f64).collect());
+    // Of that, what is the monitor's own (written pages) and its share of
+    // what it maps with others (the sweepd binary's pages, libc).
+    let private = sorted(
+        pids.iter()
+            .map(|&p| rollup_kib(p, "Private_Dirty:") as f64)
+            .collect(),
+    );
+    let pss = sorted(pids.iter().map(|&p| rollup_kib(p, "Pss:") as f64).collect());
+    // Killed with -9: the runs go on, to be taken up.
+    let mut first = daemon;
+    let _ = first.child.kill();
+    let _ = first.child.wait();
+    let home = first.home.clone();
+    std::mem::forget(first);
+    let log_path = root.join("adopt.log");
+    let log = fs::File::create(&log_path).unwrap();
+    let started = Instant::now();
+    let daemon = Daemon::start_logging(root, "adopt", RUNS, Stdio::from(log));
+    assert_eq!(daemon.home, home);
+    wait_until(|| {
+        fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .matches("taken up again")
+            .count()
+            == RUNS
+    });
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_secs(1));
+    let with_runs = daemon.rss_kib();
+    vec![
+        format!(
+            "taking up {RUNS} running runs at start: {:.0} ms from sweepd's start (target <= 1 s)",
+            took.as_secs_f64() * 1000.0
+        ),
+        format!(
+            "a run's monitor: {:.2} MiB resident (median of {RUNS}; max {:.2} MiB; target <= 2 MB), \
+             of it {:.2} MiB its own (private dirty), {:.2} MiB proportional (PSS)",
+            percentile(&monitors, 50.0) / 1024.0,
+            monitors.last().copied().unwrap_or(0.0) / 1024.0,
+            percentile(&private, 50.0) / 1024.0,
+            percentile(&pss, 50.0) / 1024.0
+        ),
+        format!(
+            "sweepd with {RUNS} runs taken up: {:.1} MiB resident",
+            with_runs as f64 / 1024.0
         ),
     ]
 }

@@ -328,13 +328,15 @@ mod tests {
             run: 7,
         };
         let run_dir = RunDir::new("/tmp/sweeps/x/runs/0007");
+        let spec = spec(None);
+        let params = ParamSet::new();
         let context = |resume| RunContext {
-            spec: &spec(None),
+            spec: &spec,
             runs_as: RunsAs::Sweep,
             python: None,
             id: &id,
             run_dir: &run_dir,
-            params: &ParamSet::new(),
+            params: &params,
             token: "t",
             cwd: PathBuf::from("/tmp"),
             interpreter: "python3",
