@@ -422,7 +422,7 @@ fn service_install_writes_a_user_unit_that_systemd_accepts() {
         unit.contains(&format!("\nExecStart=\"{}\"\n", sweepd.display())),
         "{unit}"
     );
-    assert!(unit.contains("\nType=notify\n") && unit.contains("\nKillMode=mixed\n"));
+    assert!(unit.contains("\nType=notify\n") && unit.contains("\nKillMode=process\n"));
     systemd_verify(&w, &unit_path, true);
 
     let again = w
