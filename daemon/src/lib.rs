@@ -9,6 +9,9 @@
 //!   and what the binary does to its own process around it.
 //! - [`settings`]: the daemon's settings, each declared once (defaults, the
 //!   config file, flags; `sweepctl config` shows them).
+//! - [`monitor`]: a run's monitor, the process that keeps a local run
+//!   going across restarts of sweepd (`sweepd-monitor`, or `sweepd
+//!   __monitor`, calls its `main`).
 //! - [`gpu`]: looking at the machine's GPUs (`sweepctl gpus` does so when
 //!   no sweepd runs).
 //!

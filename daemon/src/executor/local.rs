@@ -102,7 +102,7 @@ async fn start_monitor(launch: &Launch, exe: &Path) -> Result<Watched, Ending> {
         .map_err(cannot)?;
     let mut command = tokio::process::Command::new(exe);
     command
-        .arg0("sweepd")
+        .arg0(crate::monitor::NAME)
         .arg(monitor::ARG)
         .arg(launch.run_dir.root())
         .arg("--")

@@ -22,10 +22,8 @@ pub struct Tails {
     requests: mpsc::UnboundedSender<Request>,
     /// Each of a run's logs is kept under this many bytes (None: no cap).
     log_max: Option<u64>,
-    /// The executable that is each run's monitor: this very sweepd
-    /// (`/proc/self/exe`, which still works once an upgrade has replaced
-    /// the file), or in the library's own tests the built `sweepd`.
-    monitor: std::sync::Arc<PathBuf>,
+    /// The program that is each run's monitor (see [`crate::monitor::Exe`]).
+    monitor: crate::monitor::Exe,
 }
 
 enum Request {
@@ -91,18 +89,18 @@ impl Tails {
         Self {
             requests,
             log_max: None,
-            monitor: std::sync::Arc::new(PathBuf::from("/proc/self/exe")),
+            monitor: crate::monitor::Exe::at(PathBuf::from("/proc/self/exe")),
         }
     }
 
     /// Runs' monitors are `exe` (see [`crate::monitor`]).
-    pub fn with_monitor(mut self, exe: PathBuf) -> Self {
-        self.monitor = std::sync::Arc::new(exe);
+    pub fn with_monitor(mut self, exe: crate::monitor::Exe) -> Self {
+        self.monitor = exe;
         self
     }
 
     pub fn monitor(&self) -> &Path {
-        &self.monitor
+        self.monitor.path()
     }
 
     /// Runs' logs kept under `bytes` each (None or 0: no cap).

@@ -26,7 +26,8 @@ impl Fixture {
         Self {
             _dir: dir,
             run,
-            tails: Tails::start().with_monitor(crate::monitor::sweepd_exe()),
+            tails: Tails::start()
+                .with_monitor(crate::monitor::Exe::at(crate::monitor::sweepd_exe())),
         }
     }
 

@@ -1,8 +1,9 @@
 //! A run's monitor: the small process that is a local run's parent, so that
 //! the run outlives sweepd (a restart, an upgrade, a crash). It is the
-//! sweepd binary itself, started as `sweepd __monitor RUN_DIR -- COMMAND...`
-//! with the run's environment and working directory, in a session of its
-//! own. It
+//! program `sweepd-monitor` (or the sweepd binary itself, see [`Exe`]),
+//! started as `... __monitor RUN_DIR -- COMMAND...` with the run's
+//! environment and working directory; it goes into a session of its own.
+//! It
 //!
 //! - takes the run's GPU locks from sweepd (passed over its stdin, a Unix
 //!   socket) and holds them until the run is over; the trainer inherits them
@@ -22,9 +23,11 @@
 //!
 //! See docs/daemon.md ("Runs outlive sweepd").
 
+mod exe;
 mod handoff;
 mod liveness;
 
+pub use exe::{Exe, NAME};
 pub use handoff::{Handoff, Started, read_answer};
 pub use liveness::{Liveness, alive};
 

@@ -36,9 +36,10 @@ pub struct Config {
     /// next sweepd to take up). Shared: `sweepctl shutdown --stop-runs`
     /// sets it, and a second signal reads it.
     pub stop_runs_on_exit: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// The executable that is each local run's monitor (see
-    /// `crate::monitor`): this sweepd, unless a test says otherwise.
-    pub monitor_exe: PathBuf,
+    /// The program that is each local run's monitor (see
+    /// `crate::monitor::Exe`); None: `sweepd-monitor` beside sweepd, else
+    /// sweepd itself.
+    pub monitor_exe: Option<PathBuf>,
 }
 
 /// How GPUs are found and shared.
@@ -75,7 +76,7 @@ impl Config {
             slurm: SlurmConfig::default(),
             log_max: Some(settings::defaults::log_max_mib() << 20),
             stop_runs_on_exit: Default::default(),
-            monitor_exe: PathBuf::from("/proc/self/exe"),
+            monitor_exe: None,
         }
     }
 }

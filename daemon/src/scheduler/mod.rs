@@ -84,9 +84,13 @@ pub async fn run(
     let placement = Placement::new(config.gpu.thresholds.clone(), config.gpu.lock_dir.clone());
     // A dead daemon's view of the GPUs (and their holders) is not ours.
     let _ = std::fs::remove_file(home.gpus_file());
-    let tails = Tails::start()
-        .with_log_max(config.log_max)
-        .with_monitor(config.monitor_exe.clone());
+    let tails =
+        Tails::start()
+            .with_log_max(config.log_max)
+            .with_monitor(match &config.monitor_exe {
+                Some(path) => crate::monitor::Exe::at(path.clone()),
+                None => crate::monitor::Exe::find(),
+            });
     let python = match crate::python::install(&home) {
         Ok(root) => Some(root),
         Err(e) => {

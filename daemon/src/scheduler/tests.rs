@@ -17,6 +17,12 @@ struct World {
     config: Config,
 }
 
+impl Drop for World {
+    fn drop(&mut self) {
+        self.kill_runs();
+    }
+}
+
 impl World {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -24,7 +30,7 @@ impl World {
         home.create().unwrap();
         let mut config = Config::new(dir.path().to_owned());
         config.max_running = 4;
-        config.monitor_exe = crate::monitor::sweepd_exe();
+        config.monitor_exe = Some(crate::monitor::sweepd_exe());
         // These tests are not about GPUs: none, whatever the machine has.
         config.gpu.probe = crate::gpu::ProbeConfig::off();
         config.stop = StopTimes {
@@ -36,6 +42,13 @@ impl World {
             home,
             config,
         }
+    }
+
+    /// Nothing a test's runs left (a shutdown lets go of runs, which run
+    /// on with their monitors) outlives it.
+    fn kill_runs(&self) {
+        let left = crate::executor::orphans::find_in(self.home.root());
+        crate::executor::orphans::kill_all(&left);
     }
 
     /// File a sweep as the inbox would.
