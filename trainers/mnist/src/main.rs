@@ -2,7 +2,7 @@
 //! Under sweepd it reads its parameters from the start message and stops when
 //! asked; by hand, parameters come as W&B's `--name=value` flags.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -11,7 +11,7 @@ use serde_json::Map;
 use sweepd_mnist::params::{Params, value_from_flag};
 use sweepd_mnist::protocol::{self, Session};
 use sweepd_mnist::train::{self, Data, Ended, Trainer};
-use sweepd_mnist::{cuda, data};
+use sweepd_mnist::{checkpoint, cuda, data};
 use tch::Device;
 
 /// Train the MNIST classifier of W&B's PyTorch sweep tutorial and print its
@@ -135,11 +135,29 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         data.train_len()
     );
     let mut trainer = Trainer::new(&params, device)?;
+    let run_dir = std::env::var_os("SWEEP_RUN_DIR").map(PathBuf::from);
+    let first = resume(&params, &mut trainer, run_dir.as_deref())?;
     let stop = || session.stop_reason().map(str::to_owned);
     let mut out = std::io::stdout().lock();
-    let ended = train::train(&params, &data, &mut trainer, stop, |record| {
-        protocol::log(&mut out, &record)
-    })
+    let epoch_done = |trainer: &Trainer, done: i64| {
+        if let Some(dir) = &run_dir
+            && let Err(e) = checkpoint::save(dir, &params, trainer, done)
+        {
+            eprintln!(
+                "sweepd-mnist: cannot save a checkpoint in {}: {e}",
+                dir.display()
+            );
+        }
+    };
+    let ended = train::train(
+        &params,
+        &data,
+        &mut trainer,
+        first,
+        stop,
+        |record| protocol::log(&mut out, &record),
+        epoch_done,
+    )
     .context("writing metrics to stdout")?;
     if let Ended::Stopped {
         reason,
@@ -150,6 +168,43 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         eprintln!("sweepd-mnist: stopped ({reason}) in epoch {epoch} after {batches} batches");
     }
     Ok(())
+}
+
+/// With `SWEEP_RESUME_DIR` (sweepd runs this run's parameters again after
+/// an interruption), the earlier attempt's checkpoint: loaded, and written
+/// into this run's folder at once so that a second interruption finds it.
+/// The epochs it has done (0 without one).
+fn resume(params: &Params, trainer: &mut Trainer, run_dir: Option<&Path>) -> anyhow::Result<i64> {
+    let Some(earlier) = std::env::var_os("SWEEP_RESUME_DIR").map(PathBuf::from) else {
+        return Ok(0);
+    };
+    let found = match checkpoint::find(&earlier, params) {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            eprintln!(
+                "sweepd-mnist: no checkpoint in {}: starting from the first epoch",
+                earlier.display()
+            );
+            return Ok(0);
+        }
+        Err(e) => {
+            eprintln!("sweepd-mnist: not resuming: {e}");
+            return Ok(0);
+        }
+    };
+    trainer
+        .load(&found.weights)
+        .with_context(|| format!("loading the checkpoint {}", found.weights.display()))?;
+    if let Some(dir) = run_dir {
+        checkpoint::save(dir, params, trainer, found.epochs_done)
+            .with_context(|| format!("copying the checkpoint into {}", dir.display()))?;
+    }
+    eprintln!(
+        "sweepd-mnist: resumed from {} after {} epoch(s)",
+        earlier.display(),
+        found.epochs_done
+    );
+    Ok(found.epochs_done)
 }
 
 /// The device asked for; `auto` is the first visible GPU when libtorch's CUDA

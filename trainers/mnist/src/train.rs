@@ -42,7 +42,7 @@ impl Data {
 /// The network with its optimizer.
 pub struct Trainer {
     // Owns the parameters the network and optimizer refer to.
-    _vs: nn::VarStore,
+    vs: nn::VarStore,
     net: Net,
     opt: nn::Optimizer,
 }
@@ -62,7 +62,17 @@ impl Trainer {
             }
             .build(&vs, params.learning_rate)?,
         };
-        Ok(Trainer { _vs: vs, net, opt })
+        Ok(Trainer { vs, net, opt })
+    }
+
+    /// Write the network's weights to `path`.
+    pub fn save(&self, path: &std::path::Path) -> Result<(), tch::TchError> {
+        self.vs.save(path)
+    }
+
+    /// Take the network's weights from `path` (as `save` wrote them).
+    pub fn load(&mut self, path: &std::path::Path) -> Result<(), tch::TchError> {
+        self.vs.load(path)
     }
 
     /// One optimizer step on a batch; its loss.
@@ -105,19 +115,22 @@ pub enum Ended {
     },
 }
 
-/// Train for `params.epochs`, reporting through `log`; `stop` is asked after
-/// every batch.
+/// Train from epoch `first` (0, or the epochs a checkpoint has done) up to
+/// `params.epochs`, reporting through `log`; `stop` is asked after every
+/// batch, and `epoch_done` is told after every epoch (with the epochs done).
 pub fn train(
     params: &Params,
     data: &Data,
     trainer: &mut Trainer,
+    first: i64,
     stop: impl Fn() -> Option<String>,
     mut log: impl FnMut(Value) -> std::io::Result<()>,
+    mut epoch_done: impl FnMut(&Trainer, i64),
 ) -> std::io::Result<Ended> {
     let n = data.train_len();
     let batch_size = params.batch_size.min(n);
     let batches = (n + batch_size - 1) / batch_size;
-    for epoch in 0..params.epochs {
+    for epoch in first..params.epochs {
         let order = params
             .shuffle
             .then(|| Tensor::randperm(n, (Kind::Int64, data.train_x.device())));
@@ -151,6 +164,7 @@ pub fn train(
         }
         let accuracy = trainer.accuracy(&data.test_x, &data.test_y);
         log(json!({ "loss": total / batches as f64, "epoch": epoch, "val_accuracy": accuracy }))?;
+        epoch_done(trainer, epoch + 1);
     }
     Ok(Ended::Finished)
 }

@@ -14,6 +14,8 @@ fn trainer(args: &[&str]) -> Command {
     command
         .args(args)
         .env_remove("SWEEP_RUN_ID")
+        .env_remove("SWEEP_RUN_DIR")
+        .env_remove("SWEEP_RESUME_DIR")
         .env_remove("SWEEPD_MNIST_DIR")
         .env_remove("OMP_NUM_THREADS")
         .env("SWEEPD_MNIST_THREADS", "1")
@@ -250,4 +252,75 @@ fn a_stop_message_ends_the_run_cleanly_between_batches() {
         )),
         "{err}"
     );
+}
+
+/// After every epoch the trainer checkpoints into its run's folder; a run
+/// given that folder as SWEEP_RESUME_DIR (sweepd runs the parameters again
+/// after an interruption) goes on from the next epoch, with the weights
+/// learned, and keeps the checkpoint in its own folder. A checkpoint of
+/// other parameters is not resumed from.
+#[test]
+fn it_checkpoints_every_epoch_and_resumes_from_the_earlier_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = |name: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir(&path).unwrap();
+        path
+    };
+    let (first, second, other) = (folder("first"), folder("second"), folder("other"));
+    let attempt =
+        |epochs: &str, size: &str, run: &std::path::Path, resume: Option<&std::path::Path>| {
+            let mut command = trainer(&[
+                &format!("--fc_layer_size={size}"),
+                "--batch_size=500",
+                &format!("--epochs={epochs}"),
+            ]);
+            command.env("SWEEP_RUN_DIR", run);
+            if let Some(resume) = resume {
+                command.env("SWEEP_RESUME_DIR", resume);
+            }
+            let out = command.stdin(Stdio::null()).output().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            out
+        };
+    let checkpoint = |run: &std::path::Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(run.join("checkpoint.json")).unwrap())
+            .unwrap()
+    };
+
+    // Interrupted after its first epoch, as far as the checkpoint knows.
+    let out = attempt("1", "32", &first, None);
+    let all = records(&out);
+    let (_, fresh) = split(&all);
+    assert_eq!(checkpoint(&first)["epochs_done"], 1);
+    assert!(first.join("checkpoint-1.ot").is_file());
+
+    let out = attempt("3", "32", &second, Some(&first));
+    let all = records(&out);
+    let (epochs, resumed) = split(&all);
+    let numbers: Vec<i64> = epochs
+        .iter()
+        .map(|e| e["epoch"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2], "it goes on from the second epoch");
+    assert!(stderr(&out).contains("resumed from"), "{}", stderr(&out));
+    assert!(
+        resumed[0] < fresh[0] / 2.0,
+        "the weights were learned: first batch loss {} resumed, {} fresh",
+        resumed[0],
+        fresh[0]
+    );
+    assert_eq!(checkpoint(&second)["epochs_done"], 3);
+    assert!(second.join("checkpoint-3.ot").is_file());
+    assert!(
+        !second.join("checkpoint-1.ot").exists(),
+        "the checkpoint it replaced is gone"
+    );
+
+    // Another model does not take these weights.
+    let out = attempt("1", "64", &other, Some(&first));
+    let all = records(&out);
+    let (epochs, _) = split(&all);
+    assert_eq!(epochs[0]["epoch"], 0);
+    assert!(stderr(&out).contains("not resuming"), "{}", stderr(&out));
 }
