@@ -905,41 +905,13 @@ fn bad_inbox_files_are_rejected_with_a_reason_while_a_good_sweep_runs() {
 const GPU0: &str = "GPU-0a0a0a0a-0000-4000-8000-000000000000";
 const GPU1: &str = "GPU-1b1b1b1b-0000-4000-8000-000000000001";
 
-/// sweepd with the fake nvidia-smi (tests/fakes/nvidia-smi) reading the GPUs
-/// from `gpus.csv` in the world, its GPU locks in `locks/`, looking often.
+/// sweepd with the fake nvidia-smi, `extra_env` added.
 fn gpu_daemon(w: &World, extra_env: &[(&str, &str)]) -> Daemon {
-    let mut command = w.command("sweepd");
-    command
-        .args([
-            "--allow-root",
-            "--settle",
-            "100ms",
-            "--gpu-sample-every",
-            "50ms",
-            "--gpu-cooldown",
-            "0s",
-            "--gpu-lock-dir",
-        ])
-        .arg(w.path("locks"))
-        .env(
-            "SWEEPD_NVIDIA_SMI",
-            repo_root().join("tests/fakes/nvidia-smi"),
-        )
-        .env("FAKE_NVIDIA_SMI_STATE", w.path("gpus.csv"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(w.path("sweepd.log")).unwrap());
-    for (k, v) in extra_env {
-        command.env(k, v);
-    }
-    let daemon = Daemon {
-        child: command.spawn().unwrap(),
-    };
-    let socket = home(w).join("sweepd.sock");
-    wait_until("sweepd to listen", || {
-        std::os::unix::net::UnixStream::connect(&socket).is_ok()
-    });
-    daemon
+    let env: Vec<(&str, &std::ffi::OsStr)> = extra_env
+        .iter()
+        .map(|(k, v)| (*k, std::ffi::OsStr::new(v)))
+        .collect();
+    Daemon::start_fake_gpus(w, &env)
 }
 
 /// A trainer that notes the GPUs it was given in its folder, claims each in

@@ -294,28 +294,7 @@ fn a_runs_gpu_is_never_handed_to_another_run_across_a_restart() {
         "gpus.csv",
         &format!("0, {GPU0}, Fake H100, 81559, 3, 0\n1, {GPU1}, Fake H100, 81559, 3, 0\n"),
     );
-    let smi = common::repo_root().join("tests/fakes/nvidia-smi");
-    let state_file = w.path("gpus.csv");
-    let locks = w.path("locks");
-    let start_gpus = |w: &World| {
-        Daemon::start_env(
-            w,
-            &[
-                "--settle",
-                "100ms",
-                "--gpu-sample-every",
-                "50ms",
-                "--gpu-cooldown",
-                "0s",
-                "--gpu-lock-dir",
-                locks.to_str().unwrap(),
-            ],
-            &[
-                ("SWEEPD_NVIDIA_SMI", smi.as_os_str()),
-                ("FAKE_NVIDIA_SMI_STATE", state_file.as_os_str()),
-            ],
-        )
-    };
+    let start_gpus = |w: &World| Daemon::start_fake_gpus(w, &[]);
     let daemon = start_gpus(&w);
     // Each run writes down its GPU and when it held it.
     let go = w.path("go");

@@ -50,6 +50,34 @@ impl Daemon {
         Self::spawn(w, command, args)
     }
 
+    /// With the fake nvidia-smi (tests/fakes/nvidia-smi) reading the GPUs
+    /// from `gpus.csv` in the world, its GPU locks in `locks/`, looking
+    /// often, with no cooldown; `env` added.
+    pub fn start_fake_gpus(w: &World, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
+        let smi = super::repo_root().join("tests/fakes/nvidia-smi");
+        let state = w.path("gpus.csv");
+        let locks = w.path("locks");
+        let mut all = vec![
+            ("SWEEPD_NVIDIA_SMI", smi.as_os_str()),
+            ("FAKE_NVIDIA_SMI_STATE", state.as_os_str()),
+        ];
+        all.extend_from_slice(env);
+        Self::start_env(
+            w,
+            &[
+                "--settle",
+                "100ms",
+                "--gpu-sample-every",
+                "50ms",
+                "--gpu-cooldown",
+                "0s",
+                "--gpu-lock-dir",
+                locks.to_str().unwrap(),
+            ],
+            &all,
+        )
+    }
+
     /// The sweepd at `program` (a copy of the built one, say).
     pub fn start_from(w: &World, program: &Path, args: &[&str]) -> Daemon {
         Self::spawn(w, w.command_of(program), args)

@@ -8,8 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::Value;
 
+use crate::common::World;
 use crate::common::daemon::{Daemon, home, wait_until};
-use crate::common::{World, repo_root};
 
 const GPU0: &str = "GPU-0a0a0a0a-0000-4000-8000-000000000000";
 const GPU1: &str = "GPU-1b1b1b1b-0000-4000-8000-000000000001";
@@ -34,25 +34,7 @@ fn a_lock_file_linked_to_a_victims_file_leaves_it_alone_and_the_gpu_unused() {
     fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).unwrap();
     std::os::unix::fs::symlink(&victim, locks.join(format!("gpu-{GPU0}.lock"))).unwrap();
 
-    let smi = repo_root().join("tests/fakes/nvidia-smi");
-    let state = w.path("gpus.csv");
-    let _daemon = Daemon::start_env(
-        &w,
-        &[
-            "--settle",
-            "100ms",
-            "--gpu-sample-every",
-            "50ms",
-            "--gpu-cooldown",
-            "0s",
-            "--gpu-lock-dir",
-            locks.to_str().unwrap(),
-        ],
-        &[
-            ("SWEEPD_NVIDIA_SMI", smi.as_os_str()),
-            ("FAKE_NVIDIA_SMI_STATE", state.as_os_str()),
-        ],
-    );
+    let _daemon = Daemon::start_fake_gpus(&w, &[]);
     // Each run needs both GPUs: it can never have them.
     w.file(
         "two.yaml",

@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::agents::Agent;
 use super::gpus::gpus_needed;
 use super::launch::{self, RunContext, RunsAs};
+use super::sweep::Sweep;
 use super::{Scheduler, recorded, workdir};
 use crate::executor::slurm::Cluster;
 use crate::executor::{self, Backend, EndedBy, ToAgent};
@@ -133,25 +134,17 @@ impl Scheduler {
     /// from where its folder ends, and any stop it is owed sent.
     pub(super) fn adopt(&mut self, id: &SweepId, n: u32, record: &MonitorRecord) {
         let sweep = self.sweeps.get_mut(id).expect("present");
-        let run_dir = sweep.run_dir(n);
         let run_id = sweep.run_id(n);
-        let run = sweep.model.run(n).expect("a run of the sweep");
-        let token = run.summary.token.clone().unwrap_or_default();
-        let queued = run.state() == crate::store::RunState::Queued;
-        let launch = launch::launch(RunContext {
-            spec: &sweep.spec,
-            runs_as: RunsAs::Adopted,
-            python: None,
-            id: &run_id,
-            run_dir: &run_dir,
-            params: &run.params,
-            token: &token,
-            cwd: workdir(&sweep.spec, &sweep.source, &self.config.user_home),
-            interpreter: &self.config.interpreter,
-            stop: self.config.stop,
-            gpus: launch::Gpus::Inherited,
-            resume: None,
-        })
+        let queued = sweep.model.run(n).expect("a run of the sweep").state()
+            == crate::store::RunState::Queued;
+        let launch = run_launch(
+            sweep,
+            &self.config,
+            None,
+            n,
+            RunsAs::Adopted,
+            launch::Gpus::Inherited,
+        )
         .expect("a run taken up builds no command");
         tracing::info!(sweep = %id, run = n, pid = record.pid, monitor = record.monitor_pid, started_at = %record.started_at, "taken up again: it ran on while no sweepd ran");
         if !record.gpus.is_empty() {
@@ -190,10 +183,7 @@ impl Scheduler {
     ) -> bool {
         let backend = self.backend(id);
         let sweep = self.sweeps.get_mut(id).expect("present");
-        let run_dir = sweep.run_dir(n);
         let run_id = sweep.run_id(n);
-        let run = sweep.model.run(n).expect("a run of the sweep");
-        let token = run.summary.token.clone().unwrap_or_default();
         let gpus = match &lease {
             Some(lease) => launch::Gpus::These(&lease.gpus),
             // Slurm gives a job its GPUs (`--gres`) and says which.
@@ -222,22 +212,20 @@ impl Scheduler {
             }) => RunsAs::Command(command),
             Some(Agent { command: None, .. }) => RunsAs::Function,
         };
-        let resume = resume_of(sweep, n);
-        let launch = launch::launch(RunContext {
-            spec: &sweep.spec,
+        let launch = run_launch(
+            sweep,
+            &self.config,
+            self.python.as_deref(),
+            n,
             runs_as,
-            resume,
-            python: self.python.as_deref(),
-            id: &run_id,
-            run_dir: &run_dir,
-            params: &run.params,
-            token: &token,
-            cwd: workdir(&sweep.spec, &sweep.source, &self.config.user_home),
-            interpreter: &self.config.interpreter,
-            stop: self.config.stop,
             gpus,
-        });
-        let params = run.params.clone();
+        );
+        let params = sweep
+            .model
+            .run(n)
+            .expect("a run of the sweep")
+            .params
+            .clone();
         match launch {
             Ok(mut launch) => {
                 if let Some(lease) = &lease {
@@ -303,9 +291,41 @@ impl Scheduler {
     }
 }
 
+/// Run `n`'s launch, run as `runs_as`, with its sweep's and sweepd's
+/// settings (a run that runs its proposal again told where to resume).
+fn run_launch(
+    sweep: &Sweep,
+    config: &super::Config,
+    python: Option<&std::path::Path>,
+    n: u32,
+    runs_as: RunsAs<'_>,
+    gpus: launch::Gpus<'_>,
+) -> Result<crate::executor::Launch, crate::command::CommandError> {
+    let run = sweep.model.run(n).expect("a run of the sweep");
+    let token = run.summary.token.clone().unwrap_or_default();
+    let resume = match runs_as {
+        RunsAs::Adopted => None,
+        _ => resume_of(sweep, n),
+    };
+    launch::launch(RunContext {
+        spec: &sweep.spec,
+        runs_as,
+        resume,
+        python,
+        id: &sweep.run_id(n),
+        run_dir: &sweep.run_dir(n),
+        params: &run.params,
+        token: &token,
+        cwd: workdir(&sweep.spec, &sweep.source, &config.user_home),
+        interpreter: &config.interpreter,
+        stop: config.stop,
+        gpus,
+    })
+}
+
 /// What run `n` is told of the attempt it takes over from, when it runs its
 /// proposal again after an interruption or a crash.
-fn resume_of(sweep: &super::sweep::Sweep, n: u32) -> Option<launch::Resume> {
+fn resume_of(sweep: &Sweep, n: u32) -> Option<launch::Resume> {
     let earlier = sweep
         .model
         .runs()

@@ -106,6 +106,17 @@ impl World {
     }
 }
 
+/// Wait (bounded) as long as `busy` holds.
+async fn wait_while(mut busy: impl FnMut() -> bool) {
+    tokio::time::timeout(BOUND, async {
+        while busy() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("waited too long");
+}
+
 /// A child's exit status, waiting a bounded time (it is killed if it overstays).
 fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
     let start = std::time::Instant::now();
@@ -274,13 +285,7 @@ async fn pause_resume_and_cancel() {
     let id = w.add("method: random\nrun_cap: 50\ncommand: [sh, -c, 'echo started; exec sleep 1000']\nparameters: {x: {min: 0.0, max: 1.0}}\n");
     let (handle, token, task) = w.start();
     let dir = w.home.sweep(&id);
-    tokio::time::timeout(BOUND, async {
-        while !w.runs(&id).iter().any(|r| r.state == RunState::Running) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap();
+    wait_while(|| !w.runs(&id).iter().any(|r| r.state == RunState::Running)).await;
     let paused = handle.control(Control::Pause, id.clone()).await.unwrap();
     assert_eq!(paused.state, SweepState::Paused);
     assert_eq!(paused.to_string(), format!("sweep {id} is paused"));
@@ -310,13 +315,7 @@ async fn pause_resume_and_cancel() {
     );
     handle.control(Control::Cancel, id.clone()).await.unwrap();
     w.wait_for(&id, SweepState::Canceled).await;
-    tokio::time::timeout(BOUND, async {
-        while w.runs(&id).iter().any(|r| !r.state.is_terminal()) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap();
+    wait_while(|| w.runs(&id).iter().any(|r| !r.state.is_terminal())).await;
     let runs = w.runs(&id);
     assert_eq!(runs.len(), 1, "max_parallel 1: one run started");
     assert_eq!(
@@ -346,13 +345,7 @@ async fn a_shutdown_that_stops_runs_interrupts_them_and_a_restart_runs_them_agai
         .store(true, std::sync::atomic::Ordering::Relaxed);
     let id = w.add("method: random\nrun_cap: 1\ncommand: [sh, -c, 'if [ ! -e \"$SWEEP_RUN_DIR/../../done\" ]; then touch \"$SWEEP_RUN_DIR/../../done\"; exec sleep 1000; fi; echo ok']\nparameters: {x: {min: 0.0, max: 1.0}}\n");
     let (_handle, token, task) = w.start();
-    tokio::time::timeout(BOUND, async {
-        while !w.home.sweep(&id).root().join("done").exists() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap();
+    wait_while(|| !w.home.sweep(&id).root().join("done").exists()).await;
     token.cancel();
     task.await.unwrap().unwrap();
     let runs = w.runs(&id);
@@ -378,18 +371,14 @@ async fn a_shutdown_leaves_runs_running_and_a_restart_takes_them_up() {
     ));
     let run = w.home.sweep(&id).run(1);
     let (_handle, token, task) = w.start();
-    tokio::time::timeout(BOUND, async {
-        while std::fs::read_to_string(run.metrics_file())
+    wait_while(|| {
+        std::fs::read_to_string(run.metrics_file())
             .unwrap_or_default()
             .lines()
             .count()
             < 1
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     })
-    .await
-    .unwrap();
+    .await;
     token.cancel();
     task.await.unwrap().unwrap();
     let runs = w.runs(&id);
@@ -505,13 +494,7 @@ async fn stop_ends_queued_runs_and_lets_running_ones_finish() {
     let w = World::new();
     let id = w.add("method: random\nrun_cap: 10\ncommand: [sh, -c, 'exec sleep 1000']\nparameters: {x: {min: 0.0, max: 1.0}}\n");
     let (handle, token, task) = w.start();
-    tokio::time::timeout(BOUND, async {
-        while !w.runs(&id).iter().any(|r| r.state == RunState::Running) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap();
+    wait_while(|| !w.runs(&id).iter().any(|r| r.state == RunState::Running)).await;
     handle.control(Control::Stop, id.clone()).await.unwrap();
     let state = w.home.sweep(&id).read_state().unwrap();
     assert_eq!(
