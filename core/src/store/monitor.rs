@@ -12,6 +12,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::atomic;
+use crate::protocol::trainer::StopReason;
+use crate::sweep::{Ending, Exit};
 
 /// The version of `monitor.json` and `exit.json` this sweepd writes; it
 /// reads this one and older ones.
@@ -64,6 +66,17 @@ pub enum Read<T> {
 impl ExitRecord {
     pub fn write(&self, path: &Path) -> io::Result<()> {
         atomic::write_json(path, self)
+    }
+
+    /// How the run ended, as its monitor saw it; sweepd's stop (`stopped`)
+    /// wins, as for any run.
+    pub fn ending(&self, stopped: Option<StopReason>) -> Ending {
+        if let Some(why) = &self.not_started {
+            return Ending::not_started(why.clone());
+        }
+        let exit = self.code.map(Exit::Code).or(self.signal.map(Exit::Signal));
+        let lost = "its monitor could not read its exit status".to_owned();
+        Ending::from_parts(stopped, exit, Some(lost), None)
     }
 }
 

@@ -29,9 +29,9 @@ use super::orphans;
 use super::output::Output;
 use super::stop::{Action, Plan, StopSequence};
 use super::tail::Tails;
-use super::{EndedBy, Ending, Exit, Launch, Request, RunEvent, RunEventKind, RunHandle, until};
+use super::{EndedBy, Ending, Launch, Request, RunEvent, RunEventKind, RunHandle, until};
 use crate::monitor::{self, Liveness, Started};
-use crate::protocol::trainer::{StopReason, ToTrainer};
+use crate::protocol::trainer::ToTrainer;
 use crate::store::monitor::{ExitRecord, MonitorRecord, Read};
 
 /// Start a run (its monitor, which starts the trainer); its events go to
@@ -221,10 +221,7 @@ async fn follow(
     }
     drop(stdin);
     let how = match crate::store::monitor::read::<ExitRecord>(&launch.run_dir.exit_file()) {
-        Ok(Some(Read::Known(record))) => match record.not_started {
-            Some(why) => EndedBy::NotStarted(why),
-            None => exited(sequence.reason(), &record),
-        },
+        Ok(Some(Read::Known(record))) => record.ending(sequence.reason()).how,
         Ok(Some(Read::Newer(version))) => EndedBy::Lost(format!(
             "its monitor wrote exit.json version {version}, newer than this sweepd reads"
         )),
@@ -242,19 +239,6 @@ async fn follow(
     };
     let metric = output.finish(&send);
     send(RunEventKind::Ended(Ending::new(how, metric)));
-}
-
-/// How a run whose monitor wrote `exit.json` ended: sweepd's stop wins.
-fn exited(stopped: Option<StopReason>, record: &ExitRecord) -> EndedBy {
-    let exit = record
-        .code
-        .map(Exit::Code)
-        .or(record.signal.map(Exit::Signal));
-    match (stopped, exit) {
-        (Some(reason), exit) => EndedBy::Stopped { reason, exit },
-        (None, Some(exit)) => EndedBy::Exited(exit),
-        (None, None) => EndedBy::Lost("its monitor could not read its exit status".into()),
-    }
 }
 
 /// Resolves once the monitor has exited. Its pid is trusted only together

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::{LoadError, Sweep};
-use crate::executor::{Ending, Exit, Ingest, orphans};
+use crate::executor::{Ending, Ingest, orphans};
 use crate::monitor::{self, Liveness};
 use crate::protocol::trainer::StopReason;
 use crate::search;
@@ -200,12 +200,5 @@ fn ended_meanwhile(
             return None;
         }
     };
-    if let Some(why) = record.not_started {
-        return Some(Ending::not_started(why));
-    }
-    let exit = record
-        .code
-        .map(Exit::Code)
-        .or(record.signal.map(Exit::Signal));
-    Some(Ending::from_parts(stop_owed, exit, None, None))
+    Some(record.ending(stop_owed))
 }
