@@ -8,6 +8,11 @@
 //! - CPU used while idle;
 //! - taking up 200 running runs at start (after a kill -9), each run's
 //!   monitor's resident memory, and sweepd's with those runs.
+//!
+//! With `SWEEPD_BENCH_MONITOR=FILE`, runs' monitors are that program (e.g.
+//! the static one of `cargo monitor-static`, copied aside, since `cargo
+//! bench` relinks target/release/sweepd-monitor): sweepd is copied beside it
+//! into the temp folder and run from there.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,8 +25,9 @@ fn main() {
     // `cargo bench` passes --bench; nothing to filter here.
     let dir = tempfile::tempdir().expect("temp dir");
     println!(
-        "sweepd benchmark ({} CPU cores)",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "sweepd benchmark ({} CPU cores; monitor: {})",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        monitor_under_test().display()
     );
     let results = [
         drop_to_start(dir.path()),
@@ -55,7 +61,7 @@ impl Daemon {
 
     fn spawn(root: &Path, name: &str, max_running: usize, log: Stdio, level: &str) -> Daemon {
         let home = root.join(name);
-        let child = Command::new(env!("CARGO_BIN_EXE_sweepd"))
+        let child = Command::new(sweepd_exe(root))
             .args([
                 "--home",
                 home.to_str().unwrap(),
@@ -120,6 +126,30 @@ impl Drop for Daemon {
         let _ = self.child.wait();
         kill_runs(&self.home);
     }
+}
+
+/// The monitor runs get: `SWEEPD_BENCH_MONITOR`, else the one cargo built.
+fn monitor_under_test() -> PathBuf {
+    std::env::var_os("SWEEPD_BENCH_MONITOR").map_or_else(
+        || Path::new(env!("CARGO_BIN_EXE_sweepd")).with_file_name("sweepd-monitor"),
+        PathBuf::from,
+    )
+}
+
+/// The sweepd to run: cargo's, or with `SWEEPD_BENCH_MONITOR` a copy of it
+/// beside that monitor (sweepd starts the `sweepd-monitor` beside it).
+fn sweepd_exe(root: &Path) -> PathBuf {
+    let built = PathBuf::from(env!("CARGO_BIN_EXE_sweepd"));
+    let Some(monitor) = std::env::var_os("SWEEPD_BENCH_MONITOR") else {
+        return built;
+    };
+    let bin = root.join("bin");
+    if !bin.join("sweepd").exists() {
+        fs::create_dir_all(&bin).unwrap();
+        fs::copy(&monitor, bin.join("sweepd-monitor")).expect("SWEEPD_BENCH_MONITOR is a file");
+        fs::copy(&built, bin.join("sweepd")).unwrap();
+    }
+    bin.join("sweepd")
 }
 
 /// Resident memory of process `pid`, in KiB.
