@@ -6,6 +6,7 @@
 mod agent;
 mod client;
 mod config;
+mod continuing;
 mod control;
 mod export;
 mod gpus;
@@ -112,6 +113,32 @@ enum Command {
     Stop { sweep: String },
     /// Stop the sweep and its running runs (W&B's --cancel).
     Cancel { sweep: String },
+    /// Give a sweep more runs: a new run_cap for a running or paused sweep,
+    /// or for one that finished by reaching its run_cap (it runs again).
+    /// Its search goes on from the runs it has.
+    Extend {
+        sweep: String,
+        /// The new run_cap.
+        #[arg(
+            long,
+            value_name = "N",
+            required_unless_present = "more",
+            conflicts_with = "more"
+        )]
+        run_cap: Option<u64>,
+        /// This many runs more than the cap now.
+        #[arg(long, value_name = "K")]
+        more: Option<u64>,
+    },
+    /// Queue a run with given parameters (NAME=VALUE ..., a dotted NAME for
+    /// a nested one) ahead of the search's own proposals; it counts toward
+    /// run_cap and the search learns from it. Parameters left out are drawn
+    /// from the space.
+    Enqueue {
+        sweep: String,
+        #[arg(value_name = "NAME=VALUE", required = true)]
+        params: Vec<String>,
+    },
     /// Stop sweepd and wait until it has exited. Its runs run on (each with
     /// its monitor) and the next sweepd takes them up.
     Shutdown {
@@ -236,6 +263,14 @@ fn main() -> ExitCode {
         Command::Resume { sweep } => home().and_then(|h| control::run(&h, "resume", &sweep)),
         Command::Stop { sweep } => home().and_then(|h| control::run(&h, "stop", &sweep)),
         Command::Cancel { sweep } => home().and_then(|h| control::run(&h, "cancel", &sweep)),
+        Command::Extend {
+            sweep,
+            run_cap,
+            more,
+        } => home().and_then(|h| continuing::extend(&h, &sweep, run_cap, more)),
+        Command::Enqueue { sweep, params } => {
+            home().and_then(|h| continuing::enqueue(&h, &sweep, &params))
+        }
         Command::Shutdown { stop_runs } => home().and_then(|h| shutdown::run(&h, stop_runs)),
         Command::Watch { sweep, json } => home().and_then(|h| watch::run(&h, &sweep, json)),
         Command::Report { sweep, output } => home().and_then(|h| report::run(&h, &sweep, output)),

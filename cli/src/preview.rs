@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use sweepd_core::search::{Bayes, Grid, Leaf, ParamSet, PointCount, Random, Space};
+use sweepd_core::search::{Bayes, Grid, Leaf, ParamSet, PointCount, Random, Space, given_runs};
 use sweepd_core::spec::{self, Format, Method, SweepSpec};
 
 use crate::Outcome;
@@ -100,7 +100,14 @@ fn preview_random(
     let wanted = n.unwrap_or(DEFAULT_RANDOM_RUNS);
     let shown = spec.run_cap.map_or(wanted, |cap| wanted.min(cap));
     let random = Random::new(&spec.parameters, seed);
-    let runs = (0..shown).map(|i| random.draw(i));
+    // The runs the file gives come first; the search's own draws follow,
+    // each from its run's stream.
+    let given = given_runs(spec, seed).map_err(anyhow::Error::msg)?;
+    let from = given.len() as u64;
+    let runs = given
+        .into_iter()
+        .chain((from..).map(|i| random.draw(i)))
+        .take(shown as usize);
     if json {
         return write_json(out, runs);
     }
@@ -125,12 +132,19 @@ fn preview_bayes(
     json: bool,
 ) -> Result<()> {
     let (seed, chosen) = pick_seed(seed.or(spec.sweepd.seed));
+    // The runs the file gives take the first places of the design.
+    let given = given_runs(spec, seed).map_err(anyhow::Error::msg)?;
     let design = Bayes::new(spec, seed).initial_design();
+    let known = design.len().max(given.len()) as u64;
     let limit = [n, spec.run_cap]
         .into_iter()
         .flatten()
-        .fold(design.len() as u64, u64::min);
-    let runs = design.into_iter().take(limit as usize);
+        .fold(known, u64::min);
+    let skip = given.len();
+    let runs = given
+        .into_iter()
+        .chain(design.into_iter().skip(skip))
+        .take(limit as usize);
     if json {
         return write_json(out, runs);
     }

@@ -128,6 +128,20 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
             if let Some(problem) = &line.executor_problem {
                 writeln!(out, "{}", terminal::text(problem))?;
             }
+            if let Some(cap) = line.run_cap {
+                writeln!(out, "run_cap {cap}: {} counted so far", line.counted)?;
+            }
+            if line.seeds > 0 {
+                let seeds = view.model.seeds();
+                let imported = seeds.iter().filter(|s| s.imported).count();
+                writeln!(
+                    out,
+                    "seeded by {} finished run{} from elsewhere ({} from earlier sweeps, {imported} imported): its search learns from them; they are not its runs",
+                    line.seeds,
+                    if line.seeds == 1 { "" } else { "s" },
+                    line.seeds - imported
+                )?;
+            }
             let names: Vec<String> = view
                 .runs
                 .first()

@@ -50,7 +50,11 @@ pub struct SweepLine {
     /// What keeps sweepd from its runs' executor (Slurm unreachable), while that lasts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub executor_problem: Option<String>,
+    /// The file's `run_cap`, or the one `sweepctl extend` set.
     pub run_cap: Option<u64>,
+    /// Finished runs from elsewhere that seed its search (warm start,
+    /// import): not its runs, not counted.
+    pub seeds: usize,
     /// How many runs the sweep will count when done: `run_cap`, or the
     /// grid's size when that is smaller; None for an uncapped search (or
     /// an uncapped grid of more than u64::MAX points).
@@ -153,7 +157,7 @@ impl SweepView {
             .flatten()
             .and_then(|g| g.count().exact())
             .and_then(|size| u64::try_from(size).ok());
-        match (spec.run_cap, grid) {
+        match (self.model.run_cap(), grid) {
             (Some(cap), Some(size)) => Some(cap.min(size)),
             (cap, size) => cap.or(size),
         }
@@ -173,7 +177,8 @@ impl SweepView {
             reason: self.record.reason.clone(),
             waiting: self.record.waiting.clone(),
             executor_problem: self.record.executor_problem.clone(),
-            run_cap: self.spec.as_ref().and_then(|s| s.run_cap),
+            run_cap: self.model.run_cap(),
+            seeds: self.model.seeds().len(),
             total: self.total(),
             finished: counts.finished,
             running: counts.running,
@@ -230,26 +235,7 @@ pub fn sweep_ids(home: &Home) -> Result<Vec<SweepId>> {
 
 /// A sweep named by its id or any unique part of it (`macd`, `tut-macd`).
 pub fn resolve_sweep(home: &Home, wanted: &str) -> Result<SweepId> {
-    let ids = sweep_ids(home)?;
-    if let Some(id) = ids.iter().find(|id| id.as_str() == wanted) {
-        return Ok(id.clone());
-    }
-    let matching: Vec<&SweepId> = ids
-        .iter()
-        .filter(|id| id.as_str().contains(wanted))
-        .collect();
-    match matching.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => bail!("no sweep matches {wanted:?} in {}", home.root().display()),
-        many => bail!(
-            "{wanted:?} matches {} sweeps: {}",
-            many.len(),
-            many.iter()
-                .map(|id| id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
+    home.find_sweep(wanted).map_err(anyhow::Error::msg)
 }
 
 /// A run named `SWEEP/N` (the sweep part may be any unique part of its id).

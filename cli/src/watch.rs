@@ -268,6 +268,24 @@ fn event_line(event: &Event, view: &SweepView) -> String {
         EventKind::EarlyTerminated { run: n, .. } => {
             format!("run {n} stopped by early termination")
         }
+        EventKind::Extended { from, to } => match from {
+            Some(from) => format!("run_cap {from} -> {to}"),
+            None => format!("run_cap set to {to}"),
+        },
+        EventKind::Enqueued { runs } => {
+            let runs: Vec<String> = runs.iter().map(u32::to_string).collect();
+            format!("given runs queued: {}", runs.join(", "))
+        }
+        EventKind::Seeded {
+            added, left_out, ..
+        } => {
+            let left = if left_out.is_empty() {
+                String::new()
+            } else {
+                format!("; left out {}", safe::text(&left_out.join(", ")))
+            };
+            format!("seeded by {added} finished runs from elsewhere{left}")
+        }
         EventKind::Recovered { interrupted } => format!(
             "sweepd restarted; {} interrupted run(s) will run again",
             interrupted.len()

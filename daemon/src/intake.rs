@@ -10,8 +10,9 @@ use std::time::SystemTime;
 
 use crate::spec::{self, Format, SweepSpec};
 use crate::store::{
-    Home, RECORD_VERSION, Source, SweepId, SweepRecord, SweepState, Via, atomic, now,
+    EventKind, Home, RECORD_VERSION, Source, SweepId, SweepRecord, SweepState, Via, atomic, now,
 };
+use crate::sweep::warm_start;
 
 /// Sweep files larger than this are refused unread.
 pub const MAX_FILE_BYTES: u64 = spec::MAX_FILE_BYTES as u64;
@@ -76,8 +77,19 @@ pub fn file_checked(
             spec,
             warnings,
         }) => {
+            // The earlier sweeps a warm start names are read now, once:
+            // their runs are copied in as seeds.
+            let base = submission.submitted_from.as_deref();
+            let gathered = match warm_start::gather(home, &spec, base) {
+                Ok(gathered) => gathered,
+                Err(why) => {
+                    let reasons = format!("{}: error: {why}\n", submission.name);
+                    reject(home, claimed, &submission.name, &reasons)?;
+                    return Ok(Verdict::Rejected { reasons });
+                }
+            };
             let claimed_as = claimed.file_name().and_then(|n| n.to_str());
-            let id = accept(home, &bytes, &spec, submission, claimed_as)?;
+            let id = accept(home, &bytes, &spec, submission, claimed_as, &gathered)?;
             fs::remove_file(claimed)?;
             Ok(Verdict::Accepted { id, warnings })
         }
@@ -169,6 +181,7 @@ fn accept(
     spec: &SweepSpec,
     submission: &Submission,
     claimed_as: Option<&str>,
+    gathered: &warm_start::Gathered,
 ) -> io::Result<SweepId> {
     let stem = Path::new(&submission.name)
         .file_stem()
@@ -195,6 +208,7 @@ fn accept(
         updated_at: created.clone(),
         waiting: None,
         executor_problem: None,
+        run_cap: None,
     };
     let source = Source {
         version: RECORD_VERSION,
@@ -206,7 +220,16 @@ fn accept(
         claimed_as: claimed_as.map(str::to_owned),
     };
     let json = format_of(&submission.name) == Some(Format::Json);
-    home.sweep(&id).create(bytes, json, &source, &record)?;
+    let dir = home.sweep(&id);
+    dir.create(bytes, json, &source, &record, &gathered.seeds)?;
+    if !spec.sweepd.warm_start.is_empty() {
+        tracing::info!(sweep = %id, "{}", warm_start::describe(gathered));
+        dir.append_event(EventKind::Seeded {
+            added: gathered.seeds.len(),
+            from: gathered.from.clone(),
+            left_out: gathered.left_out.clone(),
+        })?;
+    }
     Ok(id)
 }
 

@@ -24,7 +24,7 @@ mod agent;
 
 use crate::intake::Verdict;
 use crate::protocol::control::{CONTROL_VERSION, MAX_LINE, Request, Response};
-use crate::scheduler::{Control, SchedulerHandle};
+use crate::scheduler::{Control, RunCap, SchedulerHandle};
 use crate::store::SweepId;
 use crate::watcher::Notice;
 
@@ -249,6 +249,29 @@ async fn serve(
             Request::Stop { sweep } => control(&mut lines, &scheduler, Control::Stop, &sweep).await,
             Request::Cancel { sweep } => {
                 control(&mut lines, &scheduler, Control::Cancel, &sweep).await
+            }
+            Request::Extend {
+                sweep,
+                run_cap,
+                more,
+            } => {
+                let cap = match (run_cap, more) {
+                    (Some(n), None) => Some(RunCap::To(n)),
+                    (None, Some(k)) => Some(RunCap::More(k)),
+                    _ => None,
+                };
+                match cap {
+                    Some(cap) => {
+                        control(&mut lines, &scheduler, Control::Extend(cap), &sweep).await
+                    }
+                    None => {
+                        let message = "extend takes one of run_cap and more".to_owned();
+                        send(&mut lines, Response::Refused { message }).await
+                    }
+                }
+            }
+            Request::Enqueue { sweep, runs } => {
+                control(&mut lines, &scheduler, Control::Enqueue(runs), &sweep).await
             }
             Request::Agent { sweep, command } => {
                 // The connection is the agent's from now on.

@@ -37,6 +37,21 @@ pub enum Request {
     Cancel {
         sweep: String,
     },
+    /// Set the sweep's run_cap to `run_cap`, or raise it by `more`
+    /// (`sweepctl extend`); one of the two.
+    Extend {
+        sweep: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run_cap: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        more: Option<u64>,
+    },
+    /// Queue runs with these parameters, in order, before the search's own
+    /// proposals (`sweepctl enqueue`).
+    Enqueue {
+        sweep: String,
+        runs: Vec<ParamSet>,
+    },
     /// Shut sweepd down: its runs run on for the next sweepd to take up, or
     /// with `stop_runs` are stopped (and run again at its next start).
     Shutdown {
@@ -166,6 +181,19 @@ mod tests {
             Request::Resume { sweep: "s".into() },
             Request::Stop { sweep: "s".into() },
             Request::Cancel { sweep: "s".into() },
+            Request::Extend {
+                sweep: "s".into(),
+                run_cap: Some(20),
+                more: None,
+            },
+            Request::Enqueue {
+                sweep: "s".into(),
+                runs: vec![
+                    [("lr".to_owned(), serde_json::json!(0.5))]
+                        .into_iter()
+                        .collect(),
+                ],
+            },
             Request::AwaitVerdict {
                 name: "x.yaml".into(),
             },

@@ -5,12 +5,14 @@
 //! the same question and gets the same answer.
 
 mod bayes;
+mod given;
 mod grid;
 mod random;
 mod sample;
 mod space;
 
 pub use bayes::{Basis, Bayes};
+pub use given::{NotInSpace, admits, given_runs};
 pub use grid::Grid;
 pub use random::Random;
 pub use space::{Leaf, Space};
@@ -48,10 +50,15 @@ pub struct Trial {
     pub metric: Vec<f64>,
 }
 
-/// Every run of the sweep so far, in the order they were proposed.
+/// Every run of the sweep so far, in the order they were proposed, and the
+/// finished runs from elsewhere that seed it (warm start, imported history).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
     pub trials: Vec<Trial>,
+    /// Finished runs that are not the sweep's own: the Bayesian search
+    /// learns from them as from its own; they are not counted as runs, and
+    /// grid and random search do not look at them.
+    pub seeds: Vec<Trial>,
 }
 
 impl History {
@@ -66,6 +73,7 @@ impl History {
                     metric: Vec::new(),
                 })
                 .collect(),
+            seeds: Vec::new(),
         }
     }
 }

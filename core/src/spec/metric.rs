@@ -22,6 +22,16 @@ pub enum Goal {
     Maximize,
 }
 
+impl Goal {
+    /// As a sweep file writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Goal::Minimize => "minimize",
+            Goal::Maximize => "maximize",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Impute {
     Latest,

@@ -36,7 +36,7 @@ pub use document::{Format, is_syntax_error};
 pub use early_terminate::{BandSpec, Hyperband};
 pub use metric::{Goal, Impute, Metric};
 pub use number::Num;
-pub use options::{SweepdOptions, WandbMode};
+pub use options::{SweepdOptions, WandbMode, WarmStart};
 pub use parameter::{
     Distribution, GridAxis, Kind, MAX_FLOAT_STEPS, NotListable, Parameter, Parameters,
 };

@@ -33,6 +33,21 @@ pub struct SweepdOptions {
     pub executor: Executor,
     /// What `import wandb` is in a run's Python.
     pub wandb: WandbMode,
+    /// Runs with these parameters first, in order, before the search's own
+    /// proposals (checked against the space with the parameters).
+    pub enqueue: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// Earlier sweeps whose finished runs seed the Bayesian search.
+    pub warm_start: Vec<WarmStart>,
+}
+
+/// One earlier sweep to warm-start from (`sweepd.warm_start`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarmStart {
+    /// Its id, any unique part of one, or its folder.
+    pub sweep: String,
+    /// The metric to read from its runs: named when it differs from this
+    /// sweep's (else the two sweeps' metrics must be the same).
+    pub metric: Option<String>,
 }
 
 /// What `import wandb` gives a run's Python (`sweepd.wandb`).
@@ -76,6 +91,8 @@ impl Default for SweepdOptions {
             gpus_per_run: None,
             executor: Executor::Local,
             wandb: WandbMode::Sweepd,
+            enqueue: Vec::new(),
+            warm_start: Vec::new(),
         }
     }
 }
@@ -92,6 +109,8 @@ pub const KEYS: &[&str] = &[
     "executor",
     "slurm",
     "wandb",
+    "enqueue",
+    "warm_start",
 ];
 
 pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<SweepdOptions> {
@@ -177,7 +196,103 @@ pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Opt
             None => ok = false,
         }
     }
+    if let Some(n) = fields.get("enqueue") {
+        match enqueue(c, n, &fields.child("enqueue")) {
+            Some(e) => options.enqueue = e,
+            None => ok = false,
+        }
+    }
+    if let Some(n) = fields.get("warm_start") {
+        match warm_start(c, n, &fields.child("warm_start")) {
+            Some(w) => options.warm_start = w,
+            None => ok = false,
+        }
+    }
     ok.then_some(options)
+}
+
+/// The items of a list, or an error that it is none.
+fn list<'n>(c: &mut Checker, node: &'n Node, path: &KeyPath, help: &str) -> Option<&'n [Node]> {
+    match &node.value {
+        Value::Seq(items) => Some(items),
+        _ => {
+            c.error_help(
+                node.position,
+                path,
+                format!("expected a list, found {}", node.describe()),
+                help,
+            );
+            None
+        }
+    }
+}
+
+/// `enqueue: [{lr: 0.01, optimizer: adam}, ...]`: each a mapping of
+/// parameter names to values (checked against the parameters later).
+fn enqueue(
+    c: &mut Checker,
+    node: &Node,
+    path: &KeyPath,
+) -> Option<Vec<serde_json::Map<String, serde_json::Value>>> {
+    let help = "write `enqueue: [{lr: 0.01, optimizer: adam}]`: one mapping of parameters per run";
+    let items = list(c, node, path, help)?;
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        match c.json_value(item, &path.index(i)) {
+            Some(serde_json::Value::Object(set)) => out.push(set),
+            Some(_) => {
+                c.error_help(
+                    item.position,
+                    &path.index(i),
+                    format!(
+                        "expected a mapping of parameters, found {}",
+                        item.describe()
+                    ),
+                    help,
+                );
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// `warm_start: [SWEEP, {sweep: SWEEP, metric: NAME}]`.
+fn warm_start(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<Vec<WarmStart>> {
+    let help = "write `warm_start: [SWEEP-ID]`, or `[{sweep: SWEEP-ID, metric: NAME}]` to read another metric of its runs";
+    let items = list(c, node, path, help)?;
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let at = path.index(i);
+        let read = match &item.value {
+            Value::Str(sweep) => Some(WarmStart {
+                sweep: sweep.clone(),
+                metric: None,
+            }),
+            Value::Map(_) => warm_start_entry(c, item, &at),
+            _ => {
+                c.error_help(
+                    item.position,
+                    &at,
+                    format!("expected a sweep id or folder, found {}", item.describe()),
+                    help,
+                );
+                None
+            }
+        };
+        match read {
+            Some(w) if !w.sweep.trim().is_empty() => out.push(w),
+            Some(_) => {
+                c.error(item.position, &at, "a warm start must name a sweep");
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
 }
 
 /// A whole number of at least `min` that fits a u32.
@@ -277,4 +392,17 @@ fn env(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<BTreeMap<String, 
         out.insert(name.to_owned(), text);
     }
     ok.then_some(out)
+}
+
+/// `{sweep: SWEEP, metric: NAME}`.
+fn warm_start_entry(c: &mut Checker, item: &Node, at: &KeyPath) -> Option<WarmStart> {
+    let fields = c.mapping(item, at, "a warm start")?;
+    c.only_keys(&fields, &["sweep", "metric"], "a warm start");
+    let sweep = c.require(&fields, "sweep", "a warm start")?;
+    let sweep = c.string(sweep, &fields.child("sweep"))?;
+    let metric = match fields.get("metric") {
+        Some(m) => Some(c.string(m, &fields.child("metric"))?),
+        None => None,
+    };
+    Some(WarmStart { sweep, metric })
 }

@@ -1,7 +1,7 @@
 //! The sweep as a whole: W&B's top-level keys, our `sweepd:` block, and the
 //! checks that span several keys.
 
-use super::checker::{Checker, choice};
+use super::checker::{Checker, Fields, choice};
 use super::command::{Command, check_command};
 use super::diagnostic::KeyPath;
 use super::document::Node;
@@ -173,6 +173,9 @@ pub(crate) fn check_sweep(c: &mut Checker, root: &Node) -> Option<SweepSpec> {
     // are reported along with every other.
     let command_read = command.as_ref().and_then(Option::as_ref);
     check_across_keys(c, &fields, method, parameters.as_ref(), command_read);
+    if let (Some(Some(options)), Some(parameters)) = (&sweepd, &parameters) {
+        check_enqueued(c, &fields, options, parameters, run_cap.flatten());
+    }
 
     let (method, parameters) = (method?, parameters?);
     let (metric, early_terminate, program, command, run_cap) =
@@ -339,4 +342,52 @@ fn parameter_node<'n>(root: &'n Node, names: &[String]) -> (Option<&'n Node>, Ke
         node = node.and_then(|n| n.get(name));
     }
     (node, path)
+}
+
+/// Each run of `sweepd.enqueue` against the parameters: every name one of
+/// them, every value one its distribution can take.
+fn check_enqueued(
+    c: &mut Checker,
+    fields: &Fields<'_>,
+    options: &SweepdOptions,
+    parameters: &Parameters,
+    run_cap: Option<u64>,
+) {
+    let space = crate::search::Space::new(parameters);
+    let path = fields.child("sweepd").key("enqueue");
+    let items = fields
+        .get("sweepd")
+        .and_then(|n| n.get("enqueue"))
+        .and_then(|n| match &n.value {
+            super::document::Value::Seq(items) => Some(items.as_slice()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    if let Some(cap) = run_cap
+        && options.enqueue.len() as u64 > cap
+    {
+        c.error_help(
+            fields
+                .get("sweepd")
+                .and_then(|n| n.get("enqueue"))
+                .and_then(|n| n.position),
+            &path,
+            format!(
+                "`enqueue` gives {} runs, more than `run_cap` ({cap}) lets run",
+                options.enqueue.len()
+            ),
+            "the given runs count toward run_cap: raise it, or give fewer",
+        );
+    }
+    for (i, given) in options.enqueue.iter().enumerate() {
+        if let Err(e) = space.check_given(given, &Default::default()) {
+            let position = items.get(i).and_then(|n| n.position);
+            c.error_help(
+                position,
+                &path.index(i),
+                format!("run {} of `enqueue`: {e}", i + 1),
+                "each run of `enqueue` gives values its parameters can take; leave out what the search should choose",
+            );
+        }
+    }
 }

@@ -1026,3 +1026,5 @@ fn load_reports_every_error_with_the_file_name() {
         Err(SpecError::Io { .. })
     ));
 }
+
+mod continuing;

@@ -80,6 +80,34 @@ impl Home {
         Ok(ids)
     }
 
+    /// A sweep named by its id or any unique part of it (`macd`,
+    /// `tut-macd`); else why none (no match, or several).
+    pub fn find_sweep(&self, wanted: &str) -> Result<SweepId, String> {
+        let ids = self
+            .sweep_ids()
+            .map_err(|e| format!("cannot read {}: {e}", self.sweeps().display()))?;
+        if let Some(id) = ids.iter().find(|id| id.as_str() == wanted) {
+            return Ok(id.clone());
+        }
+        let matching: Vec<&str> = ids
+            .iter()
+            .map(SweepId::as_str)
+            .filter(|id| id.contains(wanted))
+            .collect();
+        match matching.as_slice() {
+            [one] => Ok(one.parse().expect("listed ids parse")),
+            [] => Err(format!(
+                "no sweep matches {wanted:?} in {}",
+                self.root.display()
+            )),
+            many => Err(format!(
+                "{wanted:?} matches {} sweeps: {}",
+                many.len(),
+                many.join(", ")
+            )),
+        }
+    }
+
     pub fn sweep(&self, id: &SweepId) -> SweepDir {
         SweepDir::new(self.sweeps().join(id.as_str()))
     }

@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod monitor;
 mod records;
 mod run_dir;
+mod seeds;
 pub mod space;
 mod sweep_dir;
 
@@ -21,4 +22,5 @@ pub use records::{
     SweepRecord, SweepState, Via, now,
 };
 pub use run_dir::{RunDir, metric_values};
+pub use seeds::Seed;
 pub use sweep_dir::SweepDir;

@@ -68,6 +68,10 @@ pub struct SweepRecord {
     /// controller unreachable), while that lasts; nothing is lost meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor_problem: Option<String>,
+    /// `run_cap` as `sweepctl extend` set it, over the file's; absent
+    /// while the file's holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_cap: Option<u64>,
 }
 
 /// How a sweep file arrived.
@@ -294,6 +298,24 @@ pub enum EventKind {
     /// The daemon found this sweep after a restart.
     Recovered {
         interrupted: Vec<u32>,
+    },
+    /// `sweepctl extend`: run_cap changed (`from`: None when it had none).
+    Extended {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<u64>,
+        to: u64,
+    },
+    /// `sweepctl enqueue`: these runs were queued with given parameters.
+    Enqueued {
+        runs: Vec<u32>,
+    },
+    /// Finished runs from elsewhere (warm start, import) now inform the
+    /// search (`seeds.jsonl`): how many, from where, and what was left out.
+    Seeded {
+        added: usize,
+        from: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        left_out: Vec<String>,
     },
 }
 

@@ -4,6 +4,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::Seed;
 use super::atomic;
 use super::ids::RunId;
 use super::records::{Event, EventKind, RECORD_VERSION, Source, SweepRecord, now};
@@ -62,6 +63,7 @@ impl SweepDir {
         json: bool,
         source: &Source,
         record: &SweepRecord,
+        seeds: &[Seed],
     ) -> io::Result<()> {
         let parent = self
             .root
@@ -93,6 +95,9 @@ impl SweepDir {
             },
         };
         staging.append_event_at(&accepted)?;
+        if !seeds.is_empty() {
+            staging.write_seeds(seeds)?;
+        }
         fs::rename(&staging.root, &self.root)?;
         atomic::sync_dir(parent)
     }
@@ -181,6 +186,7 @@ mod tests {
             updated_at: now(),
             waiting: None,
             executor_problem: None,
+            run_cap: None,
         }
     }
 
@@ -201,7 +207,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sweep = SweepDir::new(dir.path().join("20261128-153012-x-aaaa"));
         sweep
-            .create(b"a: 1\n", false, &source(), &record())
+            .create(b"a: 1\n", false, &source(), &record(), &[])
             .unwrap();
         assert_eq!(fs::read(sweep.sweep_file()).unwrap(), b"a: 1\n");
         assert_eq!(sweep.read_state().unwrap(), record_with_times(&sweep));
@@ -223,6 +229,7 @@ mod tests {
             updated_at: on_disk.updated_at.clone(),
             waiting: None,
             executor_problem: None,
+            run_cap: None,
             ..record()
         }
     }
@@ -231,7 +238,9 @@ mod tests {
     fn records_of_another_version_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let sweep = SweepDir::new(dir.path().join("s"));
-        sweep.create(b"{}", true, &source(), &record()).unwrap();
+        sweep
+            .create(b"{}", true, &source(), &record(), &[])
+            .unwrap();
         assert!(sweep.sweep_file().ends_with("sweep.json"));
         let text = fs::read_to_string(sweep.state_file())
             .unwrap()

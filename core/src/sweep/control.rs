@@ -109,7 +109,7 @@ impl SweepModel {
                 _ => "the search has nothing left to propose",
             }
         } else if self.cap_reached() {
-            "run_cap reached"
+            super::extend::CAP_REACHED
         } else {
             return;
         };

@@ -57,7 +57,11 @@ pub fn load(
             (Err(e), _) | (_, Err(e)) => unreadable.push((n, e)),
         }
     }
-    Ok((SweepModel::new(rules, record, runs, next_run), unreadable))
+    let seeds = dir.read_seeds()?;
+    Ok((
+        SweepModel::new(rules, record, runs, next_run).with_seeds(seeds),
+        unreadable,
+    ))
 }
 
 /// Write the effects that are records (every one but `StopRun`), all of

@@ -15,23 +15,26 @@
 mod control;
 mod counts;
 mod ending;
+mod extend;
 pub mod journal;
 mod outcome;
 mod recovery;
 mod rules;
 #[cfg(test)]
 mod tests;
+pub mod warm_start;
 
 use std::collections::BTreeMap;
 
 pub use counts::{Counts, best_value};
 pub use ending::{EndedBy, Ending, Exit};
+pub use extend::ContinueError;
 pub use rules::Rules;
 
 use crate::protocol::trainer::StopReason;
 use crate::search::{History, ParamSet, Trial, TrialState};
 use crate::store::{
-    EventKind, MetricSummary, RunState, RunSummary, SlurmJob, SweepRecord, SweepState,
+    EventKind, MetricSummary, RunState, RunSummary, Seed, SlurmJob, SweepRecord, SweepState,
 };
 
 /// A run of the sweep: its record, its parameters and the sweep metric's
@@ -177,11 +180,17 @@ pub struct SweepModel {
     exhausted: bool,
     /// What is held here is ahead of the folder (a write failed).
     unsaved: bool,
+    /// Finished runs from elsewhere that inform the search (`seeds.jsonl`).
+    seeds: Vec<Seed>,
 }
 
 impl SweepModel {
     /// A sweep as its folder holds it; `next_run` is past every run folder.
-    pub fn new(rules: Rules, record: SweepRecord, runs: Vec<RunModel>, next_run: u32) -> Self {
+    /// A `run_cap` in the record (`sweepctl extend`) wins over the file's.
+    pub fn new(mut rules: Rules, record: SweepRecord, runs: Vec<RunModel>, next_run: u32) -> Self {
+        if record.run_cap.is_some() {
+            rules.run_cap = record.run_cap;
+        }
         let runs: BTreeMap<u32, RunModel> = runs.into_iter().map(|r| (r.summary.run, r)).collect();
         let next_run = next_run.max(runs.keys().last().map_or(1, |n| n + 1));
         SweepModel {
@@ -191,7 +200,23 @@ impl SweepModel {
             next_run,
             exhausted: false,
             unsaved: false,
+            seeds: Vec::new(),
         }
+    }
+
+    /// With these seeds (finished runs from elsewhere) for the search.
+    pub fn with_seeds(mut self, seeds: Vec<Seed>) -> Self {
+        self.seeds = seeds;
+        self
+    }
+
+    pub fn seeds(&self) -> &[Seed] {
+        &self.seeds
+    }
+
+    /// The number the next queued run gets.
+    pub fn next_run_number(&self) -> u32 {
+        self.next_run
     }
 
     /// Apply one event; what to do about it, in order.
@@ -349,6 +374,15 @@ impl SweepModel {
                     params: run.params.clone(),
                     state: trial_state(&run.summary),
                     metric: run.values.clone(),
+                })
+                .collect(),
+            seeds: self
+                .seeds
+                .iter()
+                .map(|seed| Trial {
+                    params: seed.params.clone(),
+                    state: TrialState::Finished,
+                    metric: vec![seed.value],
                 })
                 .collect(),
         }

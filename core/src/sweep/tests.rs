@@ -34,6 +34,7 @@ fn record() -> SweepRecord {
         updated_at: now(),
         waiting: None,
         executor_problem: None,
+        run_cap: None,
     }
 }
 
@@ -607,3 +608,5 @@ fn the_model_read_back_from_its_folder_counts_as_the_live_one() {
     assert_eq!(read.state().as_str(), live.state().as_str());
     assert_eq!(states(&read), states(&live));
 }
+
+mod continuing;

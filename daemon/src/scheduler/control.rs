@@ -1,15 +1,17 @@
-//! A person's commands for a sweep (`sweepctl pause|resume|stop|cancel`):
-//! what each may do in each state, and the answer, typed. The control
-//! socket turns the answer into the words `sweepctl` prints.
+//! A person's commands for a sweep (`sweepctl pause|resume|stop|cancel`,
+//! `extend`, `enqueue`): what each may do in each state, and the answer,
+//! typed. The control socket turns the answer into the words `sweepctl`
+//! prints.
 
 use std::{fmt, io};
 
+use crate::search::ParamSet;
 use crate::store::{SweepId, SweepState};
 
 use super::{Scheduler, recorded};
-use crate::sweep::Event;
+use crate::sweep::{ContinueError, Event};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Control {
     Pause,
     Resume,
@@ -17,30 +19,52 @@ pub enum Control {
     Stop,
     /// Running runs are stopped too (W&B's `--cancel`).
     Cancel,
+    /// A new run_cap (`sweepctl extend`).
+    Extend(RunCap),
+    /// Runs with these parameters before the search's own (`sweepctl
+    /// enqueue`); what each leaves out is drawn from the space.
+    Enqueue(Vec<ParamSet>),
+}
+
+/// The run_cap `sweepctl extend` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunCap {
+    To(u64),
+    /// This many more than the cap now (or than the runs so far, for a
+    /// sweep without one).
+    More(u64),
 }
 
 impl Control {
     /// What it does, as in "cannot pause it".
-    fn verb(self) -> &'static str {
+    fn verb(&self) -> &'static str {
         match self {
             Control::Pause => "pause it",
             Control::Resume => "resume it",
             Control::Stop => "stop it",
             Control::Cancel => "cancel it",
+            Control::Extend(_) => "extend it",
+            Control::Enqueue(_) => "queue runs",
         }
     }
 }
 
-/// A command carried out: the sweep is now in `state`.
+/// A command carried out: the sweep is now in `state` (and what the
+/// command did, where there is more to say).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Controlled {
     pub sweep: SweepId,
     pub state: SweepState,
+    pub detail: Option<String>,
 }
 
 impl fmt::Display for Controlled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sweep {} is {}", self.sweep, self.state.as_str())
+        write!(f, "sweep {} is {}", self.sweep, self.state.as_str())?;
+        match &self.detail {
+            Some(detail) => write!(f, "; {detail}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -67,6 +91,13 @@ pub enum ControlError {
         state: SweepState,
         error: io::Error,
     },
+    /// The sweep cannot be continued so (extend, enqueue), and why.
+    #[error("sweep {sweep}: cannot {verb}: {why}")]
+    Cannot {
+        sweep: SweepId,
+        verb: &'static str,
+        why: String,
+    },
     #[error("sweepd is shutting down")]
     ShuttingDown,
 }
@@ -82,6 +113,13 @@ impl Scheduler {
             .get_mut(id)
             .ok_or_else(|| ControlError::NoSuchSweep(id.clone()))?;
         let state = sweep.model.state();
+        let verb = control.verb();
+        let cannot = |why: String| ControlError::Cannot {
+            sweep: id.clone(),
+            verb,
+            why,
+        };
+        let mut detail = None;
         let result = match (control, state) {
             (Control::Pause, SweepState::Running) => sweep.on(Event::Pause),
             (Control::Resume, SweepState::Paused) => sweep.on(Event::Resume),
@@ -90,6 +128,39 @@ impl Scheduler {
             // A stopped sweep whose runs are still finishing can be canceled too.
             (Control::Cancel, SweepState::Finished) if sweep.active() > 0 => {
                 sweep.on(Event::Cancel)
+            }
+            (Control::Extend(cap), _) => {
+                let from = sweep.model.run_cap();
+                let to = match cap {
+                    RunCap::To(n) => n,
+                    RunCap::More(k) => from.unwrap_or(sweep.model.proposals_that_count()) + k,
+                };
+                if let Some(points) = sweep.grid_points()
+                    && u128::from(to) > points
+                {
+                    return Err(cannot(format!(
+                        "its grid has {points} points, so run_cap {to} would never be reached"
+                    )));
+                }
+                detail = Some(match from {
+                    Some(from) => format!("run_cap {to} (was {from})"),
+                    None => format!("run_cap {to} (it had none)"),
+                });
+                sweep
+                    .continued(|model| model.extend(to))
+                    .map_err(|e| cannot(e.to_string()))?
+            }
+            (Control::Enqueue(given), _) => {
+                let sets = sweep.check_given(&given).map_err(cannot)?;
+                let first = sweep.model.next_run_number();
+                let count = sets.len() as u32;
+                detail = Some(match count {
+                    1 => format!("queued run {first}"),
+                    _ => format!("queued runs {first} to {}", first + count - 1),
+                });
+                sweep
+                    .continued(|model| model.enqueue(sets))
+                    .map_err(|e: ContinueError| cannot(e.to_string()))?
             }
             (control, state) => {
                 return Err(ControlError::NotNow {
@@ -117,6 +188,7 @@ impl Scheduler {
         Ok(Controlled {
             sweep: id.clone(),
             state: sweep.model.state(),
+            detail,
         })
     }
 }
@@ -141,6 +213,7 @@ mod tests {
         let done = Controlled {
             sweep: id.clone(),
             state: SweepState::Paused,
+            detail: None,
         };
         assert_eq!(
             done.to_string(),

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use agents::{AgentId, AgentMsg};
-pub use control::{Control, ControlError, Controlled};
+pub use control::{Control, ControlError, Controlled, RunCap};
 pub use handle::{Config, GpuConfig, Mailbox, Msg, SchedulerHandle, channel};
 pub use launch::{interpreter, workdir};
 
@@ -174,6 +174,13 @@ impl Scheduler {
                     &mut sweep,
                     cleared,
                     "cannot record the sweep's state",
+                );
+                let given = sweep.queue_given();
+                recorded(
+                    &mut self.disk,
+                    &mut sweep,
+                    given,
+                    "cannot queue the runs its file gives",
                 );
                 if sweep.is_unsaved() {
                     // What it recovered could not all be written: for want of space?

@@ -10,11 +10,11 @@ use std::io;
 use super::agents::Agents;
 use crate::executor::RunHandle;
 use crate::protocol::trainer::StopReason;
-use crate::search::{self, Search};
+use crate::search::{self, ParamSet, Search, SearchSize};
 use crate::spec::{self, SweepSpec};
 use crate::store::monitor::MonitorRecord;
 use crate::store::{RunDir, RunId, Source, SweepDir, SweepId, SweepState};
-use crate::sweep::{Effect, Event, SweepModel, journal};
+use crate::sweep::{ContinueError, Effect, Event, SweepModel, journal};
 
 pub(super) struct Sweep {
     pub id: SweepId,
@@ -54,6 +54,66 @@ impl Sweep {
     pub fn on(&mut self, event: Event) -> io::Result<()> {
         let effects = self.model.on(event);
         self.carry_out(&effects)
+    }
+
+    /// A change the model may refuse (extend, enqueue): refused, nothing
+    /// changes; else its effects are carried out as an event's are.
+    pub fn continued(
+        &mut self,
+        change: impl FnOnce(&mut SweepModel) -> Result<Vec<Effect>, ContinueError>,
+    ) -> Result<io::Result<()>, ContinueError> {
+        let effects = change(&mut self.model)?;
+        Ok(self.carry_out(&effects))
+    }
+
+    /// The runs its file gives (`sweepd.enqueue`), queued when it is first
+    /// taken up (it has no run yet), ahead of the search's own.
+    pub fn queue_given(&mut self) -> io::Result<()> {
+        if self.spec.sweepd.enqueue.is_empty()
+            || self.model.runs().next().is_some()
+            || !self.is_running()
+        {
+            return Ok(());
+        }
+        let queued = search::given_runs(&self.spec, self.model.record().seed).and_then(|sets| {
+            self.continued(|model| model.enqueue(sets))
+                .map_err(|e| e.to_string())
+        });
+        match queued {
+            Ok(written) => written,
+            Err(why) => self.on(Event::Fail(format!(
+                "cannot queue the runs of `enqueue`: {why}"
+            ))),
+        }
+    }
+
+    /// The number of points of its grid (None: not a grid, or too many to count).
+    pub fn grid_points(&self) -> Option<u128> {
+        match self.search.size() {
+            SearchSize::Finite(points) => points.exact(),
+            SearchSize::Unbounded => None,
+        }
+    }
+
+    /// Parameters a person gives (`sweepctl enqueue`) checked against the
+    /// space, with what each leaves out drawn as random search would draw
+    /// the run it becomes.
+    pub fn check_given(&self, given: &[ParamSet]) -> Result<Vec<ParamSet>, String> {
+        let space = search::Space::new(&self.spec.parameters);
+        let fill = search::Random::new(&self.spec.parameters, self.model.record().seed);
+        let index = self.model.history().trials.len() as u64;
+        given
+            .iter()
+            .enumerate()
+            .map(|(i, set)| {
+                space
+                    .check_given(set, &fill.draw(index + i as u64))
+                    .map_err(|e| match given.len() {
+                        1 => e.to_string(),
+                        _ => format!("run {} of {}: {e}", i + 1, given.len()),
+                    })
+            })
+            .collect()
     }
 
     fn carry_out(&mut self, effects: &[Effect]) -> io::Result<()> {

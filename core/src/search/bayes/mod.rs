@@ -2,7 +2,9 @@
 //! point of highest expected improvement next.
 //!
 //! The first runs come from a seeded Latin hypercube (the initial design,
-//! which `sweepctl preview` shows); after that every proposal is
+//! which `sweepctl preview` shows; shortened by one point for each seed, a
+//! finished run from elsewhere that the history holds); after that every
+//! proposal is
 //! 1. the runs turned into observations, W&B's way: a finished run counts
 //!    with its best logged value, a failed, crashed or killed one per
 //!    `metric.impute`, a running one as pending (or per
@@ -160,7 +162,8 @@ impl Bayes {
         }
         let mut rng = self.rng(index as u64);
         let dims = &self.encoding.dims;
-        if index < self.initial {
+        // Seeds stand in for as many points of the initial design.
+        if index + history.seeds.len() < self.initial {
             let p = &self.design()[index];
             if !taken.contains(dims, p) {
                 return (Some(self.encoding.decode(p)), Basis::InitialDesign);

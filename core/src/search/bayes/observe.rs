@@ -80,7 +80,7 @@ impl Observations {
         let mut worst = f64::NEG_INFINITY;
         let mut points = Vec::new();
         let mut values = Vec::new();
-        for trial in &history.trials {
+        for trial in history.seeds.iter().chain(&history.trials) {
             let Some(point) = encoding.encode(&trial.params) else {
                 continue;
             };

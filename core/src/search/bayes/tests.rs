@@ -159,6 +159,7 @@ fn runs_that_died_without_any_value_are_not_proposed_again() {
     };
     let mut history = History {
         trials: vec![died("a"), died("b")],
+        ..History::default()
     };
     let mut bayes = Bayes::new(&s, 0);
     let p = bayes.propose(&history).unwrap().expect("c is left");
@@ -407,7 +408,10 @@ fn observed(metric: &str, trials: Vec<Trial>) -> (Vec<f64>, Vec<f64>, usize) {
     let obs = Observations::new(
         &encoding,
         &observe::Rules::new(s.metric.as_ref()),
-        &History { trials },
+        &History {
+            trials,
+            ..History::default()
+        },
     );
     let (x, y) = obs.all();
     (x, y, obs.pending().len())
