@@ -9,9 +9,11 @@
 //! summary to stdout. Every function is a sweep file checked by the same code
 //! as the daemon's sweeps, and every proposal is `Search::propose` on a
 //! `History`, exactly as the daemon calls it. Methods: `bayes` (ours) and
-//! `random` (the baseline every score is read against).
+//! `random` (the baseline every score is read against). Then the warm start
+//! (`warm.rs`): bayes seeded with an earlier sweep's runs against cold.
 
 mod functions;
+mod warm;
 
 use std::io::Write;
 use std::time::Instant;
@@ -117,7 +119,7 @@ fn main() -> Result<()> {
                 let mut proposals = 0usize;
                 let mut times = Vec::new();
                 for seed in 0..args.seeds {
-                    let run = optimise(&f, &spec, method, seed, evals, workers)?;
+                    let run = optimise(&f, &spec, method, seed, evals, workers, Vec::new())?;
                     // Regret is clipped at 0: say so if that hides a wrong optimum.
                     let lowest = run.values.iter().copied().fold(f64::INFINITY, f64::min);
                     if lowest < f.optimum - 1e-6 * f.optimum.abs().max(1.0) {
@@ -162,6 +164,17 @@ fn main() -> Result<()> {
     if !summary.is_empty() {
         print_regret(&summary, &args.budgets);
     }
+    let mut warm_rows = Vec::new();
+    for name in funcs
+        .iter()
+        .filter(|n| warm::FUNCTIONS.contains(&n.as_str()))
+    {
+        let f = functions::get(name).context("a known function")?;
+        warm_rows.push(warm::measure(&f, &spec_of(&f)?, &mut out)?);
+    }
+    if !warm_rows.is_empty() {
+        warm::print(&mut warm_rows);
+    }
 
     let mut overheads = Vec::new();
     for &n in &args.overhead {
@@ -192,7 +205,7 @@ fn main() -> Result<()> {
     println!("\nJSON lines: {}", args.out.display());
 
     if args.smoke {
-        smoke_verdict(&summary, &overheads)?;
+        smoke_verdict(&summary, &overheads, warm::verdict(&mut warm_rows))?;
     }
     Ok(())
 }
@@ -253,6 +266,7 @@ fn optimise(
     seed: u64,
     evals: usize,
     workers: usize,
+    seeds: Vec<Trial>,
 ) -> Result<Run> {
     let mut search: Box<dyn Search> = match method {
         "bayes" => Box::new(search::Bayes::new(spec, seed)),
@@ -260,7 +274,10 @@ fn optimise(
         other => bail!("unknown method {other}"),
     };
     let mut durations = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
-    let mut history = History::default();
+    let mut history = History {
+        seeds,
+        ..History::default()
+    };
     let mut run = Run {
         values: Vec::new(),
         finished: Vec::new(),
@@ -444,9 +461,13 @@ fn print_regret(rows: &[Row], budgets: &[usize]) {
 /// times the targets of optimizers.md A5 (branin 1e-3, hartmann6 0.05),
 /// sequentially and with 4 workers; no duplicates; proposal time at 300
 /// results (a refit included) p95 under 200 ms and at most 2 s (ten times
-/// the targets, for loaded CI machines).
-fn smoke_verdict(rows: &[Row], overheads: &[(usize, Overhead)]) -> Result<()> {
-    let mut failures = Vec::new();
+/// the targets, for loaded CI machines); and a warm start better than a
+/// cold sweep (`failures` brings what the warm start found).
+fn smoke_verdict(
+    rows: &[Row],
+    overheads: &[(usize, Overhead)],
+    mut failures: Vec<String>,
+) -> Result<()> {
     for r in rows.iter().filter(|r| r.method == "bayes") {
         let limit = match r.func {
             "branin" => 1e-2,
