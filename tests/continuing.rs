@@ -332,3 +332,122 @@ fn a_warm_start_seeds_a_new_sweep_from_an_earlier_one_or_says_why_not() {
         );
     }
 }
+
+#[test]
+fn history_is_imported_from_an_export_or_from_wandbs_runs_table() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    let space = "parameters: {x: {min: 1, max: 30}, k: {values: [1, 2]}}\n";
+    let earlier = submit(
+        &w,
+        "earlier.yaml",
+        &format!("method: random\nmetric: {{name: loss}}\nrun_cap: 4\n{LOGS_X}{space}"),
+    );
+    wait_until("4 runs", || finished_with(&earlier, 4));
+    let earlier_id = earlier.file_name().unwrap().to_str().unwrap().to_owned();
+    // The new sweep's one run sleeps: its seeds are what is read here.
+    let new = submit(
+        &w,
+        "new.yaml",
+        &format!(
+            "method: bayes\nmetric: {{name: loss}}\nrun_cap: 1\ncommand: [sh, -c, 'exec sleep 1000']\n{space}"
+        ),
+    );
+    let id = new.file_name().unwrap().to_str().unwrap().to_owned();
+
+    // Export, then import: the same runs, as seeds.
+    for format in ["csv", "jsonl"] {
+        let file = w.path(&format!("earlier.{format}"));
+        w.sweepctl([
+            "export",
+            &earlier_id,
+            "--format",
+            format,
+            "-o",
+            file.to_str().unwrap(),
+        ])
+        .expect_code(0);
+        let said = w
+            .sweepctl(["import", &id, file.to_str().unwrap()])
+            .expect_code(0)
+            .stdout();
+        assert!(said.contains("imported 4 finished run(s)"), "{said}");
+    }
+    let seeds: Vec<Value> = fs::read_to_string(new.join("seeds.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(seeds.len(), 8);
+    let mut from_runs: Vec<String> = params(&earlier).iter().map(Value::to_string).collect();
+    from_runs.sort();
+    for half in seeds.chunks(4) {
+        let mut got: Vec<String> = half.iter().map(|s| s["params"].to_string()).collect();
+        got.sort();
+        assert_eq!(
+            got, from_runs,
+            "an export read back is the runs it came from"
+        );
+        assert!(
+            half.iter()
+                .all(|s| s["imported"] == true && s["value"].as_f64() == s["params"]["x"].as_f64())
+        );
+    }
+    let status = w.sweepctl(["status", &id]).expect_code(0).stdout();
+    assert!(
+        status.contains(
+            "seeded by 8 finished runs from elsewhere (0 from earlier sweeps, 8 imported)"
+        ),
+        "{status}"
+    );
+    let export = w.sweepctl(["export", &id]).expect_code(0).stdout();
+    assert_eq!(
+        export.lines().filter(|l| l.contains(",imported,")).count(),
+        8,
+        "{export}"
+    );
+
+    // W&B's runs table: its finished runs, the rest reported by line.
+    let tutorial = submit(
+        &w,
+        "tutorial.yaml",
+        "method: random\nmetric: {name: loss}\nrun_cap: 1\ncommand: [sh, -c, 'exec sleep 1000']\n\
+         parameters:\n  optimizer: {values: [adam, sgd]}\n  fc_layer_size: {values: [128, 256, 512]}\n  \
+         dropout: {values: [0.3, 0.4, 0.5]}\n  epochs: {value: 1}\n  \
+         learning_rate: {distribution: uniform, min: 0, max: 0.1}\n  \
+         batch_size: {distribution: q_log_uniform_values, q: 8, min: 32, max: 256}\n",
+    );
+    let tutorial_id = tutorial.file_name().unwrap().to_str().unwrap().to_owned();
+    let fixture = common::repo_root().join("tests/fixtures/wandb-runs.csv");
+    let said = w
+        .sweepctl(["import", &tutorial_id, fixture.to_str().unwrap()])
+        .expect_code(0)
+        .stdout();
+    assert!(said.contains("imported 2 finished run(s)"), "{said}");
+    assert!(
+        said.contains("skipped 5 row(s): line 4: its state is \"crashed\""),
+        "{said}"
+    );
+
+    // Not runs at all, or no such sweep: refused, nothing written.
+    let before = fs::read(new.join("seeds.jsonl")).unwrap();
+    let junk = w.path("junk.csv");
+    fs::write(&junk, [0u8, 159, 146, 150]).unwrap();
+    let err = w
+        .sweepctl(["import", &id, junk.to_str().unwrap()])
+        .expect_code(2)
+        .stderr();
+    assert!(err.contains("not a CSV file"), "{err}");
+    let text = w.file("notes.txt", "lr,loss\n0.1,0.2\n");
+    let err = w
+        .sweepctl(["import", &id, text.to_str().unwrap()])
+        .expect_code(2)
+        .stderr();
+    assert!(err.contains("not a .csv or .jsonl file"), "{err}");
+    let err = w
+        .sweepctl(["import", "nosuch", fixture.to_str().unwrap()])
+        .expect_code(2)
+        .stderr();
+    assert!(err.contains("no sweep matches"), "{err}");
+    assert_eq!(fs::read(new.join("seeds.jsonl")).unwrap(), before);
+}

@@ -1147,6 +1147,22 @@ fn another_user_can_neither_steer_sweeps_nor_use_the_inbox() {
     let said = pause();
     assert!(said.contains("sweepd refused: this sweepd (uid"), "{said}");
     assert_eq!(state(&sweep), "running", "not paused");
+    // Nor can they give the sweep runs, a cap or history.
+    let before = fs::read(sweep.join("state.json")).unwrap();
+    for args in [
+        &["extend", id.as_str(), "--more", "1"][..],
+        &["enqueue", id.as_str(), "a=1"][..],
+        &["import", id.as_str(), "/etc/hostname"][..],
+    ] {
+        let mut argv = vec![sweepctl.to_str().unwrap(), "--home", &home_arg];
+        argv.extend_from_slice(args);
+        let out = as_other(&argv);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(said.contains("sweepd refused"), "{args:?}: {said}");
+    }
+    assert_eq!(fs::read(sweep.join("state.json")).unwrap(), before);
+    assert!(!sweep.join("seeds.jsonl").exists());
     let log = fs::read_to_string(w.path("sweepd.log")).unwrap();
     assert!(
         log.contains("refused a control connection from another user"),

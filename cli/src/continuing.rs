@@ -44,6 +44,17 @@ pub fn enqueue(home: &Home, sweep: &str, assignments: &[String]) -> Result<Outco
     )
 }
 
+/// `sweepctl import SWEEP FILE`: sweepd reads the file (it runs as the
+/// same user) and keeps its finished runs as seeds of the sweep's search.
+pub fn import(home: &Home, sweep: &str, file: &std::path::Path) -> Result<Outcome> {
+    let file = std::path::absolute(file)?;
+    if !file.is_file() {
+        bail!("{}: no such file", file.display());
+    }
+    let sweep = resolve_sweep(home, sweep)?.to_string();
+    ask(home, "import runs", &Request::Import { sweep, file })
+}
+
 fn ask(home: &Home, what: &str, request: &Request) -> Result<Outcome> {
     let Some(mut client) = Client::connect(home)? else {
         bail!(

@@ -7,7 +7,9 @@
 //! by its goal, what `status` ranks by); then the run's summary: the last
 //! value logged for every key, as W&B's run summary. A parameter named like
 //! a fixed column is written `param.<name>`; a summary key that would take a
-//! column already named, `summary.<key>`.
+//! column already named, `summary.<key>`. After the runs, one row per seed
+//! of the search (docs/continuing.md): no run number, `state` `imported`
+//! or `warm_start`, `reason` where it came from, `best_<metric>` its value.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -66,8 +68,14 @@ pub fn table(view: &SweepView, now: SystemTime) -> (Vec<String>, Vec<Map<String,
     let goal = view.goal();
     let mut columns: Vec<String> = FIXED.iter().map(|c| (*c).to_owned()).collect();
     let mut params: Vec<String> = Vec::new();
-    for run in &view.runs {
-        for (name, _) in flat_params(&run.params) {
+    let seeds = view.model.seeds();
+    for set in view
+        .runs
+        .iter()
+        .map(|r| &r.params)
+        .chain(seeds.iter().map(|s| &s.params))
+    {
+        for (name, _) in flat_params(set) {
             if !params.contains(&name) {
                 params.push(name);
             }
@@ -138,6 +146,27 @@ pub fn table(view: &SweepView, now: SystemTime) -> (Vec<String>, Vec<Map<String,
             }
             row
         })
+        .chain(seeds.iter().map(|seed| {
+            // A seed of the search (imported, or an earlier sweep's run):
+            // no run of this sweep, so no run number; `reason` says whence.
+            let mut row = Map::new();
+            let state = if seed.imported {
+                "imported"
+            } else {
+                "warm_start"
+            };
+            row.insert("state".into(), state.into());
+            row.insert("reason".into(), seed.from.clone().into());
+            for (name, value) in flat_params(&seed.params) {
+                if let Some((_, column)) = param_columns.iter().find(|(n, _)| *n == name) {
+                    row.insert(column.clone(), value);
+                }
+            }
+            if let Some(c) = &best_column {
+                row.insert(c.clone(), seed.value.into());
+            }
+            row
+        }))
         .collect();
     (columns, rows)
 }

@@ -139,6 +139,11 @@ enum Command {
         #[arg(value_name = "NAME=VALUE", required = true)]
         params: Vec<String>,
     },
+    /// Add finished runs from a file (sweepctl export's CSV or JSON lines,
+    /// or W&B's runs table exported as CSV) as seeds of a sweep's search:
+    /// the search learns from them; they are not its runs and take none of
+    /// its run_cap. Rows that cannot be used are reported by line and skipped.
+    Import { sweep: String, file: PathBuf },
     /// Stop sweepd and wait until it has exited. Its runs run on (each with
     /// its monitor) and the next sweepd takes them up.
     Shutdown {
@@ -268,6 +273,9 @@ fn main() -> ExitCode {
             run_cap,
             more,
         } => home().and_then(|h| continuing::extend(&h, &sweep, run_cap, more)),
+        Command::Import { sweep, file } => {
+            home().and_then(|h| continuing::import(&h, &sweep, &file))
+        }
         Command::Enqueue { sweep, params } => {
             home().and_then(|h| continuing::enqueue(&h, &sweep, &params))
         }

@@ -270,6 +270,9 @@ async fn serve(
                     }
                 }
             }
+            Request::Import { sweep, file } => {
+                control(&mut lines, &scheduler, Control::Import(file), &sweep).await
+            }
             Request::Enqueue { sweep, runs } => {
                 control(&mut lines, &scheduler, Control::Enqueue(runs), &sweep).await
             }

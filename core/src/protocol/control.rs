@@ -52,6 +52,13 @@ pub enum Request {
         sweep: String,
         runs: Vec<ParamSet>,
     },
+    /// Add the finished runs of `file` (absolute; sweepctl export's CSV or
+    /// JSON lines, or W&B's runs table as CSV) as seeds of the sweep's
+    /// search (`sweepctl import`).
+    Import {
+        sweep: String,
+        file: PathBuf,
+    },
     /// Shut sweepd down: its runs run on for the next sweepd to take up, or
     /// with `stop_runs` are stopped (and run again at its next start).
     Shutdown {
@@ -193,6 +200,10 @@ mod tests {
                         .into_iter()
                         .collect(),
                 ],
+            },
+            Request::Import {
+                sweep: "s".into(),
+                file: "/p/runs.csv".into(),
             },
             Request::AwaitVerdict {
                 name: "x.yaml".into(),

@@ -61,6 +61,28 @@ impl Space {
         Ok(self.assemble(values))
     }
 
+    /// A finished run's parameters (an earlier sweep's, an imported one's)
+    /// as this space has them: each of its parameters' values, which must
+    /// be one it can take; a parameter the run lacks may only be a
+    /// constant (its value is taken). Parameters the space does not have
+    /// are dropped. Else why not, as a short reason (runs are counted by it).
+    pub fn take(&self, params: &ParamSet) -> Result<ParamSet, String> {
+        let mut values = Vec::with_capacity(self.leaves.len());
+        for leaf in &self.leaves {
+            let value = match (Space::lookup(params, &leaf.path), &leaf.distribution) {
+                (Some(value), distribution) => {
+                    admits(distribution, value)
+                        .map_err(|_| format!("`{}` outside this sweep's space", leaf.name()))?;
+                    value.clone()
+                }
+                (None, Distribution::Constant { value }) => value.clone(),
+                (None, _) => return Err(format!("lacks `{}`", leaf.name())),
+            };
+            values.push(value);
+        }
+        Ok(self.assemble(values))
+    }
+
     /// Every name in `given` must be a parameter or a group of them.
     fn names_in(&self, given: &ParamSet, prefix: &mut Vec<String>) -> Result<(), NotInSpace> {
         for (key, value) in given {

@@ -5,7 +5,7 @@
 
 use super::{Effect, SweepModel};
 use crate::search::ParamSet;
-use crate::store::{EventKind, SweepState};
+use crate::store::{EventKind, Seed, SweepState};
 
 /// The reason a sweep that reached its run_cap finished with.
 pub(super) const CAP_REACHED: &str = "run_cap reached";
@@ -96,6 +96,22 @@ impl SweepModel {
         }
         fx.push(Effect::Log(EventKind::Enqueued { runs }));
         Ok(fx)
+    }
+
+    /// Add finished runs from elsewhere (`sweepctl import`, already checked
+    /// against the space) to the seeds of its search; `from` names their
+    /// file. They are not runs and count toward nothing.
+    pub fn import(&mut self, seeds: Vec<Seed>, from: String) -> Vec<Effect> {
+        let added = seeds.len();
+        self.seeds.extend(seeds);
+        vec![
+            Effect::SaveSeeds,
+            Effect::Log(EventKind::Seeded {
+                added,
+                from: vec![from],
+                left_out: Vec::new(),
+            }),
+        ]
     }
 
     /// Whether the sweep may still be continued: running, paused, or

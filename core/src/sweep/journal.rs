@@ -90,6 +90,7 @@ fn write(dir: &SweepDir, model: &SweepModel, effect: &Effect) -> io::Result<()> 
             None => Ok(()),
         },
         Effect::SaveState => dir.write_state(model.record()),
+        Effect::SaveSeeds => dir.write_seeds(model.seeds()),
         Effect::Log(kind) => dir.append_event(kind.clone()),
         Effect::StopRun { .. } => Ok(()),
     }

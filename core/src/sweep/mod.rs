@@ -16,6 +16,7 @@ mod control;
 mod counts;
 mod ending;
 mod extend;
+pub mod import;
 pub mod journal;
 mod outcome;
 mod recovery;
@@ -162,6 +163,8 @@ pub enum Effect {
     SaveRun(u32),
     /// Write the sweep's state.json.
     SaveState,
+    /// Write the sweep's seeds.jsonl, whole.
+    SaveSeeds,
     /// Append to the sweep's events.jsonl.
     Log(EventKind),
     /// Stop the run's process or job.

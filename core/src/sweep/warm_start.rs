@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{Rules, journal};
-use crate::search::{ParamSet, Space, TrialState, admits};
-use crate::spec::{Distribution, SweepSpec, WarmStart};
+use crate::search::{Space, TrialState};
+use crate::spec::{SweepSpec, WarmStart};
 use crate::store::{Home, Seed, SweepDir};
 
 /// What the warm start gathered: the seeds, where from, and what it left
@@ -79,7 +79,7 @@ pub fn gather(home: &Home, spec: &SweepSpec, base: Option<&Path>) -> Result<Gath
             ) {
                 continue;
             }
-            let why = match (model.best_of(run), in_space(&space, &run.params)) {
+            let why = match (model.best_of(run), space.take(&run.params)) {
                 (None, _) => format!("no value of `{read}`"),
                 (Some(_), Err(why)) => why,
                 (Some(value), Ok(params)) => {
@@ -134,27 +134,6 @@ fn locate(
         .unwrap_or(&start.sweep)
         .to_owned();
     Ok((name, SweepDir::new(path)))
-}
-
-/// A run's parameters as the new space has them: each of its parameters'
-/// values, which must be one it can take; a parameter the run lacks may
-/// only be a constant (its value is taken). Parameters the space no longer
-/// has are dropped.
-fn in_space(space: &Space, params: &ParamSet) -> Result<ParamSet, String> {
-    let mut values = Vec::with_capacity(space.leaves.len());
-    for leaf in &space.leaves {
-        let value = match (Space::lookup(params, &leaf.path), &leaf.distribution) {
-            (Some(value), distribution) => {
-                admits(distribution, value)
-                    .map_err(|_| format!("`{}` outside this sweep's space", leaf.name()))?;
-                value.clone()
-            }
-            (None, Distribution::Constant { value }) => value.clone(),
-            (None, _) => return Err(format!("lacks `{}`", leaf.name())),
-        };
-        values.push(value);
-    }
-    Ok(space.assemble(values))
 }
 
 /// The seeds' note for the log and `events.jsonl`.

@@ -3,13 +3,14 @@
 //! typed. The control socket turns the answer into the words `sweepctl`
 //! prints.
 
+use std::path::PathBuf;
 use std::{fmt, io};
 
 use crate::search::ParamSet;
 use crate::store::{SweepId, SweepState};
 
 use super::{Scheduler, recorded};
-use crate::sweep::{ContinueError, Event};
+use crate::sweep::{ContinueError, Event, import};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Control {
@@ -24,6 +25,9 @@ pub enum Control {
     /// Runs with these parameters before the search's own (`sweepctl
     /// enqueue`); what each leaves out is drawn from the space.
     Enqueue(Vec<ParamSet>),
+    /// The finished runs of this file as seeds of its search (`sweepctl
+    /// import`).
+    Import(PathBuf),
 }
 
 /// The run_cap `sweepctl extend` asks for.
@@ -45,6 +49,7 @@ impl Control {
             Control::Cancel => "cancel it",
             Control::Extend(_) => "extend it",
             Control::Enqueue(_) => "queue runs",
+            Control::Import(_) => "import runs",
         }
     }
 }
@@ -160,6 +165,27 @@ impl Scheduler {
                 });
                 sweep
                     .continued(|model| model.enqueue(sets))
+                    .map_err(|e: ContinueError| cannot(e.to_string()))?
+            }
+            (Control::Import(file), _) => {
+                let shown = file.display().to_string();
+                let imported = import::read(&file, &sweep.spec).map_err(cannot)?;
+                let skipped = match imported.skipped.as_slice() {
+                    [] => String::new(),
+                    lines => format!("; skipped {} row(s): {}", lines.len(), lines.join("; ")),
+                };
+                if imported.seeds.is_empty() {
+                    return Err(cannot(format!("{shown} has no run to import{skipped}")));
+                }
+                detail = Some(format!(
+                    "imported {} finished run(s) from {shown} as seeds of its search{skipped}",
+                    imported.seeds.len()
+                ));
+                let name = file
+                    .file_name()
+                    .map_or(shown.clone(), |n| n.to_string_lossy().into_owned());
+                sweep
+                    .continued(|model| Ok(model.import(imported.seeds, name)))
                     .map_err(|e: ContinueError| cannot(e.to_string()))?
             }
             (control, state) => {
