@@ -42,6 +42,10 @@ pub struct SweepInfo {
     pub active: bool,
     pub metric: Option<MetricInfo>,
     pub run_cap: Option<u64>,
+    /// Finished runs from elsewhere that seed its search, and how many of
+    /// them were imported (`sweepctl import`); not its runs.
+    pub seeds: usize,
+    pub imported: usize,
     pub created_at: String,
     /// When this report read the folder.
     pub taken_at: String,
@@ -162,6 +166,8 @@ impl ReportData {
                 || view.runs.iter().any(|r| !r.summary.state.is_terminal()),
             metric,
             run_cap: line.run_cap,
+            seeds: line.seeds,
+            imported: view.model.seeds().iter().filter(|s| s.imported).count(),
             created_at: view.record.created_at.clone(),
             taken_at: humantime::format_rfc3339_seconds(now).to_string(),
             constants,

@@ -155,6 +155,7 @@
     const facts = [s.id, s.method + " search", s.state + (s.reason ? " (" + s.reason + ")" : "")];
     if (metric) facts.push(metric.goal + " " + metric.name);
     if (s.run_cap !== null) facts.push("run_cap " + s.run_cap);
+    if (s.seeds > 0) facts.push("seeded by " + s.seeds + " finished runs from elsewhere (" + s.imported + " imported), not shown as runs");
     const counts = s.counts.map(([state, n]) => el("span", { class: "chip state-" + state }, n + " " + state));
     const taken = s.active
       ? el("p", { class: "snapshot", id: "snapshot" }, [
