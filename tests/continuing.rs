@@ -13,7 +13,8 @@ use serde_json::Value;
 /// A run that logs its `x` (a whole number) as the loss and exits.
 const LOGS_X: &str = "command: [sh, -c, 'sed -n \"s/.*\\\"x\\\": *\\([0-9]*\\).*/{\\\"loss\\\": \\1}/p\" \"$SWEEP_RUN_DIR/params.json\"']\n";
 
-fn submit(w: &World, name: &str, text: &str) -> PathBuf {
+/// The sweep's folder and its id.
+fn submit(w: &World, name: &str, text: &str) -> (PathBuf, String) {
     w.file(name, text);
     let id = w
         .sweepctl(["submit", name])
@@ -21,7 +22,7 @@ fn submit(w: &World, name: &str, text: &str) -> PathBuf {
         .stdout()
         .trim()
         .to_owned();
-    home(w).join("sweeps").join(id)
+    (home(w).join("sweeps").join(&id), id)
 }
 
 fn params(sweep: &Path) -> Vec<Value> {
@@ -37,8 +38,9 @@ fn finished_with(sweep: &Path, runs: usize) -> bool {
         && summaries(sweep).iter().all(|s| s["state"] == "finished")
 }
 
-fn events(sweep: &Path) -> Vec<Value> {
-    fs::read_to_string(sweep.join("events.jsonl"))
+/// A JSON-lines file of the sweep's (`events.jsonl`, `seeds.jsonl`).
+fn jsonl(sweep: &Path, name: &str) -> Vec<Value> {
+    fs::read_to_string(sweep.join(name))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -52,13 +54,12 @@ const RANDOM: &str = "method: random\nmetric: {name: loss}\nparameters: {x: {min
 fn a_random_sweep_extended_from_5_to_10_runs_what_a_10_run_sweep_runs() {
     let w = World::new();
     let _daemon = Daemon::start(&w);
-    let short = submit(
+    let (short, id) = submit(
         &w,
         "short.yaml",
         &format!("{RANDOM}run_cap: 5\ncommand: [\"true\"]\n"),
     );
     wait_until("5 runs", || finished_with(&short, 5));
-    let id = short.file_name().unwrap().to_str().unwrap().to_owned();
 
     let said = w
         .sweepctl(["extend", &id, "--run-cap", "10"])
@@ -75,12 +76,12 @@ fn a_random_sweep_extended_from_5_to_10_runs_what_a_10_run_sweep_runs() {
     let line: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(line["sweep"]["run_cap"], 10);
     assert!(
-        events(&short)
+        jsonl(&short, "events.jsonl")
             .iter()
             .any(|e| e["event"] == "extended" && e["from"] == 5 && e["to"] == 10)
     );
 
-    let long = submit(
+    let (long, _) = submit(
         &w,
         "long.yaml",
         &format!("{RANDOM}run_cap: 10\ncommand: [\"true\"]\n"),
@@ -115,12 +116,11 @@ fn a_random_sweep_extended_from_5_to_10_runs_what_a_10_run_sweep_runs() {
 fn a_canceled_or_exhausted_sweep_cannot_be_extended() {
     let w = World::new();
     let _daemon = Daemon::start(&w);
-    let waiting = submit(
+    let (_, id) = submit(
         &w,
         "waits.yaml",
         "method: random\nrun_cap: 3\ncommand: [sh, -c, 'exec sleep 1000']\nparameters: {x: {min: 0.0, max: 1.0}}\n",
     );
-    let id = waiting.file_name().unwrap().to_str().unwrap().to_owned();
     w.sweepctl(["cancel", &id]).expect_code(0);
     let err = w
         .sweepctl(["extend", &id, "--more", "2"])
@@ -128,13 +128,12 @@ fn a_canceled_or_exhausted_sweep_cannot_be_extended() {
         .stderr();
     assert!(err.contains("cannot extend it: it is canceled"), "{err}");
 
-    let grid = submit(
+    let (grid, id) = submit(
         &w,
         "grid.yaml",
         "method: grid\ncommand: [\"true\"]\nparameters: {k: {values: [1, 2, 3]}}\n",
     );
     wait_until("the grid's 3 runs", || finished_with(&grid, 3));
-    let id = grid.file_name().unwrap().to_str().unwrap().to_owned();
     let err = w
         .sweepctl(["extend", &id, "--more", "1"])
         .expect_code(2)
@@ -146,7 +145,7 @@ fn a_canceled_or_exhausted_sweep_cannot_be_extended() {
 fn a_bayes_sweep_extended_after_a_restart_repeats_no_proposal() {
     let w = World::new();
     let daemon = Daemon::start(&w);
-    let sweep = submit(
+    let (sweep, id) = submit(
         &w,
         "bayes.yaml",
         &format!(
@@ -157,7 +156,6 @@ fn a_bayes_sweep_extended_after_a_restart_repeats_no_proposal() {
     wait_until("6 runs", || finished_with(&sweep, 6));
     daemon.kill9();
     let _daemon = Daemon::start(&w);
-    let id = sweep.file_name().unwrap().to_str().unwrap().to_owned();
     w.sweepctl(["extend", &id, "--more", "6"]).expect_code(0);
     wait_until("12 runs", || finished_with(&sweep, 12));
     let mut seen: Vec<String> = params(&sweep).iter().map(Value::to_string).collect();
@@ -189,8 +187,7 @@ fn given_runs_run_first_in_order_and_bad_ones_are_refused_by_name() {
          sweepd: {{max_parallel: 1, enqueue: [{{x: 0.25, opt: sgd}}, {{x: 0.75}}]}}\n",
         gate = gate.display()
     );
-    let sweep = submit(&w, "given.yaml", &text);
-    let id = sweep.file_name().unwrap().to_str().unwrap().to_owned();
+    let (sweep, id) = submit(&w, "given.yaml", &text);
     let running = |n: usize| {
         let s = summaries(&sweep);
         s.len() >= n && s[n - 1]["state"] == "running"
@@ -250,7 +247,7 @@ fn a_warm_start_seeds_a_new_sweep_from_an_earlier_one_or_says_why_not() {
     let w = World::new();
     let _daemon = Daemon::start(&w);
     let space = "parameters: {x: {min: 1, max: 30}, k: {values: [1, 2]}}\n";
-    let earlier = submit(
+    let (earlier, id) = submit(
         &w,
         "earlier.yaml",
         &format!(
@@ -258,7 +255,6 @@ fn a_warm_start_seeds_a_new_sweep_from_an_earlier_one_or_says_why_not() {
         ),
     );
     wait_until("8 runs", || finished_with(&earlier, 8));
-    let id = earlier.file_name().unwrap().to_str().unwrap().to_owned();
 
     // Another goal: refused at submission, saying what to write.
     w.file(
@@ -271,7 +267,7 @@ fn a_warm_start_seeds_a_new_sweep_from_an_earlier_one_or_says_why_not() {
     let err = w.sweepctl(["submit", "other.yaml"]).expect_code(1).stderr();
     assert!(err.contains("its metric is `loss` (minimize)"), "{err}");
 
-    let new = submit(
+    let (new, new_id) = submit(
         &w,
         "new.yaml",
         &format!(
@@ -281,11 +277,7 @@ fn a_warm_start_seeds_a_new_sweep_from_an_earlier_one_or_says_why_not() {
         ),
     );
     wait_until("3 runs", || finished_with(&new, 3));
-    let seeds: Vec<Value> = fs::read_to_string(new.join("seeds.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let seeds: Vec<Value> = jsonl(&new, "seeds.jsonl");
     let earlier_params = params(&earlier);
     let inside = earlier_params
         .iter()
@@ -303,7 +295,7 @@ fn a_warm_start_seeds_a_new_sweep_from_an_earlier_one_or_says_why_not() {
             "each with its loss"
         );
     }
-    let seeded = events(&new)
+    let seeded = jsonl(&new, "events.jsonl")
         .into_iter()
         .find(|e| e["event"] == "seeded")
         .unwrap();
@@ -316,7 +308,6 @@ fn a_warm_start_seeds_a_new_sweep_from_an_earlier_one_or_says_why_not() {
                 .contains("`x` outside")
         );
     }
-    let new_id = new.file_name().unwrap().to_str().unwrap().to_owned();
     let text = w.sweepctl(["status", &new_id]).expect_code(0).stdout();
     assert!(
         text.contains(&format!("seeded by {inside} finished runs")),
@@ -338,22 +329,20 @@ fn history_is_imported_from_an_export_or_from_wandbs_runs_table() {
     let w = World::new();
     let _daemon = Daemon::start(&w);
     let space = "parameters: {x: {min: 1, max: 30}, k: {values: [1, 2]}}\n";
-    let earlier = submit(
+    let (earlier, earlier_id) = submit(
         &w,
         "earlier.yaml",
         &format!("method: random\nmetric: {{name: loss}}\nrun_cap: 4\n{LOGS_X}{space}"),
     );
     wait_until("4 runs", || finished_with(&earlier, 4));
-    let earlier_id = earlier.file_name().unwrap().to_str().unwrap().to_owned();
     // The new sweep's one run sleeps: its seeds are what is read here.
-    let new = submit(
+    let (new, id) = submit(
         &w,
         "new.yaml",
         &format!(
             "method: bayes\nmetric: {{name: loss}}\nrun_cap: 1\ncommand: [sh, -c, 'exec sleep 1000']\n{space}"
         ),
     );
-    let id = new.file_name().unwrap().to_str().unwrap().to_owned();
 
     // Export, then import: the same runs, as seeds.
     for format in ["csv", "jsonl"] {
@@ -373,11 +362,7 @@ fn history_is_imported_from_an_export_or_from_wandbs_runs_table() {
             .stdout();
         assert!(said.contains("imported 4 finished run(s)"), "{said}");
     }
-    let seeds: Vec<Value> = fs::read_to_string(new.join("seeds.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let seeds: Vec<Value> = jsonl(&new, "seeds.jsonl");
     assert_eq!(seeds.len(), 8);
     let mut from_runs: Vec<String> = params(&earlier).iter().map(Value::to_string).collect();
     from_runs.sort();
@@ -408,7 +393,7 @@ fn history_is_imported_from_an_export_or_from_wandbs_runs_table() {
     );
 
     // W&B's runs table: its finished runs, the rest reported by line.
-    let tutorial = submit(
+    let (_, tutorial_id) = submit(
         &w,
         "tutorial.yaml",
         "method: random\nmetric: {name: loss}\nrun_cap: 1\ncommand: [sh, -c, 'exec sleep 1000']\n\
@@ -417,7 +402,6 @@ fn history_is_imported_from_an_export_or_from_wandbs_runs_table() {
          learning_rate: {distribution: uniform, min: 0, max: 0.1}\n  \
          batch_size: {distribution: q_log_uniform_values, q: 8, min: 32, max: 256}\n",
     );
-    let tutorial_id = tutorial.file_name().unwrap().to_str().unwrap().to_owned();
     let fixture = common::repo_root().join("tests/fixtures/wandb-runs.csv");
     let said = w
         .sweepctl(["import", &tutorial_id, fixture.to_str().unwrap()])

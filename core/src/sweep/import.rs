@@ -22,6 +22,9 @@ use crate::search::{ParamSet, Space};
 use crate::spec::SweepSpec;
 use crate::store::Seed;
 
+/// The largest file imported.
+pub const MAX_BYTES: u64 = 64 << 20;
+
 /// What a file gave: its runs as seeds, and the rows skipped (`line N: why`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Imported {
@@ -36,6 +39,15 @@ pub fn read(path: &Path, spec: &SweepSpec) -> Result<Imported, String> {
     let Some(metric) = &spec.metric else {
         return Err("the sweep has no `metric`: imported runs are read by its values".into());
     };
+    // sweepd reads it between its other work: a bound keeps that short.
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {name}: {e}"))?
+        .len();
+    if size > MAX_BYTES {
+        return Err(format!(
+            "{name} is {size} bytes; an imported file is at most {MAX_BYTES} (64 MiB)"
+        ));
+    }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {name}: {e}"))?;
     let rows = match path.extension().and_then(|e| e.to_str()) {
         Some("csv") => csv_rows(&bytes, &name)?,
@@ -300,5 +312,18 @@ mod tests {
             "{:?}",
             got.skipped
         );
+    }
+
+    #[test]
+    fn a_file_over_the_bound_is_refused_before_it_is_read() {
+        let (_dir, path) = file("huge.csv", "optimizer,loss\n");
+        // Sparse: its length says 64 MiB + 1 without writing them.
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(MAX_BYTES + 1).unwrap();
+        let err = read(&path, &tutorial()).unwrap_err();
+        assert!(err.contains("at most 67108864 (64 MiB)"), "{err}");
+        f.set_len(MAX_BYTES).unwrap();
+        // At the bound it is read: a header and NUL bytes, skipped by line.
+        assert!(read(&path, &tutorial()).unwrap().seeds.is_empty());
     }
 }
