@@ -1,5 +1,5 @@
 //! `sweepctl gpus`: the GPUs as the running sweepd last saw them (its
-//! `gpus.json`), with the run of ours holding each; without a running sweepd,
+//! `gpus.json`), with the run of ours holding each (or the runs sharing it); without a running sweepd,
 //! a look of its own (NVML, else nvidia-smi), or why there are none.
 
 use std::io::Write;
@@ -29,7 +29,11 @@ pub fn run(home: &Home, json: bool) -> Result<Outcome> {
                 gpus: snapshot
                     .gpus
                     .into_iter()
-                    .map(|gpu| HeldGpu { gpu, held_by: None })
+                    .map(|gpu| HeldGpu {
+                        gpu,
+                        held_by: None,
+                        shared: None,
+                    })
                     .collect(),
             };
             (report, "sweepctl (sweepd is not running)".to_owned())
@@ -69,7 +73,12 @@ pub fn run(home: &Home, json: bool) -> Result<Outcome> {
                     g.name.clone(),
                     memory,
                     g.utilization_pct.map_or_else(na, |u| format!("{u} %")),
-                    h.held_by.clone().unwrap_or_else(|| "-".to_owned()),
+                    match (&h.held_by, h.shared) {
+                        (None, _) => "-".to_owned(),
+                        (Some(runs), None) => runs.clone(),
+                        // 0.75 of it: three runs of 0.25.
+                        (Some(runs), Some(used)) => format!("{runs} ({used:.2} shared)"),
+                    },
                 ]
             })
             .collect();

@@ -54,6 +54,15 @@ impl Daemon {
     /// from `gpus.csv` in the world, its GPU locks in `locks/`, looking
     /// often, with no cooldown; `env` added.
     pub fn start_fake_gpus(w: &World, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
+        Self::start_fake_gpus_with(w, env, &[])
+    }
+
+    /// With the fake GPUs, and more flags (`--max-running 9`, say).
+    pub fn start_fake_gpus_with(
+        w: &World,
+        env: &[(&str, &std::ffi::OsStr)],
+        more: &[&str],
+    ) -> Daemon {
         let smi = super::repo_root().join("tests/fakes/nvidia-smi");
         let state = w.path("gpus.csv");
         let locks = w.path("locks");
@@ -62,20 +71,18 @@ impl Daemon {
             ("FAKE_NVIDIA_SMI_STATE", state.as_os_str()),
         ];
         all.extend_from_slice(env);
-        Self::start_env(
-            w,
-            &[
-                "--settle",
-                "100ms",
-                "--gpu-sample-every",
-                "50ms",
-                "--gpu-cooldown",
-                "0s",
-                "--gpu-lock-dir",
-                locks.to_str().unwrap(),
-            ],
-            &all,
-        )
+        let mut args = vec![
+            "--settle",
+            "100ms",
+            "--gpu-sample-every",
+            "50ms",
+            "--gpu-cooldown",
+            "0s",
+            "--gpu-lock-dir",
+            locks.to_str().unwrap(),
+        ];
+        args.extend_from_slice(more);
+        Self::start_env(w, &args, &all)
     }
 
     /// The sweepd at `program` (a copy of the built one, say).

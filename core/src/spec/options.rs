@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::checker::{Checker, choice, is_env_var_name};
 use super::diagnostic::KeyPath;
 use super::document::{Node, Value};
+use super::gpus::{GpuShare, check_memory, check_share};
 use super::slurm::{Executor, check_executor};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,9 +27,12 @@ pub struct SweepdOptions {
     pub retry: u32,
     /// After this many runs in a row fail or crash, the sweep pauses (0: never).
     pub max_failures_in_a_row: u32,
-    /// GPUs each run gets (0: CPU only). Unset: 1 where sweepd sees GPUs,
-    /// else 0.
-    pub gpus_per_run: Option<u32>,
+    /// GPUs each run gets (0: CPU only), or a share of one (0.25: four
+    /// runs to a GPU). Unset: 1 where sweepd sees GPUs, else 0.
+    pub gpus_per_run: Option<GpuShare>,
+    /// GPU memory (MiB) a run needs: a run that shares a GPU is placed only
+    /// where this much is free. Unset: its share of the GPU's memory.
+    pub gpu_memory_mib: Option<u64>,
     /// Where runs run: here, or as Slurm jobs.
     pub executor: Executor,
     /// What `import wandb` is in a run's Python.
@@ -89,6 +93,7 @@ impl Default for SweepdOptions {
             retry: 0,
             max_failures_in_a_row: DEFAULT_MAX_FAILURES_IN_A_ROW,
             gpus_per_run: None,
+            gpu_memory_mib: None,
             executor: Executor::Local,
             wandb: WandbMode::Sweepd,
             enqueue: Vec::new(),
@@ -106,6 +111,7 @@ pub const KEYS: &[&str] = &[
     "retry",
     "max_failures_in_a_row",
     "gpus_per_run",
+    "gpu_memory",
     "executor",
     "slurm",
     "wandb",
@@ -151,8 +157,14 @@ pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Opt
         }
     }
     if let Some(n) = fields.get("gpus_per_run") {
-        match counted(c, n, &fields.child("gpus_per_run"), 0) {
+        match check_share(c, n, &fields.child("gpus_per_run")) {
             Some(v) => options.gpus_per_run = Some(v),
+            None => ok = false,
+        }
+    }
+    if let Some(n) = fields.get("gpu_memory") {
+        match check_memory(c, n, &fields.child("gpu_memory")) {
+            Some(v) => options.gpu_memory_mib = Some(v),
             None => ok = false,
         }
     }
@@ -189,6 +201,19 @@ pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Opt
     match check_executor(c, fields.get("executor"), fields.get("slurm"), path) {
         Some(executor) => options.executor = executor,
         None => ok = false,
+    }
+    if let (Executor::Slurm(_), Some(GpuShare::Fraction { .. }), Some(n)) = (
+        &options.executor,
+        options.gpus_per_run,
+        fields.get("gpus_per_run"),
+    ) {
+        c.error_help(
+            n.position,
+            &fields.child("gpus_per_run"),
+            "Slurm gives a job whole GPUs, not a share of one",
+            "share GPUs on this machine (executor: local), or ask Slurm for whole ones",
+        );
+        ok = false;
     }
     if let Some(n) = fields.get("env") {
         match env(c, n, &fields.child("env")) {

@@ -797,7 +797,7 @@ fn sweepd_block() {
     let o = spec.sweepd;
     assert_eq!((o.seed, o.max_parallel, o.retry), (Some(42), Some(4), 2));
     assert_eq!(o.max_failures_in_a_row, 0);
-    assert_eq!(o.gpus_per_run, Some(2));
+    assert_eq!(o.gpus_per_run, Some(crate::spec::GpuShare::Whole(2)));
     let default = valid(&sweep("random", "  a: {value: 1}\n")).sweepd;
     assert_eq!(default.max_failures_in_a_row, 5);
     assert_eq!(default.gpus_per_run, None);
@@ -823,6 +823,25 @@ fn sweepd_block() {
         "cannot read \"soon\" as a duration",
     );
     assert_error(&s("{timeout: 0}"), "sweepd.timeout", "zero");
+    assert_error(
+        &s("{gpus_per_run: 0.3}"),
+        "sweepd.gpus_per_run",
+        "not 1/k of a GPU",
+    );
+    assert_error(&s("{gpu_memory: lots}"), "sweepd.gpu_memory", "cannot read");
+    assert_error(
+        &s("{gpus_per_run: 0.5, executor: slurm}"),
+        "sweepd.gpus_per_run",
+        "Slurm gives a job whole GPUs",
+    );
+    let shared = valid(&s("{gpus_per_run: 0.25, gpu_memory: 6GiB}")).sweepd;
+    assert_eq!(
+        (shared.gpus_per_run, shared.gpu_memory_mib),
+        (
+            Some(crate::spec::GpuShare::Fraction { per_gpu: 4 }),
+            Some(6144)
+        )
+    );
     assert_error(
         &s("{env: {1BAD: x}}"),
         "sweepd.env.1BAD",

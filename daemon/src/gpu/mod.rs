@@ -108,9 +108,12 @@ pub struct Report {
 pub struct HeldGpu {
     #[serde(flatten)]
     pub gpu: Gpu,
-    /// The run of ours holding it.
+    /// The run of ours holding it, or the runs sharing it (`, `).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_by: Option<String>,
+    /// How much of it runs sharing it hold (0.75: three runs of 0.25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<f64>,
 }
 
 /// How long nvidia-smi may take (it can hang on a wedged GPU).

@@ -49,6 +49,9 @@ impl Default for Thresholds {
 pub struct Lease {
     pub gpus: Vec<Gpu>,
     locks: Vec<Arc<File>>,
+    /// A share of one GPU: 1/k of it, and the memory (MiB) the run is
+    /// counted to need there.
+    share: Option<Share>,
 }
 
 impl Lease {
@@ -62,14 +65,43 @@ impl Lease {
     }
 }
 
+/// 1/`per_gpu` of a GPU, and the memory (MiB) counted as the run's there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Share {
+    pub per_gpu: u32,
+    pub memory_mib: u64,
+}
+
 /// Memory used (MiB) and utilisation (%), as one look saw them.
 type Sample = (Option<u64>, Option<u32>);
 
+/// The runs of ours on one GPU: one that holds it whole, or runs that
+/// share it, each with its share.
 #[derive(Debug)]
 struct Held {
-    run: RunId,
-    /// None for a run taken up after a restart: its monitor holds the lock.
-    _lock: Option<Arc<File>>,
+    runs: Vec<(RunId, Option<Share>)>,
+    /// The GPU's lock, locked; None while only runs taken up after a
+    /// restart hold it (their monitors hold the lock).
+    lock: Option<Arc<File>>,
+}
+
+impl Held {
+    fn shared(&self) -> bool {
+        self.runs.iter().all(|(_, share)| share.is_some())
+    }
+
+    /// How much of the GPU our runs hold (1 for a whole one).
+    fn used(&self) -> f64 {
+        self.runs
+            .iter()
+            .map(|(_, share)| share.map_or(1.0, |s| 1.0 / f64::from(s.per_gpu)))
+            .sum()
+    }
+
+    fn names(&self) -> String {
+        let names: Vec<String> = self.runs.iter().map(|(run, _)| run.to_string()).collect();
+        names.join(", ")
+    }
 }
 
 /// The GPUs, what has been seen of them, and which runs of ours hold them.
@@ -149,13 +181,40 @@ impl Placement {
         self.latest.as_ref().map_or(&[], |s| &s.gpus)
     }
 
-    /// The run of ours holding each GPU.
-    pub fn holder(&self, uuid: &str) -> Option<&RunId> {
-        self.held.get(uuid).map(|h| &h.run)
-    }
-
     /// `n` free GPUs, locked; or why there are not `n` free now.
     pub fn lease(&mut self, n: u32, now: Instant) -> Result<Lease, String> {
+        let gpus = self.usable(n, &format!("{n} GPU(s)"))?;
+        let mut lease = Lease {
+            gpus: Vec::new(),
+            locks: Vec::new(),
+            share: None,
+        };
+        let mut reasons = Vec::new();
+        for gpu in gpus {
+            if lease.gpus.len() == n as usize {
+                break;
+            }
+            match self.free(&gpu, now).and_then(|()| self.lock(&gpu)) {
+                Err(why) => reasons.push(format!("GPU {}: {why}", gpu.index)),
+                Ok(lock) => {
+                    lease.locks.push(lock);
+                    lease.gpus.push(gpu);
+                }
+            }
+        }
+        if lease.gpus.len() < n as usize {
+            // Dropping the lease unlocks what it took.
+            return Err(format!(
+                "waiting for {n} free GPU(s): {}",
+                reasons.join("; ")
+            ));
+        }
+        Ok(lease)
+    }
+
+    /// The GPUs sweepd sees, or why there are fewer than `n` (`needs`
+    /// says what a run needs), or why none may be placed now.
+    fn usable(&self, n: u32, needs: &str) -> Result<Vec<Gpu>, String> {
         if let Some(why) = &self.failing
             && !self.gpus().is_empty()
         {
@@ -169,86 +228,68 @@ impl Placement {
                 .and_then(|s| s.note.clone())
                 .map_or_else(String::new, |note| format!(" ({note})"));
             return Err(format!(
-                "each run needs {n} GPU(s) and sweepd sees {}{why}",
+                "each run needs {needs} and sweepd sees {}{why}",
                 gpus.len()
             ));
         }
-        let mut lease = Lease {
-            gpus: Vec::new(),
-            locks: Vec::new(),
-        };
-        let mut reasons = Vec::new();
-        for gpu in gpus {
-            if lease.gpus.len() == n as usize {
-                break;
-            }
-            match self.free(&gpu, now) {
-                Err(why) => reasons.push(format!("GPU {}: {why}", gpu.index)),
-                Ok(()) => match lock::lock(&self.lock_dir, &gpu.uuid) {
-                    Ok(lock) => {
-                        self.unsafe_locks.remove(&gpu.uuid);
-                        lease.locks.push(Arc::new(lock));
-                        lease.gpus.push(gpu);
-                    }
-                    Err(why) => {
-                        if let lock::Refused::Unsafe(what) = &why
-                            && self.unsafe_locks.get(&gpu.uuid) != Some(what)
-                        {
-                            tracing::warn!(gpu = gpu.index, uuid = %gpu.uuid, "GPU not used: its lock is unsafe to take: {what}");
-                            self.unsafe_locks.insert(gpu.uuid.clone(), what.clone());
-                        }
-                        reasons.push(format!("GPU {}: {why}", gpu.index));
-                    }
-                },
-            }
-        }
-        if lease.gpus.len() < n as usize {
-            // Dropping the lease unlocks what it took.
-            return Err(format!(
-                "waiting for {n} free GPU(s): {}",
-                reasons.join("; ")
-            ));
-        }
-        Ok(lease)
+        Ok(gpus)
     }
 
-    /// The run now holds the lease's GPUs.
+    /// The GPU's lock, taken; a lock unsafe to take is said once in the log.
+    fn lock(&mut self, gpu: &Gpu) -> Result<Arc<File>, String> {
+        match lock::lock(&self.lock_dir, &gpu.uuid) {
+            Ok(lock) => {
+                self.unsafe_locks.remove(&gpu.uuid);
+                Ok(Arc::new(lock))
+            }
+            Err(why) => {
+                if let lock::Refused::Unsafe(what) = &why
+                    && self.unsafe_locks.get(&gpu.uuid) != Some(what)
+                {
+                    tracing::warn!(gpu = gpu.index, uuid = %gpu.uuid, "GPU not used: its lock is unsafe to take: {what}");
+                    self.unsafe_locks.insert(gpu.uuid.clone(), what.clone());
+                }
+                Err(why.to_string())
+            }
+        }
+    }
+
+    /// The run now holds the lease's GPUs (or its share of one).
     pub fn hold(&mut self, run: &RunId, lease: Lease) {
         for (gpu, lock) in lease.gpus.into_iter().zip(lease.locks) {
-            self.held.insert(
-                gpu.uuid,
-                Held {
-                    run: run.clone(),
-                    _lock: Some(lock),
-                },
-            );
+            let held = self.held.entry(gpu.uuid).or_insert_with(|| Held {
+                runs: Vec::new(),
+                lock: Some(lock),
+            });
+            held.runs.push((run.clone(), lease.share));
         }
     }
 
-    /// A run taken up after a restart holds these GPUs (by UUID): its
-    /// monitor holds their locks, so no other sweepd takes them, and this
-    /// one hands them to no other run until it ends.
-    pub fn hold_adopted(&mut self, run: &RunId, uuids: &[String]) {
+    /// A run taken up after a restart holds these GPUs (by UUID), whole or
+    /// its `share` of one: its monitor holds their locks, so no other
+    /// sweepd takes them, and this one hands them to no other run until it
+    /// ends (a shared one gets no new runs: see `lease_share`).
+    pub fn hold_adopted(&mut self, run: &RunId, uuids: &[String], share: Option<Share>) {
         for uuid in uuids {
-            self.held.insert(
-                uuid.clone(),
-                Held {
-                    run: run.clone(),
-                    _lock: None,
-                },
-            );
+            let held = self.held.entry(uuid.clone()).or_insert_with(|| Held {
+                runs: Vec::new(),
+                lock: None,
+            });
+            held.runs.push((run.clone(), share));
         }
     }
 
-    /// The run ended: its GPUs rest for the cooldown, then are free again.
+    /// The run ended: a GPU it held, or shared with no one now, rests for
+    /// the cooldown, then is free again.
     pub fn release(&mut self, run: &RunId, now: Instant) {
-        let uuids: Vec<String> = self
-            .held
-            .iter()
-            .filter(|(_, h)| &h.run == run)
-            .map(|(uuid, _)| uuid.clone())
-            .collect();
-        for uuid in uuids {
+        let mut emptied = Vec::new();
+        for (uuid, held) in &mut self.held {
+            held.runs.retain(|(r, _)| r != run);
+            if held.runs.is_empty() {
+                emptied.push(uuid.clone());
+            }
+        }
+        for uuid in emptied {
             self.held.remove(&uuid);
             // Samples taken while our run used it say nothing about others.
             self.history.remove(&uuid);
@@ -268,9 +309,13 @@ impl Placement {
             gpus: snapshot
                 .gpus
                 .iter()
-                .map(|gpu| super::HeldGpu {
-                    gpu: gpu.clone(),
-                    held_by: self.holder(&gpu.uuid).map(ToString::to_string),
+                .map(|gpu| {
+                    let held = self.held.get(&gpu.uuid);
+                    super::HeldGpu {
+                        gpu: gpu.clone(),
+                        held_by: held.map(Held::names),
+                        shared: held.filter(|h| h.shared()).map(Held::used),
+                    }
                 })
                 .collect(),
         })
@@ -278,7 +323,11 @@ impl Placement {
 
     fn free(&self, gpu: &Gpu, now: Instant) -> Result<(), String> {
         if let Some(h) = self.held.get(&gpu.uuid) {
-            return Err(format!("held by run {}", h.run));
+            return Err(if h.shared() {
+                format!("shared by run(s) {}", h.names())
+            } else {
+                format!("held by run {}", h.names())
+            });
         }
         if let Some(at) = self.released.get(&gpu.uuid)
             && now.duration_since(*at) < self.thresholds.cooldown
@@ -331,5 +380,6 @@ pub fn default_lock_dir() -> PathBuf {
 }
 
 mod lock;
+mod shares;
 #[cfg(test)]
 mod tests;

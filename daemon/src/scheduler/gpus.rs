@@ -3,14 +3,15 @@
 //! gpus`, and how many GPUs a sweep's run needs.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::Scheduler;
 use super::sweep::Sweep;
-use crate::gpu::placement::Placement;
-use crate::gpu::{self, Probe, Snapshot};
+use crate::gpu::placement::{Lease, Placement, Share};
+use crate::gpu::{self, Gpu, Probe, Snapshot};
+use sweepd_core::spec::GpuShare;
 
 /// Look at the GPUs every `every` (off the async threads: nvidia-smi may take
 /// seconds) and hand each look to the scheduler, until it is gone.
@@ -95,15 +96,46 @@ impl Scheduler {
 /// GPUs each run of `sweep` gets: `sweepd.gpus_per_run`, else 1 where there
 /// are GPUs and 0 where there are none; `None` until the GPUs have been
 /// looked at (a sweep that says 0 need not wait for that).
-pub(super) fn gpus_needed(sweep: &Sweep, placement: &Placement) -> Option<u32> {
+pub(super) fn gpus_needed(sweep: &Sweep, placement: &Placement) -> Option<GpuShare> {
     if sweep.is_slurm() {
         // Slurm places its jobs.
-        return Some(0);
+        return Some(GpuShare::Whole(0));
     }
     match sweep.spec.sweepd.gpus_per_run {
-        Some(0) => Some(0),
+        Some(GpuShare::Whole(0)) => Some(GpuShare::Whole(0)),
         _ if !placement.ready() => None,
-        Some(n) => Some(n),
-        None => Some(u32::from(!placement.gpus().is_empty())),
+        Some(share) => Some(share),
+        None => Some(GpuShare::Whole(u32::from(!placement.gpus().is_empty()))),
     }
+}
+
+/// GPUs for a run of `sweep` that needs `need` (not none), locked: whole
+/// ones, or a share of one.
+pub(super) fn lease(
+    placement: &mut Placement,
+    sweep: &Sweep,
+    need: GpuShare,
+) -> Result<Lease, String> {
+    match need {
+        GpuShare::Whole(n) => placement.lease(n, Instant::now()),
+        GpuShare::Fraction { per_gpu } => {
+            placement.lease_share(per_gpu, sweep.spec.sweepd.gpu_memory_mib, Instant::now())
+        }
+    }
+}
+
+/// The share of `gpu` a run of `sweep` holds, if its runs share GPUs (for
+/// a run taken up after a restart).
+pub(super) fn share_of(sweep: &Sweep, gpu: Option<&Gpu>) -> Option<Share> {
+    let GpuShare::Fraction { per_gpu } = sweep.spec.sweepd.gpus_per_run? else {
+        return None;
+    };
+    let memory_mib = sweep.spec.sweepd.gpu_memory_mib.unwrap_or_else(|| {
+        gpu.and_then(|g| g.memory_total_mib)
+            .map_or(0, |total| total / u64::from(per_gpu))
+    });
+    Some(Share {
+        per_gpu,
+        memory_mib,
+    })
 }

@@ -2,17 +2,15 @@
 //! or Slurm), filling the free places one run per sweep in turn, and a run
 //! started (or its Slurm job taken up again).
 
-use std::time::Instant;
-
 use super::agents::Agent;
-use super::gpus::gpus_needed;
+use super::gpus::{gpus_needed, lease, share_of};
 use super::launch::{self, RunContext, RunsAs};
 use super::sweep::Sweep;
 use super::{Scheduler, recorded, workdir};
 use crate::executor::slurm::Cluster;
 use crate::executor::{self, Backend, EndedBy, ToAgent};
 use crate::gpu::placement::Lease;
-use crate::spec::Executor;
+use crate::spec::{Executor, GpuShare};
 use crate::store::SweepId;
 use crate::store::monitor::MonitorRecord;
 use crate::sweep::Event;
@@ -25,7 +23,12 @@ impl Scheduler {
             Executor::Local => Backend::Local(self.tails.clone()),
             Executor::Slurm(options) => {
                 let mut options = options.clone();
-                options.gpus_per_run = options.gpus_per_run.or(sweep.spec.sweepd.gpus_per_run);
+                // A share of a GPU is refused for Slurm when the file is checked.
+                options.gpus_per_run = options.gpus_per_run.or(sweep
+                    .spec
+                    .sweepd
+                    .gpus_per_run
+                    .and_then(GpuShare::whole));
                 let cluster = self
                     .cluster
                     .get_or_insert_with(|| {
@@ -86,9 +89,9 @@ impl Scheduler {
                 let lease = match gpus_needed(sweep, &self.placement) {
                     // The GPUs have not been looked at yet.
                     None => continue,
-                    Some(0) => None,
+                    Some(GpuShare::Whole(0)) => None,
                     Some(_) if !sweep.is_running() => continue,
-                    Some(n) => match self.placement.lease(n, Instant::now()) {
+                    Some(need) => match lease(&mut self.placement, sweep, need) {
                         Ok(lease) => Some(lease),
                         Err(why) => {
                             let result = sweep.on(Event::Waiting(Some(why)));
@@ -148,7 +151,14 @@ impl Scheduler {
         .expect("a run taken up builds no command");
         tracing::info!(sweep = %id, run = n, pid = record.pid, monitor = record.monitor_pid, started_at = %record.started_at, "taken up again: it ran on while no sweepd ran");
         if !record.gpus.is_empty() {
-            self.placement.hold_adopted(&run_id, &record.gpus);
+            let share = share_of(
+                sweep,
+                record
+                    .gpus
+                    .first()
+                    .and_then(|uuid| self.placement.gpus().iter().find(|g| &g.uuid == uuid)),
+            );
+            self.placement.hold_adopted(&run_id, &record.gpus, share);
             self.write_gpus();
         }
         let handle = executor::adopt(launch, record, self.tails.clone(), self.run_tx.clone());
@@ -191,7 +201,7 @@ impl Scheduler {
             // Explicitly CPU only, or the machine has GPUs this run does
             // not get: hide them. (With none found, leave CUDA alone: the
             // detection may be what failed.)
-            None if sweep.spec.sweepd.gpus_per_run == Some(0)
+            None if sweep.spec.sweepd.gpus_per_run == Some(GpuShare::Whole(0))
                 || !self.placement.gpus().is_empty() =>
             {
                 launch::Gpus::None

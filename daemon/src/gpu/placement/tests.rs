@@ -180,3 +180,110 @@ fn a_look_begun_before_our_run_let_go_does_not_count_against_the_gpu() {
     w.placement.observe(snapshot(vec![gpu(0, 3, 0)]));
     assert!(w.placement.lease(1, later).is_ok());
 }
+
+/// Four leases of 1/4 on one GPU, held by runs `first..first + 4`.
+fn fill(w: &mut World, first: u32) -> Vec<u32> {
+    (first..first + 4)
+        .map(|n| {
+            let lease = w.placement.lease_share(4, None, w.now).unwrap();
+            let at = lease.gpus[0].index;
+            w.placement.hold(&run(n), lease);
+            at
+        })
+        .collect()
+}
+
+#[test]
+fn quarter_runs_fill_one_gpu_then_the_next_and_never_share_with_whole_runs() {
+    let mut w = world(vec![gpu(0, 3, 0), gpu(1, 3, 0)]);
+    assert_eq!(fill(&mut w, 1), [0, 0, 0, 0]);
+    // A whole-GPU run goes where no share is.
+    let whole = w.placement.lease(1, w.now).unwrap();
+    assert_eq!(indices(&whole), [1]);
+    w.placement.hold(&run(9), whole);
+    let why = w.placement.lease_share(4, None, w.now).unwrap_err();
+    assert!(
+        why.contains("GPU 0: shared by as many runs as fit"),
+        "{why}"
+    );
+    assert!(why.contains("GPU 1: held by run"), "{why}");
+    let why = w.placement.lease(1, w.now).unwrap_err();
+    assert!(why.contains("GPU 0: shared by run(s)"), "{why}");
+    // Half runs fit beside quarter runs where two quarters are free.
+    w.placement.release(&run(1), w.now);
+    w.placement.release(&run(2), w.now);
+    let half = w.placement.lease_share(2, None, w.now).unwrap();
+    assert_eq!(indices(&half), [0], "no cooldown while it is still shared");
+    w.placement.hold(&run(10), half);
+    let report = w.placement.report().unwrap();
+    assert_eq!(report.gpus[0].shared, Some(1.0));
+    assert!(report.gpus[0].held_by.as_deref().unwrap().contains("/10"));
+    assert_eq!(report.gpus[1].shared, None);
+}
+
+#[test]
+fn a_shared_gpu_keeps_its_lock_until_its_last_run_ends() {
+    let mut w = world(vec![gpu(0, 3, 0)]);
+    fill(&mut w, 1);
+    let mut other = Placement::new(Thresholds::default(), w.dir.path().join("locks"));
+    other.observe(snapshot(vec![gpu(0, 3, 0)]));
+    for n in 1..=3 {
+        w.placement.release(&run(n), w.now);
+        let why = other.lease_share(4, None, w.now).unwrap_err();
+        assert!(why.contains("locked by another sweepd"), "{why}");
+    }
+    w.placement.release(&run(4), w.now);
+    assert!(
+        other.lease_share(4, None, w.now).is_ok(),
+        "the lock is free"
+    );
+    let why = w.placement.lease_share(4, None, w.now).unwrap_err();
+    assert!(why.contains("released moments ago"), "{why}");
+}
+
+#[test]
+fn a_shared_run_goes_only_where_its_memory_fits() {
+    let total = 81559;
+    let mut w = world(vec![gpu(0, 3, 0), gpu(1, 3, 0)]);
+    // Runs counted at 30000 MiB: two fit on a GPU, not three.
+    for n in 1..=2 {
+        let lease = w.placement.lease_share(4, Some(30_000), w.now).unwrap();
+        assert_eq!(indices(&lease), [0]);
+        w.placement.hold(&run(n), lease);
+    }
+    let third = w.placement.lease_share(4, Some(30_000), w.now).unwrap();
+    assert_eq!(indices(&third), [1], "GPU 0 has 21559 MiB left");
+    drop(third);
+    // The GPU's own look counts when it shows more in use than ours.
+    w.placement
+        .observe(snapshot(vec![gpu(0, 75_000, 100), gpu(1, 3, 0)]));
+    let beside = w.placement.lease_share(4, Some(8_000), w.now).unwrap();
+    assert_eq!(indices(&beside), [1], "GPU 0 shows 6559 MiB free");
+    // And a GPU with too little free gets none, with the figures.
+    let mut small = world(vec![gpu(0, 900, 0)]);
+    let why = small
+        .placement
+        .lease_share(2, Some(total), small.now)
+        .unwrap_err();
+    assert!(
+        why.contains("GPU 0: 80659 MiB of its memory free, a run needs 81559 MiB"),
+        "{why}"
+    );
+}
+
+#[test]
+fn runs_taken_up_on_a_shared_gpu_keep_it_from_new_runs_until_they_end() {
+    let mut w = world(vec![gpu(0, 3, 0)]);
+    let share = Some(Share {
+        per_gpu: 4,
+        memory_mib: 1000,
+    });
+    w.placement
+        .hold_adopted(&run(1), &["GPU-test-0".to_owned()], share);
+    let why = w.placement.lease_share(4, None, w.now).unwrap_err();
+    assert!(why.contains("taken up after a restart"), "{why}");
+    let why = w.placement.lease(1, w.now).unwrap_err();
+    assert!(why.contains("shared by run(s)"), "{why}");
+    w.placement.release(&run(1), w.now);
+    assert!(w.placement.report().unwrap().gpus[0].held_by.is_none());
+}
