@@ -8,6 +8,7 @@ mod client;
 mod config;
 mod continuing;
 mod control;
+mod doctor;
 mod export;
 mod gpus;
 mod logs;
@@ -184,6 +185,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check this host for what sweepd needs: the daemon and its service,
+    /// the home, the inbox, the NVIDIA driver, nvidia-smi, the GPU locks,
+    /// the bundled trainer's libtorch and CUDA, Slurm. Each check says ok,
+    /// warning or problem, with the fix; exit status 1 when any is a problem.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+        /// Also train 20 steps of the bundled trainer on each GPU.
+        #[arg(long)]
+        gpu: bool,
+        /// The GPU lock folder to check (default: sweepd's setting).
+        #[arg(long, value_name = "DIR")]
+        gpu_lock_dir: Option<PathBuf>,
+        /// The bundled trainer to ask (default: sweepd-mnist beside
+        /// sweepctl, else on PATH).
+        #[arg(long, value_name = "PATH")]
+        trainer: Option<PathBuf>,
+        /// How long a program a check starts may take (NVML and a check as
+        /// a whole: twice as long; 20 steps on a GPU: 3 times).
+        #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// The daemon's settings and where each came from (default, config file,
     /// command line); the running sweepd's, else what it would use.
     Config {
@@ -294,6 +317,24 @@ fn main() -> ExitCode {
         } => home().and_then(|h| agent::run(&h, &sweep, count, command)),
         Command::Config { json } => home().and_then(|h| config::run(&h, json)),
         Command::Gpus { json } => home().and_then(|h| gpus::run(&h, json)),
+        Command::Doctor {
+            json,
+            gpu,
+            gpu_lock_dir,
+            trainer,
+            timeout,
+        } => home().and_then(|h| {
+            doctor::run(
+                &h,
+                &doctor::Options {
+                    json,
+                    gpu,
+                    gpu_lock_dir,
+                    trainer,
+                    timeout,
+                },
+            )
+        }),
         Command::Service(ServiceCommand::Install {
             unit_dir,
             sweepd,

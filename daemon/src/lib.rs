@@ -35,3 +35,5 @@ mod scheduler;
 mod server;
 mod service;
 mod watcher;
+
+pub use watcher::how_watched;

@@ -252,6 +252,20 @@ fn start_watcher(
     }
 }
 
+/// How the inbox would be watched (for `sweepctl doctor`): by events, or
+/// `Err(why)` it would be polled.
+pub fn how_watched(inbox: &Path) -> Result<(), String> {
+    if on_network_fs(inbox) {
+        return Err(
+            "it is on a network file system: another host's writes raise no event, so it is polled"
+                .into(),
+        );
+    }
+    notify::recommended_watcher(|_: notify::Result<notify::Event>| {})
+        .and_then(|mut w| w.watch(inbox, RecursiveMode::NonRecursive))
+        .map_err(|e| format!("no inotify watch on it ({e}), so it is polled"))
+}
+
 /// NFS, SMB, Lustre, GPFS, FUSE: another host's writes raise no event here.
 // f_type's integer type differs between targets: the cast is for the others.
 #[allow(clippy::unnecessary_cast)]

@@ -6,6 +6,9 @@
 //! them (`visible`).
 
 mod nvml;
+
+pub use nvml::driver;
+pub use placement::check_lock_folder;
 pub(crate) mod placement;
 pub(crate) mod smi;
 pub(crate) mod visible;

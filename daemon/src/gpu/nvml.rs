@@ -28,3 +28,15 @@ pub fn query(nvml: &Nvml) -> Result<Vec<Gpu>, String> {
         })
         .collect()
 }
+
+/// The driver's version and how many GPUs NVML counts.
+pub fn driver() -> Result<(String, u32), String> {
+    let nvml = init()?;
+    let version = nvml
+        .sys_driver_version()
+        .map_err(|e| format!("NVML driver version: {e}"))?;
+    let count = nvml
+        .device_count()
+        .map_err(|e| format!("NVML device count: {e}"))?;
+    Ok((version, count))
+}

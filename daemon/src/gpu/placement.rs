@@ -379,6 +379,12 @@ pub fn default_lock_dir() -> PathBuf {
     }
 }
 
+/// Whether GPU locks can be taken safely in `dir` (for `sweepctl
+/// doctor`): `Ok` with what there is, or why not and how to fix it.
+pub fn check_lock_folder(dir: &Path) -> Result<String, String> {
+    lock::check_folder(dir)
+}
+
 mod lock;
 mod shares;
 #[cfg(test)]

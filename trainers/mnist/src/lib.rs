@@ -3,6 +3,7 @@
 //! protocol (docs/protocol.md). The binary (`src/main.rs`) wires these parts
 //! together; `src/bin/mnist-steps.rs` measures a training step.
 
+pub mod check;
 pub mod checkpoint;
 pub mod cuda;
 pub mod data;

@@ -66,6 +66,13 @@ struct Cli {
         value_name = "DEVICE"
     )]
     device: String,
+    /// Say which libtorch is loaded, whether its CUDA backend loads and how
+    /// many GPUs it sees, as one JSON line, and exit (`sweepctl doctor`)
+    #[arg(long)]
+    check: bool,
+    /// With --check: train this many steps on --device (random images)
+    #[arg(long, default_value_t = 0, value_name = "N", requires = "check")]
+    check_steps: i64,
 }
 
 impl Cli {
@@ -91,6 +98,15 @@ impl Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.check {
+        let (ok, report) = sweepd_mnist::check::check(&cli.device, cli.check_steps);
+        println!("{report}");
+        return if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -324,3 +324,41 @@ fn it_checkpoints_every_epoch_and_resumes_from_the_earlier_attempt() {
     assert_eq!(epochs[0]["epoch"], 0);
     assert!(stderr(&out).contains("not resuming"), "{}", stderr(&out));
 }
+
+/// `--check` (what `sweepctl doctor` asks): the libtorch loaded, the CUDA
+/// backend's fate, and with `--check-steps` a timed training on random
+/// images; a device it cannot have is an error in the JSON and exit 1.
+#[test]
+fn check_says_which_libtorch_and_trains_steps_on_random_images() {
+    let out = run(&["--check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = &records(&out)[0];
+    let dir = report["libtorch"].as_str().unwrap();
+    assert!(
+        std::path::Path::new(dir).join("libtorch_cpu.so").is_file(),
+        "{report}"
+    );
+    assert!(report["cuda_backend"].is_string(), "{report}");
+    assert!(report.get("steps").is_none(), "no steps unless asked");
+
+    let out = run(&["--check", "--check-steps", "20", "--device", "cpu"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = &records(&out)[0];
+    assert_eq!(report["steps"], 20);
+    let loss = report["loss"].as_f64().unwrap();
+    assert!(loss.is_finite() && loss > 0.0, "{report}");
+    assert!(report["seconds"].as_f64().unwrap() > 0.0);
+
+    let devices = report["cuda_devices"].as_i64().unwrap();
+    let beyond = format!("cuda:{devices}");
+    let out = run(&["--check", "--check-steps", "20", "--device", &beyond]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = &records(&out)[0];
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("CUDA device(s) visible"),
+        "{report}"
+    );
+}

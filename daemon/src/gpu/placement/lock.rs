@@ -90,6 +90,30 @@ fn open_folder(dir: &Path) -> Result<File, Refused> {
     Ok(folder)
 }
 
+/// The folder as `open_folder` would judge it, creating nothing.
+pub fn check_folder(dir: &Path) -> Result<String, String> {
+    match fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let parent = dir.parent().unwrap_or(Path::new("/"));
+            let access = nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK;
+            if nix::unistd::access(parent, access).is_ok() {
+                Ok(format!("{} will be made at the first lease", dir.display()))
+            } else {
+                Err(format!(
+                    "{} does not exist and {} is not writable",
+                    dir.display(),
+                    parent.display()
+                ))
+            }
+        }
+        Err(e) => Err(format!("cannot look at {}: {e}", dir.display())),
+        Ok(_) => match open_folder(dir) {
+            Ok(_) => Ok(format!("{} is safe to lock in", dir.display())),
+            Err(why) => Err(why.to_string()),
+        },
+    }
+}
+
 fn open_dir(dir: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
