@@ -113,3 +113,55 @@ fn eight_quarter_runs_share_two_gpus_four_each_and_a_whole_run_waits() {
         });
     }
 }
+
+/// Runs that report (through the fake nvidia-smi's compute apps) using
+/// 30000 MiB each: four share the GPU at first (a quarter of its 81559 MiB
+/// each, since nothing is measured yet); once measured, only two more fit
+/// (36000 MiB each, a fifth over what was seen), and the sweep says why.
+#[test]
+fn once_a_run_is_measured_its_sweeps_next_runs_go_where_their_memory_fits() {
+    let w = World::new();
+    w.file("gpus.csv", &format!("0, {GPU0}, Fake H100, 81559, 3, 0\n"));
+    fs::create_dir(w.path("held")).unwrap();
+    let apps = w.path("apps.csv");
+    let _daemon = Daemon::start_fake_gpus_with(
+        &w,
+        &[("FAKE_NVIDIA_SMI_APPS", apps.as_os_str())],
+        &["--max-running", "9"],
+    );
+    let trainer = "command: [sh, -c, 'read start; G=$CUDA_VISIBLE_DEVICES; mkdir -p held/$G; echo > held/$G/$$; \
+echo \"$G, $$, 30000\" >> apps.csv; case $SWEEP_RUN_DIR in */000[1-4]) f=go;; *) f=go2;; esac; \
+n=0; until [ -e $f ]; do n=$((n+1)); [ $n -lt 2400 ] || exit 3; sleep 0.05; done; \
+echo \"{\\\"loss\\\": 1}\"; rm held/$G/$$']\nmetric: {name: loss}\n";
+    w.file(
+        "measured.yaml",
+        &format!(
+            "method: grid\n{trainer}parameters: {{a: {{values: [1, 2, 3, 4, 5, 6, 7, 8]}}}}\n\
+             sweepd: {{gpus_per_run: 0.25, max_parallel: 8}}\n"
+        ),
+    );
+    let id = w
+        .sweepctl(["submit", "measured.yaml"])
+        .expect_code(0)
+        .stdout();
+    let id = id.trim();
+    let sweep = home(&w).join("sweeps").join(id);
+    wait_until("4 runs to share the GPU", || on(&w, GPU0) == 4);
+    wait_until("the runs' memory to be measured", || {
+        w.sweepctl(["status", id])
+            .stdout()
+            .contains("seen using up to 30000 MiB of GPU memory")
+    });
+    fs::write(w.path("go"), "").unwrap();
+    wait_until("two runs to start and the next to wait for memory", || {
+        waiting(&sweep).contains("9559 MiB of its memory free, a run needs 36000 MiB")
+            && on(&w, GPU0) == 2
+    });
+    assert!(
+        !sweep.join("runs/0007").exists(),
+        "no third run beside them"
+    );
+    fs::write(w.path("go2"), "").unwrap();
+    wait_until("the sweep to finish", || state(&sweep) == "finished");
+    assert!(summaries(&sweep).iter().all(|r| r["state"] == "finished"));
+}

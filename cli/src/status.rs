@@ -131,6 +131,12 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
             if let Some(cap) = line.run_cap {
                 writeln!(out, "run_cap {cap}: {} counted so far", line.counted)?;
             }
+            if let Some(mib) = line.gpu_memory_mib {
+                writeln!(
+                    out,
+                    "a run was seen using up to {mib} MiB of GPU memory: its next runs go where that and a fifth more are free (unless the file sets gpu_memory)"
+                )?;
+            }
             if line.seeds > 0 {
                 let seeds = view.model.seeds();
                 let imported = seeds.iter().filter(|s| s.imported).count();

@@ -52,6 +52,9 @@ pub struct SweepLine {
     pub executor_problem: Option<String>,
     /// The file's `run_cap`, or the one `sweepctl extend` set.
     pub run_cap: Option<u64>,
+    /// The most GPU memory (MiB) a run was seen to use on a shared GPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_memory_mib: Option<u64>,
     /// Finished runs from elsewhere that seed its search (warm start,
     /// import): not its runs, not counted.
     pub seeds: usize,
@@ -178,6 +181,7 @@ impl SweepView {
             waiting: self.record.waiting.clone(),
             executor_problem: self.record.executor_problem.clone(),
             run_cap: self.model.run_cap(),
+            gpu_memory_mib: self.record.gpu_memory_mib,
             seeds: self.model.seeds().len(),
             total: self.total(),
             finished: counts.finished,

@@ -208,6 +208,7 @@ fn accept(
         updated_at: created.clone(),
         waiting: None,
         executor_problem: None,
+        gpu_memory_mib: None,
         run_cap: None,
     };
     let source = Source {

@@ -98,6 +98,7 @@ pub fn write(home: &Path, s: &Synthetic) -> Written {
         updated_at: time(u64::from(s.runs) * 60),
         waiting: None,
         executor_problem: None,
+        gpu_memory_mib: None,
         run_cap: None,
     };
     write_json(&dir.state_file(), &record);

@@ -72,6 +72,11 @@ pub struct SweepRecord {
     /// while the file's holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_cap: Option<u64>,
+    /// The most GPU memory (MiB) one run of the sweep was seen to use on a
+    /// GPU it shared (`gpus_per_run` below 1): what its next runs are
+    /// placed by when the file gives no `gpu_memory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_memory_mib: Option<u64>,
 }
 
 /// How a sweep file arrived.

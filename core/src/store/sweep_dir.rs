@@ -186,6 +186,7 @@ mod tests {
             updated_at: now(),
             waiting: None,
             executor_problem: None,
+            gpu_memory_mib: None,
             run_cap: None,
         }
     }
@@ -229,6 +230,7 @@ mod tests {
             updated_at: on_disk.updated_at.clone(),
             waiting: None,
             executor_problem: None,
+            gpu_memory_mib: None,
             run_cap: None,
             ..record()
         }

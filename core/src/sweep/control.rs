@@ -51,6 +51,16 @@ impl SweepModel {
         fx.push(Effect::SaveState);
     }
 
+    /// A run used `mib` of GPU memory: the most seen is kept (and saved).
+    pub(super) fn saw_gpu_memory(&mut self, mib: u64, fx: &mut Vec<Effect>) {
+        if self.record.gpu_memory_mib.is_some_and(|seen| seen >= mib) {
+            return;
+        }
+        tracing::info!(sweep = %self.record.id, mib, "a run of the sweep uses this much GPU memory: its next runs are placed by it");
+        self.record.gpu_memory_mib = Some(mib);
+        fx.push(Effect::SaveState);
+    }
+
     pub(super) fn fail(&mut self, reason: &str, fx: &mut Vec<Effect>) {
         tracing::error!(sweep = %self.record.id, reason, "sweep failed");
         self.end_queued("the sweep failed before it started", fx);

@@ -138,6 +138,8 @@ pub enum Event {
     Waiting(Option<String>),
     /// What keeps sweepd from the executor (Slurm unreachable), or None.
     ExecutorProblem(Option<String>),
+    /// A run of the sweep was seen using this much GPU memory (MiB).
+    GpuMemory(u64),
     /// Every record was written again after writes had failed.
     Saved,
 }
@@ -280,6 +282,7 @@ impl SweepModel {
             Event::Fail(why) => self.fail(&why, &mut fx),
             Event::Waiting(why) => self.set_waiting(why, &mut fx),
             Event::ExecutorProblem(problem) => self.set_executor_problem(problem, &mut fx),
+            Event::GpuMemory(mib) => self.saw_gpu_memory(mib, &mut fx),
             Event::Saved => {
                 self.unsaved = false;
                 let latest: Vec<u32> = self.latest_runs().values().map(|r| r.summary.run).collect();

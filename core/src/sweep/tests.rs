@@ -34,6 +34,7 @@ fn record() -> SweepRecord {
         updated_at: now(),
         waiting: None,
         executor_problem: None,
+        gpu_memory_mib: None,
         run_cap: None,
     }
 }
@@ -610,3 +611,17 @@ fn the_model_read_back_from_its_folder_counts_as_the_live_one() {
 }
 
 mod continuing;
+
+#[test]
+fn the_most_gpu_memory_a_run_used_is_kept_and_saved_only_when_it_grows() {
+    let mut model = SweepModel::new(rules(""), record(), Vec::new(), 1);
+    assert_eq!(model.record().gpu_memory_mib, None);
+    assert_eq!(model.on(Event::GpuMemory(3000)), [Effect::SaveState]);
+    assert!(
+        model.on(Event::GpuMemory(2500)).is_empty(),
+        "less is not news"
+    );
+    assert!(model.on(Event::GpuMemory(3000)).is_empty());
+    assert_eq!(model.on(Event::GpuMemory(4100)), [Effect::SaveState]);
+    assert_eq!(model.record().gpu_memory_mib, Some(4100));
+}

@@ -181,6 +181,7 @@ mod tests {
             updated_at: now(),
             waiting: None,
             executor_problem: None,
+            gpu_memory_mib: None,
             run_cap: None,
         };
         let source = Source {

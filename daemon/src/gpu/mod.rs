@@ -31,6 +31,16 @@ pub struct Gpu {
     pub utilization_pct: Option<u32>,
 }
 
+/// A process using a GPU and the memory it holds there, as one look saw
+/// it (NVML's running compute processes; nvidia-smi's compute apps).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct App {
+    pub gpu_uuid: String,
+    pub pid: u32,
+    /// MiB; `None` where the device does not say.
+    pub memory_mib: Option<u64>,
+}
+
 /// Where GPUs are looked for.
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
@@ -76,6 +86,10 @@ pub struct Snapshot {
     /// as opposed to finding no GPUs.
     #[serde(default)]
     pub failed: bool,
+    /// The processes on the GPUs (to measure what a run uses; empty where
+    /// they cannot be listed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<App>,
     /// When the look began (for placement: a look that began before a run
     /// of ours let go of a GPU says nothing about it).
     #[serde(skip)]
@@ -90,6 +104,7 @@ impl Snapshot {
             source,
             note: Some(why),
             failed: true,
+            apps: Vec::new(),
             began: None,
         }
     }
@@ -162,28 +177,33 @@ impl Probe {
                 source: "none".to_owned(),
                 note: Some("GPU detection is off".to_owned()),
                 failed: false,
+                apps: Vec::new(),
                 began: None,
             };
         }
         let nvml = self.nvml.as_ref().map(nvml::query);
-        let (found, source) = match (nvml, &self.config.nvidia_smi) {
-            (Some(Ok(gpus)), _) => (Ok(gpus), "NVML".to_owned()),
+        // Which answered: NVML (None), or this nvidia-smi.
+        let (found, source, smi_used) = match (nvml, &self.config.nvidia_smi) {
+            (Some(Ok(gpus)), _) => (Ok(gpus), "NVML".to_owned(), None),
             // NVML loaded but failed this time: nvidia-smi may still answer.
             (Some(Err(why)), _) => match smi::on_path() {
                 Some(program) => (
                     smi::query(&program, SMI_TIMEOUT).map_err(|e| format!("{why}; then {e}")),
                     format!("nvidia-smi ({})", program.display()),
+                    Some(program),
                 ),
-                None => (Err(why), "NVML".to_owned()),
+                None => (Err(why), "NVML".to_owned(), None),
             },
             (None, Some(program)) => (
                 smi::query(program, SMI_TIMEOUT).map_err(|e| e.to_string()),
                 format!("nvidia-smi ({})", program.display()),
+                Some(program.clone()),
             ),
             (None, None) => match smi::on_path() {
                 Some(program) => (
                     smi::query(&program, SMI_TIMEOUT).map_err(|e| e.to_string()),
                     format!("nvidia-smi ({})", program.display()),
+                    Some(program),
                 ),
                 None => {
                     let why = format!(
@@ -195,6 +215,7 @@ impl Probe {
                         source: "none".to_owned(),
                         note: Some(why),
                         failed: false,
+                        apps: Vec::new(),
                         began: None,
                     };
                 }
@@ -212,11 +233,17 @@ impl Probe {
                         self.config.visible.as_deref().unwrap_or_default()
                     )
                 });
+                let apps = match (&smi_used, &self.nvml) {
+                    (Some(program), _) => smi::apps(program, SMI_TIMEOUT),
+                    (None, Some(nvml)) => nvml::apps(nvml),
+                    (None, None) => Vec::new(),
+                };
                 Snapshot {
                     gpus,
                     source,
                     note,
                     failed: false,
+                    apps,
                     began: None,
                 }
             }

@@ -4,7 +4,7 @@
 
 use nvml_wrapper::Nvml;
 
-use super::Gpu;
+use super::{App, Gpu};
 
 pub fn init() -> Result<Nvml, String> {
     Nvml::init().map_err(|e| format!("NVML: {e}"))
@@ -39,4 +39,25 @@ pub fn driver() -> Result<(String, u32), String> {
         .device_count()
         .map_err(|e| format!("NVML device count: {e}"))?;
     Ok((version, count))
+}
+
+/// The compute processes on every GPU (none where NVML cannot say).
+pub fn apps(nvml: &Nvml) -> Vec<App> {
+    use nvml_wrapper::enums::device::UsedGpuMemory;
+    let count = nvml.device_count().unwrap_or(0);
+    (0..count)
+        .filter_map(|index| nvml.device_by_index(index).ok())
+        .flat_map(|device| {
+            let uuid = device.uuid().unwrap_or_default();
+            let processes = device.running_compute_processes().unwrap_or_default();
+            processes.into_iter().map(move |p| App {
+                gpu_uuid: uuid.clone(),
+                pid: p.pid,
+                memory_mib: match p.used_gpu_memory {
+                    UsedGpuMemory::Used(bytes) => Some(bytes / (1 << 20)),
+                    UsedGpuMemory::Unavailable => None,
+                },
+            })
+        })
+        .collect()
 }

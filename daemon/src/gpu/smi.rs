@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use wait_timeout::ChildExt;
 
-use super::Gpu;
+use super::{App, Gpu};
 
 pub const QUERY: &str = "--query-gpu=index,uuid,name,memory.total,memory.used,utilization.gpu";
+pub const APPS: &str = "--query-compute-apps=gpu_uuid,pid,used_memory";
 pub const FORMAT: &str = "--format=csv,noheader,nounits";
 
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +44,41 @@ pub fn on_path() -> Option<PathBuf> {
 
 pub fn query(program: &Path, timeout: Duration) -> Result<Vec<Gpu>, SmiError> {
     let name = program.display().to_string();
+    let stdout = run(program, QUERY, timeout)?;
+    parse(&stdout).map_err(|problem| SmiError::Output {
+        program: name,
+        problem,
+    })
+}
+
+/// The compute processes on the GPUs: `GPU-..., pid, MiB` lines (none where
+/// nvidia-smi cannot say; a line it cannot read is left out).
+pub fn apps(program: &Path, timeout: Duration) -> Vec<App> {
+    run(program, APPS, timeout).map_or_else(|_| Vec::new(), |out| parse_apps(&out))
+}
+
+fn parse_apps(text: &str) -> Vec<App> {
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            let [uuid, pid, memory] = fields[..] else {
+                return None;
+            };
+            Some(App {
+                gpu_uuid: uuid.strip_prefix("GPU-").map(|_| uuid.to_owned())?,
+                pid: pid.parse().ok()?,
+                memory_mib: number(memory, "used_memory").ok()?,
+            })
+        })
+        .collect()
+}
+
+/// nvidia-smi with `query` and the CSV format, for at most `timeout`: what
+/// it printed.
+fn run(program: &Path, query: &str, timeout: Duration) -> Result<String, SmiError> {
+    let name = program.display().to_string();
     let mut child = Command::new(program)
-        .args([QUERY, FORMAT])
+        .args([query, FORMAT])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -86,10 +120,7 @@ pub fn query(program: &Path, timeout: Duration) -> Result<Vec<Gpu>, SmiError> {
             message,
         });
     }
-    parse(&stdout).map_err(|problem| SmiError::Output {
-        program: name,
-        problem,
-    })
+    Ok(stdout)
 }
 
 /// Parse the lines of the query: `0, GPU-..., NVIDIA H100 80GB HBM3, 81559, 3, 0`.
@@ -160,6 +191,18 @@ mod tests {
             (None, None)
         );
         assert_eq!(parse("\n").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn compute_apps_are_read_and_lines_that_are_not_apps_left_out() {
+        let text = "GPU-1d3b2c4a-0000-4000-8000-000000000000, 4242, 30521\n\
+                    GPU-9a8b7c6d-0000-4000-8000-000000000001, 77, [N/A]\n\
+                    No running processes found\n";
+        let apps = parse_apps(text);
+        assert_eq!(apps.len(), 2, "{apps:?}");
+        assert_eq!((apps[0].pid, apps[0].memory_mib), (4242, Some(30521)));
+        assert_eq!((apps[1].pid, apps[1].memory_mib), (77, None));
+        assert!(apps[1].gpu_uuid.ends_with("0001"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ fn snapshot(gpus: Vec<Gpu>) -> Snapshot {
         source: "test".into(),
         note: None,
         failed: false,
+        apps: Vec::new(),
         began: Some(Instant::now()),
     }
 }
