@@ -171,3 +171,65 @@ fn a_check_that_hangs_is_cut_off_and_said_to_hang() {
         "{out}"
     );
 }
+
+/// `scripts/gpu-check` where there is no GPU: it stops before building or
+/// running anything (no results file), saying why, whether nvidia-smi is
+/// missing or fails as it does without a driver.
+#[test]
+fn gpu_check_without_a_gpu_stops_at_once_saying_why() {
+    let w = World::new();
+    let tools = w.path("tools");
+    std::fs::create_dir(&tools).unwrap();
+    let link = |name: &str, to: &Path| std::os::unix::fs::symlink(to, tools.join(name)).unwrap();
+    let which = |name: &str| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("no {name} on PATH"))
+    };
+    for tool in ["dirname", "timeout", "grep", "bash"] {
+        link(tool, &which(tool));
+    }
+    // The interpreter itself, not a version manager's shim.
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    link(
+        "python3",
+        Path::new(String::from_utf8_lossy(&python.stdout).trim()),
+    );
+    let out_file = w.path("results.json");
+    let gpu_check = || {
+        let out = std::process::Command::new("/bin/bash")
+            .arg(common::repo_root().join("scripts/gpu-check"))
+            .args(["--out", out_file.to_str().unwrap()])
+            .env_clear()
+            .env("PATH", &tools)
+            .env("HOME", w.path("."))
+            .env("FAKE_NVIDIA_SMI_FAIL", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, said) = gpu_check();
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("no NVIDIA GPU here: nvidia-smi is not on PATH"),
+        "{said}"
+    );
+    link(
+        "nvidia-smi",
+        &common::repo_root().join("tests/fakes/nvidia-smi"),
+    );
+    let (code, said) = gpu_check();
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("nvidia-smi -L failed: NVIDIA-SMI has failed"),
+        "{said}"
+    );
+    assert!(!out_file.exists(), "nothing was run");
+}

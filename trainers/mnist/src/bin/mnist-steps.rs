@@ -1,6 +1,7 @@
 //! `mnist-steps`: training steps per second of the tutorial's network on
 //! preloaded MNIST tensors, the Rust half of `scripts/mnist-bench` (its
 //! Python half, trainers/mnist/bench/steps.py, does the same in PyTorch).
+//! On the CPU or a CUDA device (`--device`, timed between synchronisations).
 //! Prints one JSON line: steps/s, CPU ms per step, the final loss.
 
 use std::time::Instant;
@@ -26,6 +27,9 @@ struct Args {
     threads: i32,
     #[arg(long, env = "SWEEPD_MNIST_DIR")]
     data_dir: Option<std::path::PathBuf>,
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 fn cpu_seconds() -> f64 {
@@ -43,13 +47,31 @@ fn main() -> anyhow::Result<()> {
         .data_dir
         .or_else(data::default_dir)
         .expect("a data folder");
-    let data = Data::prepare(&Mnist::load(&dir)?, false, Device::Cpu);
+    let device = match args.device.as_str() {
+        "cpu" => Device::Cpu,
+        other => {
+            // Before any tch call (docs: src/cuda.rs).
+            sweepd_mnist::cuda::load_backend()
+                .map_err(|e| anyhow::anyhow!("libtorch's CUDA backend did not load: {e}"))?;
+            match other.strip_prefix("cuda:") {
+                Some(i) => Device::Cuda(i.parse()?),
+                None if other == "cuda" => Device::Cuda(0),
+                None => anyhow::bail!("--device: expected cpu, cuda or cuda:N, got {other:?}"),
+            }
+        }
+    };
+    let sync = || {
+        if let Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
+        }
+    };
+    let data = Data::prepare(&Mnist::load(&dir)?, false, device);
     let params = Params {
         fc_layer_size: args.fc_layer_size,
         batch_size: args.batch_size,
         ..Params::default()
     };
-    let mut trainer = Trainer::new(&params, Device::Cpu)?;
+    let mut trainer = Trainer::new(&params, device)?;
     anyhow::ensure!(
         (1..=data.train_len()).contains(&args.batch_size),
         "--batch-size must be from 1 to {}",
@@ -64,13 +86,16 @@ fn main() -> anyhow::Result<()> {
         loss = trainer.step(&x, &y);
     };
     (0..args.warmup).for_each(&mut step);
+    sync();
     let (wall, cpu) = (Instant::now(), cpu_seconds());
     (args.warmup..args.warmup + args.steps).for_each(&mut step);
+    sync();
     let (wall, cpu) = (wall.elapsed().as_secs_f64(), cpu_seconds() - cpu);
     println!(
         "{}",
         json!({"steps_per_s": args.steps as f64 / wall, "cpu_ms_per_step": cpu * 1e3 / args.steps as f64,
-               "final_loss": loss, "steps": args.steps, "threads": args.threads})
+               "final_loss": loss, "steps": args.steps, "threads": args.threads,
+               "device": args.device})
     );
     Ok(())
 }
