@@ -71,7 +71,11 @@ pub fn driver(seen: &Seen) -> Vec<Check> {
 
 pub fn smi(seen: &Seen) -> Vec<Check> {
     let name = "nvidia-smi";
-    let named = std::env::var_os("SWEEPD_NVIDIA_SMI").map(PathBuf::from);
+    // As sweepd finds it: its setting, SWEEPD_NVIDIA_SMI, else PATH.
+    let named = sweepd_settings()
+        .gpu_nvidia_smi
+        .value
+        .or_else(|| std::env::var_os("SWEEPD_NVIDIA_SMI").map(PathBuf::from));
     let Some(program) = named.clone().or_else(|| on_path("nvidia-smi")) else {
         return vec![if driver_loaded() {
             Check::warning(
@@ -90,7 +94,7 @@ pub fn smi(seen: &Seen) -> Vec<Check> {
     })
     .snapshot();
     let which = match named {
-        Some(_) => format!("{} (SWEEPD_NVIDIA_SMI)", program.display()),
+        Some(_) => format!("{} (named for sweepd)", program.display()),
         None => program.display().to_string(),
     };
     if snapshot.failed {
@@ -140,19 +144,20 @@ pub fn visible() -> Vec<Check> {
     }
 }
 
+/// sweepd's settings as its configuration file gives them (the defaults
+/// where it cannot be read).
+fn sweepd_settings() -> Settings {
+    let (file, required) = match std::env::var_os("SWEEPD_CONFIG") {
+        Some(path) => (Some(PathBuf::from(path)), true),
+        None => (settings::default_path(), false),
+    };
+    Settings::load(file.as_deref(), required).unwrap_or_default()
+}
+
 /// The lock folder sweepd would use: `--gpu-lock-dir`, else its
 /// configuration file's, else the default.
 pub fn lock_dir(flag: Option<PathBuf>) -> PathBuf {
-    flag.unwrap_or_else(|| {
-        let (file, required) = match std::env::var_os("SWEEPD_CONFIG") {
-            Some(path) => (Some(PathBuf::from(path)), true),
-            None => (settings::default_path(), false),
-        };
-        Settings::load(file.as_deref(), required).map_or_else(
-            |_| Settings::default().gpu_lock_dir.value,
-            |s| s.gpu_lock_dir.value,
-        )
-    })
+    flag.unwrap_or_else(|| sweepd_settings().gpu_lock_dir.value)
 }
 
 pub fn locks(dir: &Path) -> Vec<Check> {

@@ -66,6 +66,10 @@ impl GpuShare {
                 k + 1.0
             ));
         }
+        // 0.999 is a whole GPU: a "share" of one run per GPU is no share.
+        if k == 1.0 {
+            return Ok(GpuShare::Whole(1));
+        }
         Ok(GpuShare::Fraction { per_gpu: k as u32 })
     }
 }

@@ -163,14 +163,19 @@ impl Probe {
     }
 
     pub fn snapshot(&self) -> Snapshot {
+        self.snapshot_with(false)
+    }
+
+    /// A look, with the GPUs' processes (`processes`: a second query).
+    pub fn snapshot_with(&self, processes: bool) -> Snapshot {
         let began = std::time::Instant::now();
         Snapshot {
             began: Some(began),
-            ..self.look()
+            ..self.look(processes)
         }
     }
 
-    fn look(&self) -> Snapshot {
+    fn look(&self, processes: bool) -> Snapshot {
         if !self.config.enabled {
             return Snapshot {
                 gpus: Vec::new(),
@@ -233,10 +238,11 @@ impl Probe {
                         self.config.visible.as_deref().unwrap_or_default()
                     )
                 });
-                let apps = match (&smi_used, &self.nvml) {
-                    (Some(program), _) => smi::apps(program, SMI_TIMEOUT),
-                    (None, Some(nvml)) => nvml::apps(nvml),
-                    (None, None) => Vec::new(),
+                let apps = match (processes, &smi_used, &self.nvml) {
+                    (false, _, _) => Vec::new(),
+                    (true, Some(program), _) => smi::apps(program, SMI_TIMEOUT),
+                    (true, None, Some(nvml)) => nvml::apps(nvml),
+                    (true, None, None) => Vec::new(),
                 };
                 Snapshot {
                     gpus,

@@ -120,6 +120,9 @@ pub struct Placement {
     released: HashMap<String, Instant>,
     /// Why a GPU's lock is unsafe to take, as last logged (said once).
     unsafe_locks: HashMap<String, String>,
+    /// What the latest look saw our runs use of each GPU whose processes
+    /// it listed (MiB): the rest of its memory in use is others'.
+    ours_seen: HashMap<String, u64>,
 }
 
 impl Placement {
@@ -133,7 +136,14 @@ impl Placement {
             held: BTreeMap::new(),
             released: HashMap::new(),
             unsafe_locks: HashMap::new(),
+            ours_seen: HashMap::new(),
         }
+    }
+
+    /// What the latest look saw runs of ours use of each GPU whose
+    /// processes it listed (a GPU it could not list is left out).
+    pub fn ours_seen(&mut self, by_gpu: HashMap<String, u64>) {
+        self.ours_seen = by_gpu;
     }
 
     /// A new look at the GPUs. A failed look after GPUs were seen keeps them
@@ -321,6 +331,15 @@ impl Placement {
         })
     }
 
+    /// Memory in use (by anyone) above which a GPU is busy.
+    fn memory_limit(&self, gpu: &Gpu) -> u64 {
+        let t = &self.thresholds;
+        gpu.memory_total_mib.map_or(t.max_memory_mib, |total| {
+            t.max_memory_mib
+                .max((total as f64 * t.max_memory_fraction) as u64)
+        })
+    }
+
     fn free(&self, gpu: &Gpu, now: Instant) -> Result<(), String> {
         if let Some(h) = self.held.get(&gpu.uuid) {
             return Err(if h.shared() {
@@ -335,10 +354,7 @@ impl Placement {
             return Err("released moments ago (cooling down)".into());
         }
         let t = &self.thresholds;
-        let memory_limit = gpu.memory_total_mib.map_or(t.max_memory_mib, |total| {
-            t.max_memory_mib
-                .max((total as f64 * t.max_memory_fraction) as u64)
-        });
+        let memory_limit = self.memory_limit(gpu);
         let samples = self.history.get(&gpu.uuid);
         if samples.is_none_or(|s| s.is_empty()) {
             return Err("not sampled since it was last used".into());

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -23,6 +24,7 @@ use sweepd_core::spec::GpuShare;
 pub(super) async fn sample_gpus(
     config: gpu::ProbeConfig,
     every: Duration,
+    list_processes: Arc<AtomicBool>,
     to: mpsc::Sender<Snapshot>,
 ) {
     let Ok(probe) = tokio::task::spawn_blocking(move || Arc::new(Probe::new(config))).await else {
@@ -33,7 +35,8 @@ pub(super) async fn sample_gpus(
     let bound = gpu::SMI_TIMEOUT + Duration::from_secs(5);
     loop {
         let looking = Arc::clone(&probe);
-        let look = tokio::task::spawn_blocking(move || looking.snapshot());
+        let processes = list_processes.load(Ordering::Relaxed);
+        let look = tokio::task::spawn_blocking(move || looking.snapshot_with(processes));
         let snapshot = match tokio::time::timeout(bound, look).await {
             Ok(Ok(snapshot)) => snapshot,
             Ok(Err(_)) => return,
@@ -94,14 +97,40 @@ impl Scheduler {
             }
         }
         self.measure_gpu_memory(&snapshot.apps);
+        let sharing = self
+            .sweeps
+            .values()
+            .any(|s| matches!(s.spec.sweepd.gpus_per_run, Some(GpuShare::Fraction { .. })));
+        self.list_processes.store(sharing, Ordering::Relaxed);
         self.placement.observe(snapshot);
         self.write_gpus();
     }
 
     /// What the runs of sweeps that share GPUs use of their memory, kept
-    /// (the most per sweep) for placing their next runs.
+    /// (the most per sweep) for placing their next runs; and what our runs
+    /// use of each GPU whose processes the look listed, for placement to
+    /// tell others' memory from ours.
     fn measure_gpu_memory(&mut self, apps: &[App]) {
-        for (run, mib) in memory_by_run(apps, &self.home.sweeps()) {
+        let mut by_run: HashMap<RunId, u64> = HashMap::new();
+        let mut ours_on: HashMap<String, u64> =
+            apps.iter().map(|app| (app.gpu_uuid.clone(), 0)).collect();
+        for seen in runs_of(apps, &self.home.sweeps()) {
+            let Some(sweep) = self.sweeps.get(&seen.run.sweep) else {
+                continue;
+            };
+            // Its token, not only its folder: an environment anyone can set.
+            let token = sweep
+                .model
+                .run(seen.run.run)
+                .and_then(|r| r.summary.token.as_deref());
+            if token != Some(seen.token.as_str()) {
+                continue;
+            }
+            *ours_on.entry(seen.gpu).or_insert(0) += seen.mib;
+            *by_run.entry(seen.run).or_insert(0) += seen.mib;
+        }
+        self.placement.ours_seen(ours_on);
+        for (run, mib) in by_run {
             let Some(sweep) = self.sweeps.get_mut(&run.sweep) else {
                 continue;
             };
@@ -122,22 +151,42 @@ impl Scheduler {
     }
 }
 
-/// The GPU memory (MiB) each run of this home uses, from a look's
-/// processes: a process is a run's when `SWEEP_RUN_DIR` in its environment
-/// (which a run's children inherit) is a run folder under `sweeps` (so
-/// another home's runs, and other users' processes, which cannot be read,
-/// are not counted).
-pub(super) fn memory_by_run(apps: &[App], sweeps: &Path) -> HashMap<RunId, u64> {
-    let mut used = HashMap::new();
+/// A process on a GPU that names a run of this home.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct RunProcess {
+    pub run: RunId,
+    /// The run token in its environment, to check against the run's.
+    pub token: String,
+    pub gpu: String,
+    pub mib: u64,
+}
+
+/// The processes of a look that are runs' of this home: this user's, with
+/// `SWEEP_RUN_DIR` in their environment (which a run's children inherit)
+/// naming a run folder under `sweeps`, and a run token. Another home's
+/// runs and other users' processes are not counted.
+pub(super) fn runs_of(apps: &[App], sweeps: &Path) -> Vec<RunProcess> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let mut found = Vec::new();
     for app in apps {
         let Some(mib) = app.memory_mib else { continue };
-        let Ok(environ) = std::fs::read(format!("/proc/{}/environ", app.pid)) else {
+        let proc_dir = format!("/proc/{}", app.pid);
+        if std::fs::metadata(&proc_dir).map_or(true, |m| m.uid() != me) {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(format!("{proc_dir}/environ")) else {
             continue;
         };
-        let Some(dir) = environ
-            .split(|&b| b == 0)
-            .find_map(|var| var.strip_prefix(b"SWEEP_RUN_DIR="))
-        else {
+        let var = |name: &[u8]| {
+            environ
+                .split(|&b| b == 0)
+                .find_map(|v| v.strip_prefix(name))
+        };
+        let (Some(dir), Some(token)) = (
+            var(b"SWEEP_RUN_DIR="),
+            var(format!("{}=", crate::executor::orphans::TOKEN_VAR).as_bytes()),
+        ) else {
             continue;
         };
         let dir = Path::new(std::ffi::OsStr::from_bytes(dir));
@@ -148,10 +197,15 @@ pub(super) fn memory_by_run(apps: &[App], sweeps: &Path) -> HashMap<RunId, u64> 
         if let [sweep, "runs", run] = parts[..]
             && let (Ok(sweep), Ok(run)) = (sweep.parse(), run.parse())
         {
-            *used.entry(RunId { sweep, run }).or_insert(0) += mib;
+            found.push(RunProcess {
+                run: RunId { sweep, run },
+                token: String::from_utf8_lossy(token).into_owned(),
+                gpu: app.gpu_uuid.clone(),
+                mib,
+            });
         }
     }
-    used
+    found
 }
 
 /// What a run of `sweep` that shares a GPU is counted to need there: the
@@ -220,10 +274,11 @@ mod tests {
 
     use super::*;
 
-    fn process(run_dir: &Path) -> Child {
+    fn process(run_dir: &Path, token: &str) -> Child {
         Command::new("sleep")
             .arg("30")
             .env("SWEEP_RUN_DIR", run_dir)
+            .env("SWEEPD_RUN_TOKEN", token)
             .spawn()
             .unwrap()
     }
@@ -237,30 +292,29 @@ mod tests {
     }
 
     #[test]
-    fn a_processs_memory_counts_for_the_run_whose_folder_its_environment_names() {
+    fn a_gpu_process_is_a_runs_when_its_environment_names_the_runs_folder() {
         let home = tempfile::tempdir().unwrap();
         let sweeps = home.path().join("sweeps");
         let id = "20261205-000000-t-abcd";
         let run = sweeps.join(id).join("runs/0003");
         let mut children = [
-            process(&run),
-            process(&run),
+            process(&run, "t3"),
             process(
                 &home
                     .path()
                     .join("elsewhere/sweeps")
                     .join(id)
                     .join("runs/0001"),
+                "t1",
             ),
-            process(&sweeps.join(id).join("runs/0004")),
+            process(&sweeps.join(id).join("runs/0004"), "t4"),
         ];
         let apps = [
             app(&children[0], Some(1000)),
-            app(&children[1], Some(500)),
-            app(&children[2], Some(7000)),
-            app(&children[3], None),
+            app(&children[1], Some(7000)),
+            app(&children[2], None),
         ];
-        let used = memory_by_run(&apps, &sweeps);
+        let found = runs_of(&apps, &sweeps);
         for child in &mut children {
             let _ = child.kill();
             let _ = child.wait();
@@ -270,10 +324,14 @@ mod tests {
             run: 3,
         };
         assert_eq!(
-            used.len(),
-            1,
-            "another home's and an unmeasured run are not counted: {used:?}"
+            found,
+            [RunProcess {
+                run: three,
+                token: "t3".into(),
+                gpu: "GPU-test-0".into(),
+                mib: 1000
+            }],
+            "another home's and an unmeasured run are not counted"
         );
-        assert_eq!(used[&three], 1500, "a run's processes add up");
     }
 }

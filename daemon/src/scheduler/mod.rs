@@ -17,7 +17,8 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -40,6 +41,9 @@ use gpus::sample_gpus;
 use sweep::Sweep;
 
 struct Scheduler {
+    /// Whether the looks at the GPUs list their processes (while a sweep
+    /// shares GPUs: only their runs' memory is measured).
+    list_processes: Arc<AtomicBool>,
     home: Home,
     config: Config,
     tails: Tails,
@@ -76,9 +80,11 @@ pub async fn run(
     let (run_tx, mut run_rx) = mpsc::unbounded_channel();
     let (slurm_problems, mut problem_rx) = mpsc::unbounded_channel();
     let (snapshots, mut snapshot_rx) = mpsc::channel(1);
+    let list_processes = Arc::new(AtomicBool::new(false));
     let sampler = tokio::spawn(sample_gpus(
         config.gpu.probe.clone(),
         config.gpu.sample_every,
+        Arc::clone(&list_processes),
         snapshots,
     ));
     let placement = Placement::new(config.gpu.thresholds.clone(), config.gpu.lock_dir.clone());
@@ -100,6 +106,7 @@ pub async fn run(
     };
     let mut s = Scheduler {
         placement,
+        list_processes,
         gpus_written: None,
         disk: Disk::new(home.root().to_owned()),
         home,

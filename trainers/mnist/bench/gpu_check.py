@@ -41,6 +41,7 @@ p.add_argument("--seeds", type=int, default=3)
 p.add_argument("--rounds", type=int, default=3)
 p.add_argument("--steps", type=int, default=2000)
 p.add_argument("--runs", type=int, default=16)
+p.add_argument("--sweep-limit", type=float, default=240, help="seconds a sweep may take before it is stopped")
 p.add_argument("--rehearse", action="store_true")
 a = p.parse_args()
 
@@ -74,23 +75,39 @@ def gpus():
     lines = smi("--query-gpu=index,uuid,name,memory.total,memory.used,utilization.gpu",
                 "--format=csv,noheader,nounits").strip().splitlines()
     keys = ["index", "uuid", "name", "memory_total_mib", "memory_used_mib", "utilization_pct"]
-    return [dict(zip(keys, [v.strip() for v in line.split(",")])) for line in lines]
+    rows = [[v.strip() for v in line.split(",")] for line in lines]
+    return [dict(zip(keys, row)) for row in rows if len(row) == len(keys)]
+
+
+def phase(name, measure):
+    """One phase's figures, or what went wrong: a later phase runs anyway."""
+    say(name)
+    try:
+        results[name] = measure()
+    except Exception as e:  # noqa: BLE001 (recorded, and the next phase runs)
+        results[name] = {"error": f"{type(e).__name__}: {e}"}
+    save()
 
 
 results["gpus"] = gpus()
 save()
 
-# doctor
-say("sweepctl doctor --gpu")
 home = tempfile.mkdtemp(prefix="gpu-check-")
-out = subprocess.run([bin_("sweepctl"), "--home", os.path.join(home, "doctor"), "doctor", "--gpu", "--json",
-                      "--trainer", bin_("sweepd-mnist")], capture_output=True, text=True, timeout=600)
-try:
-    results["doctor"] = json.loads(out.stdout)
-except ValueError:
-    results["doctor"] = {"exit": out.returncode, "stdout": out.stdout, "stderr": out.stderr}
-results["doctor_exit"] = out.returncode
-save()
+
+
+def doctor():
+    limit = 200 + 70 * len(results["gpus"])
+    out = subprocess.run([bin_("sweepctl"), "--home", os.path.join(home, "doctor"), "doctor", "--gpu", "--json",
+                          "--trainer", bin_("sweepd-mnist")], capture_output=True, text=True, timeout=limit)
+    try:
+        report = json.loads(out.stdout)
+    except ValueError:
+        report = {"stdout": out.stdout, "stderr": out.stderr}
+    report["exit"] = out.returncode
+    return report
+
+
+phase("doctor", doctor)
 
 # accuracy
 TUTORIAL = ["--optimizer=adam", "--learning_rate=0.001", "--fc_layer_size=512", "--dropout=0.3",
@@ -108,49 +125,56 @@ def tutorial_run(device, seed):
     if out.returncode != 0:
         return {"device": device, "seed": seed, "error": out.stderr.strip()[-2000:]}
     records = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    epoch = [r for r in records if "val_accuracy" in r][-1]
+    epochs = [r for r in records if "val_accuracy" in r]
+    if not epochs:
+        return {"device": device, "seed": seed, "error": "no epoch record with val_accuracy"}
+    epoch = epochs[-1]
     return {"device": device, "seed": seed, "val_accuracy": epoch["val_accuracy"], "loss": epoch.get("loss"),
             "wall_s": wall}
 
 
-say(f"the tutorial's recipe on {cuda} and on the CPU, {a.seeds} seeds each")
-runs = [tutorial_run(device, seed) for seed in range(a.seeds) for device in (cuda, "cpu")]
+def accuracy():
+    runs = [tutorial_run(device, seed) for seed in range(a.seeds) for device in (cuda, "cpu")]
+
+    def accuracies(device):
+        return [r["val_accuracy"] for r in runs if r["device"] == device and "val_accuracy" in r]
+
+    acc_gpu, acc_cpu = accuracies(cuda), accuracies("cpu")
+    found = {"runs": runs}
+    if acc_gpu and acc_cpu:
+        spread = max(max(acc_gpu) - min(acc_gpu), max(acc_cpu) - min(acc_cpu))
+        difference = abs(statistics.mean(acc_gpu) - statistics.mean(acc_cpu))
+        found.update({"mean_gpu": statistics.mean(acc_gpu), "mean_cpu": statistics.mean(acc_cpu),
+                      "difference": difference, "seed_spread": spread,
+                      "within_seed_spread": difference <= spread})
+    return found
 
 
-def accuracies(device):
-    return [r["val_accuracy"] for r in runs if r["device"] == device and "val_accuracy" in r]
-
-
-acc_gpu, acc_cpu = accuracies(cuda), accuracies("cpu")
-accuracy = {"runs": runs}
-if acc_gpu and acc_cpu:
-    spread = max(max(acc_gpu) - min(acc_gpu), max(acc_cpu) - min(acc_cpu))
-    difference = abs(statistics.mean(acc_gpu) - statistics.mean(acc_cpu))
-    accuracy.update({"mean_gpu": statistics.mean(acc_gpu), "mean_cpu": statistics.mean(acc_cpu),
-                     "difference": difference, "seed_spread": spread, "within_seed_spread": difference <= spread})
-results["accuracy"] = accuracy
-save()
+phase("accuracy", accuracy)
 
 # steps
-say(f"steps/s: mnist-steps against PyTorch on {cuda}, {a.rounds} rounds")
-rust, python = [], []
-env = dict(os.environ, OMP_NUM_THREADS="1")
-for _ in range(a.rounds):
-    for argv, into in (([bin_("mnist-steps"), f"--steps={a.steps}", f"--device={cuda}"], rust),
-                       ([sys.executable, os.path.join(here, "steps.py"), f"--steps={a.steps}",
-                         f"--device={cuda}"], python)):
-        out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
-        if out.returncode == 0:
-            into.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        else:
-            into.append({"error": out.stderr.strip()[-2000:]})
-ok = lambda xs: [x["steps_per_s"] for x in xs if "steps_per_s" in x]
-steps = {"sweepd_mnist": rust, "pytorch": python, "batch_size": 64, "fc_layer_size": 512, "device": cuda}
-if ok(rust) and ok(python):
-    steps.update({"median_sweepd_mnist": statistics.median(ok(rust)), "median_pytorch": statistics.median(ok(python)),
-                  "ratio": statistics.median(ok(rust)) / statistics.median(ok(python))})
-results["steps"] = steps
-save()
+def steps():
+    rust, python = [], []
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for _ in range(a.rounds):
+        for argv, into in (([bin_("mnist-steps"), f"--steps={a.steps}", f"--device={cuda}"], rust),
+                           ([sys.executable, os.path.join(here, "steps.py"), f"--steps={a.steps}",
+                             f"--device={cuda}"], python)):
+            out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+            if out.returncode == 0:
+                into.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            else:
+                into.append({"error": out.stderr.strip()[-2000:]})
+    ok = lambda xs: [x["steps_per_s"] for x in xs if "steps_per_s" in x]
+    found = {"sweepd_mnist": rust, "pytorch": python, "batch_size": 64, "fc_layer_size": 512, "device": cuda}
+    if ok(rust) and ok(python):
+        found.update({"median_sweepd_mnist": statistics.median(ok(rust)),
+                      "median_pytorch": statistics.median(ok(python)),
+                      "ratio": statistics.median(ok(rust)) / statistics.median(ok(python))})
+    return found
+
+
+phase("steps", steps)
 
 
 # sweeps
@@ -209,7 +233,7 @@ sweepd: {{seed: 1, gpus_per_run: {share}, max_parallel: {a.runs}, env: {{SWEEPD_
         sid = submitted.stdout.strip()
         state_file = os.path.join(folder, "home", "sweeps", sid, "state.json")
         state = "?"
-        while time.perf_counter() - t0 < 1800:
+        while time.perf_counter() - t0 < a.sweep_limit:
             try:
                 with open(state_file) as f:
                     state = json.load(f)["state"]
@@ -222,8 +246,8 @@ sweepd: {{seed: 1, gpus_per_run: {share}, max_parallel: {a.runs}, env: {{SWEEPD_
         status = subprocess.run([*ctl, "status", sid, "--json"], capture_output=True, text=True).stdout
     finally:
         stop.set()
-        subprocess.run([*ctl, "shutdown", "--stop-runs"], capture_output=True, text=True, timeout=120)
         try:
+            subprocess.run([*ctl, "shutdown", "--stop-runs"], capture_output=True, text=True, timeout=120)
             daemon.wait(timeout=120)
         except subprocess.TimeoutExpired:
             daemon.kill()
@@ -247,14 +271,20 @@ sweepd: {{seed: 1, gpus_per_run: {share}, max_parallel: {a.runs}, env: {{SWEEPD_
             "samples": len(samples), "status": lines}
 
 
-results["sweeps"] = {}
-for share in ("0.25", "1"):
-    say(f"a sweep of {a.runs} tutorial runs with gpus_per_run {share}")
-    results["sweeps"][share] = sweep(share)
-    save()
-shared, whole = results["sweeps"]["0.25"], results["sweeps"]["1"]
-if "wall_s" in shared and "wall_s" in whole:
-    results["sweeps"]["wall_ratio_whole_over_shared"] = whole["wall_s"] / shared["wall_s"]
+def sweeps():
+    found = {}
+    for share in ("0.25", "1"):
+        say(f"a sweep of {a.runs} tutorial runs with gpus_per_run {share}")
+        try:
+            found[share] = sweep(share)
+        except Exception as e:  # noqa: BLE001 (recorded; the other sweep runs)
+            found[share] = {"error": f"{type(e).__name__}: {e}"}
+    if "wall_s" in found["0.25"] and "wall_s" in found["1"]:
+        found["wall_ratio_whole_over_shared"] = found["1"]["wall_s"] / found["0.25"]["wall_s"]
+    return found
+
+
+phase("sweeps", sweeps)
 results["total_s"] = time.monotonic() - started
 save()
 shutil.rmtree(home, ignore_errors=True)

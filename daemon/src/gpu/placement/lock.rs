@@ -94,15 +94,28 @@ fn open_folder(dir: &Path) -> Result<File, Refused> {
 pub fn check_folder(dir: &Path) -> Result<String, String> {
     match fs::symlink_metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let parent = dir.parent().unwrap_or(Path::new("/"));
+            // Made with its missing parents: the nearest folder there is
+            // must let us.
+            let nearest = dir
+                .ancestors()
+                .skip(1)
+                .map(|p| {
+                    if p.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        p
+                    }
+                })
+                .find(|p| p.exists())
+                .unwrap_or(Path::new("/"));
             let access = nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK;
-            if nix::unistd::access(parent, access).is_ok() {
+            if nix::unistd::access(nearest, access).is_ok() {
                 Ok(format!("{} will be made at the first lease", dir.display()))
             } else {
                 Err(format!(
-                    "{} does not exist and {} is not writable",
+                    "{} does not exist and cannot be made: {} is not writable",
                     dir.display(),
-                    parent.display()
+                    nearest.display()
                 ))
             }
         }

@@ -3,8 +3,11 @@
 //! GPU whole. The GPU's lock is taken by the first and held until the last
 //! one ends, each run's monitor holding the same locked file (so another
 //! user's sweepd never shares a GPU with ours). A run goes where its
-//! memory fits: the GPU's total less the larger of what the last look saw
-//! used and what our runs on it are counted to need.
+//! memory fits: the GPU's total less what our runs on it are counted to
+//! need and what others use of it (what the last look saw in use, less what
+//! it saw our runs use where it listed the GPU's processes; else less our
+//! counts). A run needing more than an idle GPU has free is counted at that
+//! much, so that it always fits alone on an idle GPU.
 
 use std::time::Instant;
 
@@ -31,10 +34,12 @@ impl Placement {
         let share = 1.0 / f64::from(per_gpu);
         let mut reasons = Vec::new();
         for gpu in gpus {
-            let need = memory_mib.unwrap_or_else(|| {
-                gpu.memory_total_mib
-                    .map_or(0, |total| total / u64::from(per_gpu))
-            });
+            let need = memory_mib
+                .unwrap_or_else(|| {
+                    gpu.memory_total_mib
+                        .map_or(0, |total| total / u64::from(per_gpu))
+                })
+                .min(self.idle_free(&gpu));
             let lease = |lock| Lease {
                 gpus: vec![gpu.clone()],
                 locks: vec![lock],
@@ -75,6 +80,13 @@ impl Placement {
         ))
     }
 
+    /// What an idle GPU has free at least (it is busy above that use).
+    fn idle_free(&self, gpu: &Gpu) -> u64 {
+        gpu.memory_total_mib.map_or(u64::MAX, |total| {
+            total.saturating_sub(self.memory_limit(gpu))
+        })
+    }
+
     /// Whether `need` MiB fit on the GPU. A GPU that does not report its
     /// memory (MIG, vGPU) is not checked: its lock is the only guard.
     fn room(&self, gpu: &Gpu, need: u64) -> Result<(), String> {
@@ -87,8 +99,13 @@ impl Placement {
                 .map(|(_, share)| share.map_or(total, |s| s.memory_mib))
                 .sum()
         });
-        let used = gpu.memory_used_mib.unwrap_or(0).max(ours);
-        let free = total.saturating_sub(used);
+        let seen = gpu.memory_used_mib.unwrap_or(0);
+        let others = match self.ours_seen.get(&gpu.uuid) {
+            Some(ours_seen) => seen.saturating_sub(*ours_seen),
+            // Its processes unknown: what is seen may all be ours.
+            None => seen.saturating_sub(ours),
+        };
+        let free = total.saturating_sub(ours + others);
         if free < need {
             return Err(format!(
                 "{free} MiB of its memory free, a run needs {need} MiB"

@@ -260,16 +260,47 @@ fn a_shared_run_goes_only_where_its_memory_fits() {
         .observe(snapshot(vec![gpu(0, 75_000, 100), gpu(1, 3, 0)]));
     let beside = w.placement.lease_share(4, Some(8_000), w.now).unwrap();
     assert_eq!(indices(&beside), [1], "GPU 0 shows 6559 MiB free");
-    // And a GPU with too little free gets none, with the figures.
-    let mut small = world(vec![gpu(0, 900, 0)]);
-    let why = small
+    // A run needing more than an idle GPU has goes alone on an idle one,
+    // counted at what it has (all but the busy threshold, 4077 MiB)...
+    let mut big = world(vec![gpu(0, 900, 0)]);
+    let alone = big
         .placement
-        .lease_share(2, Some(total), small.now)
+        .lease_share(2, Some(2 * total), big.now)
+        .unwrap();
+    assert_eq!(alone.share.unwrap().memory_mib, total - 4077);
+    big.placement.hold(&run(1), alone);
+    // ...and a GPU with too little free gets no other, with the figures.
+    let why = big
+        .placement
+        .lease_share(2, Some(5_000), big.now)
         .unwrap_err();
     assert!(
-        why.contains("GPU 0: 80659 MiB of its memory free, a run needs 81559 MiB"),
+        why.contains("GPU 0: 4077 MiB of its memory free, a run needs 5000 MiB"),
         "{why}"
     );
+}
+
+#[test]
+fn others_memory_is_what_the_look_saw_less_what_it_saw_our_runs_use() {
+    let mut w = world(vec![gpu(0, 3, 0)]);
+    for n in 1..=2 {
+        let lease = w.placement.lease_share(4, Some(20_000), w.now).unwrap();
+        w.placement.hold(&run(n), lease);
+    }
+    // 50000 MiB in use: our runs (counted at 40000) use 10000 of it so far.
+    w.placement.observe(snapshot(vec![gpu(0, 50_000, 90)]));
+    let mut ours = HashMap::new();
+    ours.insert("GPU-test-0".to_owned(), 10_000);
+    w.placement.ours_seen(ours);
+    let why = w.placement.lease_share(4, Some(20_000), w.now).unwrap_err();
+    assert!(
+        why.contains("1559 MiB of its memory free"),
+        "others use 40000: {why}"
+    );
+    // Where the look could not list the GPU's processes, what it saw may
+    // all be ours: others are counted at what it saw beyond our counts.
+    w.placement.ours_seen(HashMap::new());
+    assert!(w.placement.lease_share(4, Some(20_000), w.now).is_ok());
 }
 
 #[test]
