@@ -233,3 +233,30 @@ fn gpu_check_without_a_gpu_stops_at_once_saying_why() {
     );
     assert!(!out_file.exists(), "nothing was run");
 }
+
+#[test]
+fn a_home_others_can_write_is_a_problem_and_one_they_can_read_a_warning() {
+    let w = World::new();
+    let home = w.path("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run = doctor(&w, &[], &[]);
+    let out = run.stdout();
+    assert_eq!(run.code(), 1, "{out}");
+    let line_of_home = line(&out, "home");
+    assert!(
+        line_of_home.starts_with("problem")
+            && line_of_home.contains("writable by others (mode 777)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("fix: chmod 700 {}", home.display())),
+        "{out}"
+    );
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = doctor(&w, &[], &[]).stdout();
+    assert!(
+        line(&out, "home").starts_with("warning") && out.contains("readable by others (mode 755)"),
+        "{out}"
+    );
+}
