@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::spec::{self, Format, SweepSpec};
-use crate::store::{
-    EventKind, Home, RECORD_VERSION, Source, SweepId, SweepRecord, SweepState, Via, atomic, now,
-};
+use crate::store::{EventKind, Home, RECORD_VERSION, Source, SweepId, SweepRecord, Via, atomic};
 use crate::sweep::warm_start;
 
 /// Sweep files larger than this are refused unread.
@@ -197,26 +195,13 @@ fn accept(
         }
         random = random.wrapping_add(0x9e37_79b9);
     };
-    let created = now();
-    let record = SweepRecord {
-        version: RECORD_VERSION,
-        id: id.to_string(),
-        state: SweepState::Running,
-        reason: None,
-        seed,
-        created_at: created.clone(),
-        updated_at: created.clone(),
-        waiting: None,
-        executor_problem: None,
-        gpu_memory_mib: None,
-        run_cap: None,
-    };
+    let record = SweepRecord::new(id.to_string(), seed);
     let source = Source {
         version: RECORD_VERSION,
         original_name: submission.name.clone(),
         via: submission.via,
         submitted_from: submission.submitted_from.clone(),
-        received_at: created,
+        received_at: record.created_at.clone(),
         bytes: bytes.len() as u64,
         claimed_as: claimed_as.map(str::to_owned),
     };

@@ -85,21 +85,14 @@ pub fn write(home: &Path, s: &Synthetic) -> Written {
     };
     write_json(&dir.source_file(), &source);
     let record = SweepRecord {
-        version: RECORD_VERSION,
-        id: id.to_string(),
         state: if s.running > 0 {
             SweepState::Running
         } else {
             SweepState::Finished
         },
-        reason: None,
-        seed: s.seed,
         created_at: time(0),
         updated_at: time(u64::from(s.runs) * 60),
-        waiting: None,
-        executor_problem: None,
-        gpu_memory_mib: None,
-        run_cap: None,
+        ..SweepRecord::new(id.to_string(), s.seed)
     };
     write_json(&dir.state_file(), &record);
     let mut rng = StdRng::seed_from_u64(s.seed);

@@ -79,6 +79,26 @@ pub struct SweepRecord {
     pub gpu_memory_mib: Option<u64>,
 }
 
+impl SweepRecord {
+    /// A sweep just accepted: running, made now, nothing holding it back.
+    pub fn new(id: String, seed: u64) -> SweepRecord {
+        let created = now();
+        SweepRecord {
+            version: super::RECORD_VERSION,
+            id,
+            state: SweepState::Running,
+            reason: None,
+            seed,
+            created_at: created.clone(),
+            updated_at: created,
+            waiting: None,
+            executor_problem: None,
+            run_cap: None,
+            gpu_memory_mib: None,
+        }
+    }
+}
+
 /// How a sweep file arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

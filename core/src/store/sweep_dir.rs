@@ -173,22 +173,10 @@ pub(super) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::records::{SweepState, Via};
+    use crate::store::records::Via;
 
     fn record() -> SweepRecord {
-        SweepRecord {
-            version: RECORD_VERSION,
-            id: "20261128-153012-x-aaaa".into(),
-            state: SweepState::Running,
-            reason: None,
-            seed: 7,
-            created_at: now(),
-            updated_at: now(),
-            waiting: None,
-            executor_problem: None,
-            gpu_memory_mib: None,
-            run_cap: None,
-        }
+        SweepRecord::new("20261128-153012-x-aaaa".into(), 7)
     }
 
     fn source() -> Source {
@@ -228,10 +216,6 @@ mod tests {
         SweepRecord {
             created_at: on_disk.created_at.clone(),
             updated_at: on_disk.updated_at.clone(),
-            waiting: None,
-            executor_problem: None,
-            gpu_memory_mib: None,
-            run_cap: None,
             ..record()
         }
     }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::*;
 use crate::spec::{self, Format};
-use crate::store::{RECORD_VERSION, SweepDir, now};
+use crate::store::SweepDir;
 
 /// A sweep file's rules; `extra` is appended to a random sweep minimizing
 /// `loss` (its own `metric:` replaces that one).
@@ -24,19 +24,7 @@ fn rules(extra: &str) -> Rules {
 }
 
 fn record() -> SweepRecord {
-    SweepRecord {
-        version: RECORD_VERSION,
-        id: "20261204-120000-t-aaaa".into(),
-        state: SweepState::Running,
-        reason: None,
-        seed: 1,
-        created_at: now(),
-        updated_at: now(),
-        waiting: None,
-        executor_problem: None,
-        gpu_memory_mib: None,
-        run_cap: None,
-    }
+    SweepRecord::new("20261204-120000-t-aaaa".into(), 1)
 }
 
 /// One step of a story, as the daemon would report it.

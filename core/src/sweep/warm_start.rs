@@ -172,17 +172,8 @@ mod tests {
             7,
         );
         let record = SweepRecord {
-            version: RECORD_VERSION,
-            id: id.to_string(),
             state: SweepState::Finished,
-            reason: None,
-            seed: 1,
-            created_at: now(),
-            updated_at: now(),
-            waiting: None,
-            executor_problem: None,
-            gpu_memory_mib: None,
-            run_cap: None,
+            ..SweepRecord::new(id.to_string(), 1)
         };
         let source = Source {
             version: RECORD_VERSION,
