@@ -50,7 +50,7 @@ fn preview_grid(
     n: Option<u64>,
     json: bool,
 ) -> Result<()> {
-    let grid = Grid::new(&spec.parameters).context("the checked grid cannot be listed")?;
+    let grid = Grid::new(spec).context("the checked grid cannot be listed")?;
     let size = grid.count();
     // What run_cap lets run: `None` while that is the whole grid.
     let capped = spec
@@ -85,7 +85,7 @@ fn preview_grid(
         }
     }
     writeln!(out, "{}", crate::terminal::escape(&header))?;
-    write_table(out, &Space::new(&spec.parameters), runs)
+    write_table(out, &Space::new(spec), runs)
 }
 
 fn preview_random(
@@ -99,7 +99,7 @@ fn preview_random(
     let (seed, chosen) = pick_seed(seed.or(spec.sweepd.seed));
     let wanted = n.unwrap_or(DEFAULT_RANDOM_RUNS);
     let shown = spec.run_cap.map_or(wanted, |cap| wanted.min(cap));
-    let random = Random::new(&spec.parameters, seed);
+    let random = Random::new(spec, seed);
     // The runs the file gives come first; the search's own draws follow,
     // each from its run's stream.
     let given = given_runs(spec, seed).map_err(anyhow::Error::msg)?;
@@ -120,7 +120,7 @@ fn preview_random(
         "{name}: random search, {extent}; {}; the first {shown} runs:",
         seed_note(seed, chosen)
     )?;
-    write_table(out, &Space::new(&spec.parameters), runs)
+    write_table(out, &Space::new(spec), runs)
 }
 
 fn preview_bayes(
@@ -154,7 +154,7 @@ fn preview_bayes(
          (after them, each run is chosen by the model from the results of the runs before it):",
         seed_note(seed, chosen)
     )?;
-    write_table(out, &Space::new(&spec.parameters), runs)
+    write_table(out, &Space::new(spec), runs)
 }
 
 /// The seed asked for, else a fresh one (and whether it was chosen here).

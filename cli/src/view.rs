@@ -156,7 +156,7 @@ impl SweepView {
     pub fn total(&self) -> Option<u64> {
         let spec = self.spec.as_ref()?;
         let grid = (spec.method == Method::Grid)
-            .then(|| Grid::new(&spec.parameters).ok())
+            .then(|| Grid::new(spec).ok())
             .flatten()
             .and_then(|g| g.count().exact())
             .and_then(|size| u64::try_from(size).ok());

@@ -193,7 +193,7 @@ fn parameters(view: &SweepView) -> (Vec<Swept>, Vec<(String, String)>) {
     let mut constants = Vec::new();
     match &view.spec {
         Some(spec) => {
-            for leaf in Space::new(&spec.parameters).leaves {
+            for leaf in Space::new(spec).leaves {
                 match leaf.distribution {
                     Distribution::Constant { ref value } => {
                         constants.push((leaf.name(), show_value(value)));

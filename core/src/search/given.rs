@@ -6,6 +6,10 @@
 use serde_json::Value;
 
 use super::{ParamSet, Random, Space};
+
+/// Draws tried to fill in what a given run leaves out, before saying why
+/// none fits.
+const MAX_FILLS: usize = 1000;
 use crate::spec::{Distribution, SweepSpec};
 
 /// The runs a sweep file gives (`sweepd.enqueue`), checked, with what each
@@ -13,15 +17,15 @@ use crate::spec::{Distribution, SweepSpec};
 /// the seed), so the same seed gives the same runs. sweepd queues them
 /// when it first takes the sweep up, as `sweepctl enqueue` would.
 pub fn given_runs(spec: &SweepSpec, seed: u64) -> Result<Vec<ParamSet>, String> {
-    let space = Space::new(&spec.parameters);
-    let fill = Random::new(&spec.parameters, seed);
+    let space = Space::new(spec);
+    let fill = Random::new(spec, seed);
     spec.sweepd
         .enqueue
         .iter()
         .enumerate()
         .map(|(i, given)| {
             space
-                .check_given(given, &fill.draw(i as u64))
+                .check_given(given, fill.fills(i as u64))
                 .map_err(|e| format!("run {} of `enqueue`: {e}", i + 1))
         })
         .collect()
@@ -38,37 +42,88 @@ pub struct NotInSpace {
 
 impl Space {
     /// `given` checked against the space, with what it leaves out taken
-    /// from `fill` (a run's parameters drawn from the space), assembled as
-    /// a run's parameters are.
-    pub fn check_given(&self, given: &ParamSet, fill: &ParamSet) -> Result<ParamSet, NotInSpace> {
+    /// from `fills` (draws of the space, one value per leaf; the first that
+    /// makes a run of it that keeps the constraints), assembled as a run's
+    /// parameters are. A given parameter that the run would not have (its
+    /// condition does not hold) or a run that breaks a constraint is refused.
+    pub fn check_given(
+        &self,
+        given: &ParamSet,
+        fills: impl Iterator<Item = Vec<Value>>,
+    ) -> Result<ParamSet, NotInSpace> {
         self.names_in(given, &mut Vec::new())?;
-        let values = self
-            .leaves
-            .iter()
-            .map(|leaf| match Space::lookup(given, &leaf.path) {
-                Some(value) => {
-                    admits(&leaf.distribution, value).map_err(|why| NotInSpace {
-                        name: leaf.name(),
-                        why,
-                    })?;
-                    Ok(value.clone())
+        let mut stated = Vec::with_capacity(self.leaves.len());
+        for leaf in &self.leaves {
+            let value = Space::lookup(given, &leaf.path);
+            if let Some(value) = value {
+                admits(&leaf.distribution, value).map_err(|why| NotInSpace {
+                    name: leaf.name(),
+                    why,
+                })?;
+            }
+            stated.push(value.cloned());
+        }
+        let complete = stated.iter().all(Option::is_some);
+        let mut fills = fills.take(if complete { 1 } else { MAX_FILLS }).peekable();
+        let tries: Vec<Option<Vec<Value>>> = if fills.peek().is_none() {
+            vec![None]
+        } else {
+            Vec::new()
+        };
+        let mut first_error = None;
+        for fill in tries.into_iter().chain(fills.map(Some)) {
+            let values: Vec<Value> = stated
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Some(v) => v.clone(),
+                    None => fill.as_ref().map_or(Value::Null, |f| f[i].clone()),
+                })
+                .collect();
+            match self.fits(&values, &stated) {
+                Ok(()) => return Ok(self.assemble(values)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
                 }
-                None => Ok(Space::lookup(fill, &leaf.path)
-                    .cloned()
-                    .unwrap_or(Value::Null)),
-            })
-            .collect::<Result<Vec<Value>, NotInSpace>>()?;
-        Ok(self.assemble(values))
+            }
+        }
+        Err(first_error.expect("at least one try"))
+    }
+
+    /// Whether a run with these values has every parameter it was given,
+    /// and keeps the constraints.
+    fn fits(&self, values: &[Value], stated: &[Option<Value>]) -> Result<(), NotInSpace> {
+        let active = self.active(values);
+        for (i, leaf) in self.leaves.iter().enumerate() {
+            if stated[i].is_some() && !active[i] {
+                return Err(NotInSpace {
+                    name: leaf.name(),
+                    why: format!(
+                        "is not a parameter of this run: a run has it only when {}",
+                        self.conditions_of(i).join(" and ")
+                    ),
+                });
+            }
+        }
+        if let Some(broken) = self.broken(values, &active) {
+            return Err(NotInSpace {
+                name: broken,
+                why: "the run breaks this constraint".into(),
+            });
+        }
+        Ok(())
     }
 
     /// A finished run's parameters (an earlier sweep's, an imported one's)
     /// as this space has them: each of its parameters' values, which must
     /// be one it can take; a parameter the run lacks may only be a
-    /// constant (its value is taken). Parameters the space does not have
-    /// are dropped. Else why not, as a short reason (runs are counted by it).
+    /// constant (its value is taken) or one the run would not have.
+    /// Parameters the space does not have are dropped. Else why not, as a
+    /// short reason (runs are counted by it).
     pub fn take(&self, params: &ParamSet) -> Result<ParamSet, String> {
         let mut values = Vec::with_capacity(self.leaves.len());
-        for leaf in &self.leaves {
+        let mut missing = Vec::new();
+        for (i, leaf) in self.leaves.iter().enumerate() {
             let value = match (Space::lookup(params, &leaf.path), &leaf.distribution) {
                 (Some(value), distribution) => {
                     admits(distribution, value)
@@ -76,9 +131,16 @@ impl Space {
                     value.clone()
                 }
                 (None, Distribution::Constant { value }) => value.clone(),
-                (None, _) => return Err(format!("lacks `{}`", leaf.name())),
+                (None, _) => {
+                    missing.push(i);
+                    Value::Null
+                }
             };
             values.push(value);
+        }
+        let active = self.active(&values);
+        if let Some(&i) = missing.iter().find(|&&i| active[i]) {
+            return Err(format!("lacks `{}`", self.leaves[i].name()));
         }
         Ok(self.assemble(values))
     }
@@ -192,7 +254,7 @@ mod tests {
         let yaml = "method: random\nparameters:\n  lr: {min: 0.0001, max: 0.1, distribution: log_uniform_values}\n  \
                     epochs: {min: 1, max: 10}\n  optimizer: {values: [adam, sgd]}\n  \
                     model:\n    parameters:\n      depth: {values: [2, 4]}\n      act: {value: relu}\n";
-        Space::new(&check(yaml, Format::Yaml).spec.expect("valid").parameters)
+        Space::new(&check(yaml, Format::Yaml).spec.expect("valid"))
     }
 
     fn set(v: Value) -> ParamSet {
@@ -201,10 +263,13 @@ mod tests {
 
     #[test]
     fn given_values_win_and_the_rest_is_filled_in() {
-        let fill = set(json!({"lr": 0.01, "epochs": 3, "optimizer": "sgd",
-                              "model": {"depth": 2, "act": "relu"}}));
+        // One value per leaf: epochs, lr, model.act, model.depth, optimizer.
+        let fill = vec![json!(3), json!(0.01), json!("relu"), json!(2), json!("sgd")];
         let got = space()
-            .check_given(&set(json!({"lr": 0.05, "model": {"depth": 4}})), &fill)
+            .check_given(
+                &set(json!({"lr": 0.05, "model": {"depth": 4}})),
+                std::iter::once(fill),
+            )
             .unwrap();
         assert_eq!(
             Value::Object(got),
@@ -214,7 +279,6 @@ mod tests {
 
     #[test]
     fn each_kind_of_mistake_names_the_parameter() {
-        let fill = ParamSet::new();
         let cases = [
             (json!({"lr": 0.5}), "lr", "outside"),
             (json!({"lr": "big"}), "lr", "expected a number"),
@@ -232,7 +296,9 @@ mod tests {
             (json!({"model": 3}), "model", "group of parameters"),
         ];
         for (given, name, why) in cases {
-            let err = space().check_given(&set(given.clone()), &fill).unwrap_err();
+            let err = space()
+                .check_given(&set(given.clone()), std::iter::empty())
+                .unwrap_err();
             assert_eq!(err.name, name, "{given}");
             assert!(err.why.contains(why), "{given}: {}", err.why);
         }
@@ -240,8 +306,10 @@ mod tests {
 
     #[test]
     fn numbers_compare_by_value() {
-        let fill = ParamSet::new();
-        let got = space().check_given(&set(json!({"model": {"depth": 4.0}, "epochs": 2.0})), &fill);
+        let got = space().check_given(
+            &set(json!({"model": {"depth": 4.0}, "epochs": 2.0})),
+            std::iter::empty(),
+        );
         assert!(got.is_ok(), "{got:?}");
     }
 }

@@ -11,33 +11,62 @@
 //! listed either: step `i` is computed from `i`, so a grid of 200 float axes
 //! of a million steps each costs a few kilobytes. Only listed values
 //! (`values: [...]`, bounded by the sweep file) are held.
+//!
+//! With `sweepd.conditions`, the grid is a union of branches: one per
+//! combination of the values of the parameters that conditions read (in
+//! grid order), each a grid (in W&B's order) of the parameters a run of
+//! that combination has, and combinations that give the same runs once.
+//! A parameter a branch lacks multiplies nothing. Points that break a
+//! `sweepd.constraints` condition are skipped, and counted where the grid
+//! is small enough to count.
 
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::spec::{GridAxis, Parameters};
+use crate::spec::{GridAxis, SweepSpec};
 use crate::value::{identity, whole_f64, whole_number};
 
 use super::{History, ParamSet, PointCount, Search, SearchError, SearchSize, Space};
 
+/// Combinations of deciding values a grid takes at most (each a branch).
+const MAX_BRANCHES: u128 = 10_000;
+/// Grids with constraints up to this many points are counted point by point.
+const MAX_COUNTED: u128 = 100_000;
+
 #[derive(Debug, Clone)]
 pub struct Grid {
     space: Space,
-    /// One entry per leaf: the axis that varies, or the constant.
+    branches: Vec<Branch>,
+    /// Points before constraints.
+    total: PointCount,
+    /// Points that break a constraint, when counted.
+    skipped: Option<u128>,
+    /// Points are numbered below this: the total, or u128::MAX for a grid
+    /// beyond it (whose later points no sweep will live to run).
+    end: u128,
+}
+
+/// One branch: the runs that have the same parameters and the same
+/// deciding values.
+#[derive(Debug, Clone)]
+struct Branch {
+    /// The number of its first point.
+    start: u128,
+    /// One entry per leaf.
     columns: Vec<Column>,
     /// Indices (into `columns`) of the axes, in grid order.
     axes: Vec<usize>,
-    count: PointCount,
-    /// Points are numbered below this: the count, or u128::MAX for a grid
-    /// beyond it (whose later points no sweep will live to run).
-    end: u128,
+    /// Deciding leaves fixed in this branch, by identity.
+    fixed: Vec<(usize, String)>,
 }
 
 #[derive(Debug, Clone)]
 enum Column {
     Constant(Value),
     Axis(Axis),
+    /// Not a parameter of this branch's runs.
+    Absent,
 }
 
 #[derive(Debug, Clone)]
@@ -54,10 +83,13 @@ enum Axis {
 }
 
 impl Grid {
-    /// The grid of `parameters`; every parameter must be one a grid can list
-    /// (a checked grid sweep's always are).
-    pub fn new(parameters: &Parameters) -> Result<Self, SearchError> {
-        let space = Space::new(parameters);
+    /// The grid of a sweep; every parameter must be one a grid can list (a
+    /// checked grid sweep's always are).
+    pub fn new(spec: &SweepSpec) -> Result<Self, SearchError> {
+        Self::of_space(Space::new(spec))
+    }
+
+    pub fn of_space(space: Space) -> Result<Self, SearchError> {
         let mut columns = Vec::with_capacity(space.leaves.len());
         let mut refused = Vec::new();
         for leaf in &space.leaves {
@@ -78,63 +110,216 @@ impl Grid {
         if !refused.is_empty() {
             return Err(SearchError::NotEnumerable(refused));
         }
-        let axes: Vec<usize> = (0..columns.len())
-            .filter(|&i| matches!(columns[i], Column::Axis(_)))
-            .collect();
-        let lens = axes.iter().map(|&i| axis(&columns, i).len());
-        let count = count_points(lens);
-        Ok(Self {
+        let mut branches = branches(&space, columns)?;
+        let mut total = PointCount::Exact(0);
+        for branch in &mut branches {
+            branch.start = total.exact().unwrap_or(u128::MAX);
+            total = add(total, branch.count());
+        }
+        let end = total.exact().unwrap_or(u128::MAX);
+        let mut grid = Self {
             space,
-            columns,
-            axes,
-            count,
-            end: count.exact().unwrap_or(u128::MAX),
-        })
+            branches,
+            total,
+            skipped: None,
+            end,
+        };
+        if grid.space.is_constrained()
+            && let Some(n) = total.exact().filter(|&n| n <= MAX_COUNTED)
+        {
+            grid.skipped = Some((0..n).filter(|&i| !grid.is_feasible(i)).count() as u128);
+        }
+        Ok(grid)
     }
 
-    /// The number of distinct points.
+    /// The number of distinct points that may run: after constraints when
+    /// they could be counted (see [`Grid::skipped`]), else before.
     pub fn count(&self) -> PointCount {
-        self.count
+        match (self.total, self.skipped) {
+            (PointCount::Exact(n), Some(skipped)) => PointCount::Exact(n - skipped),
+            (total, _) => total,
+        }
     }
 
-    /// Point number `index` in grid order (`index` below the count).
+    /// How many points constraints rule out: `Some(0)` without constraints,
+    /// `None` when the grid is too large to count them.
+    pub fn skipped(&self) -> Option<u128> {
+        if self.space.is_constrained() {
+            self.skipped
+        } else {
+            Some(0)
+        }
+    }
+
+    /// Point number `index` in grid order (`index` below the total),
+    /// whether or not it satisfies the constraints.
     pub fn point(&self, index: u128) -> ParamSet {
-        let mut chosen = vec![0u128; self.columns.len()];
-        let mut rest = index;
-        for &column in self.axes.iter().rev() {
-            let len = axis(&self.columns, column).len();
+        self.space.assemble(self.values(index))
+    }
+
+    /// One value per leaf (null for those the point lacks).
+    fn values(&self, index: u128) -> Vec<Value> {
+        let at = self.branches.partition_point(|b| b.start <= index) - 1;
+        let branch = &self.branches[at];
+        let mut chosen = vec![0u128; branch.columns.len()];
+        let mut rest = index - branch.start;
+        for &column in branch.axes.iter().rev() {
+            let len = axis(&branch.columns, column).len();
             chosen[column] = rest % len;
             rest /= len;
         }
-        let values = self
+        branch
             .columns
             .iter()
             .zip(chosen)
             .map(|(column, i)| match column {
                 Column::Constant(value) => value.clone(),
                 Column::Axis(axis) => axis.value(i),
+                Column::Absent => Value::Null,
             })
-            .collect();
-        self.space.assemble(values)
+            .collect()
     }
 
-    /// Every point in grid order, computed as it is asked for.
+    /// Whether point `index` satisfies every constraint.
+    fn is_feasible(&self, index: u128) -> bool {
+        if !self.space.is_constrained() {
+            return true;
+        }
+        let values = self.values(index);
+        let active = self.space.active(&values);
+        self.space.satisfies(&values, &active)
+    }
+
+    /// Every point that may run, in grid order, computed as it is asked for.
     pub fn points(&self) -> impl Iterator<Item = ParamSet> + '_ {
-        (0..self.end).map(|i| self.point(i))
+        (0..self.end)
+            .filter(|&i| self.is_feasible(i))
+            .map(|i| self.point(i))
     }
 
     /// The grid index of a run's parameters, if they are a point of this grid
     /// (numbered below 2^128).
     pub fn index_of(&self, params: &ParamSet) -> Option<u128> {
+        self.branches
+            .iter()
+            .find_map(|branch| branch.index_of(&self.space, params))
+    }
+}
+
+impl Branch {
+    fn count(&self) -> PointCount {
+        count_points(self.axes.iter().map(|&i| axis(&self.columns, i).len()))
+    }
+
+    fn index_of(&self, space: &Space, params: &ParamSet) -> Option<u128> {
+        for (leaf, key) in &self.fixed {
+            let value = Space::lookup(params, &space.leaves[*leaf].path)?;
+            if identity(value) != *key {
+                return None;
+            }
+        }
+        for (leaf, column) in self.columns.iter().enumerate() {
+            if matches!(column, Column::Absent)
+                && Space::lookup(params, &space.leaves[leaf].path).is_some()
+            {
+                return None;
+            }
+        }
         let mut index = 0u128;
         for &column in &self.axes {
             let axis = axis(&self.columns, column);
-            let value = Space::lookup(params, &self.space.leaves[column].path)?;
+            let value = Space::lookup(params, &space.leaves[column].path)?;
             index = index
                 .checked_mul(axis.len())?
                 .checked_add(axis.position(value)?)?;
         }
-        Some(index)
+        self.start.checked_add(index)
+    }
+}
+
+/// The branches of a grid: one per combination of the deciding leaves'
+/// values that gives runs of its own, in grid order.
+fn branches(space: &Space, columns: Vec<Column>) -> Result<Vec<Branch>, SearchError> {
+    let deciders: Vec<usize> = space
+        .deciders()
+        .into_iter()
+        .filter(|&i| matches!(columns[i], Column::Axis(_)))
+        .collect();
+    let lens: Vec<u128> = deciders.iter().map(|&i| axis(&columns, i).len()).collect();
+    let combos = lens
+        .iter()
+        .try_fold(1u128, |acc, &n| acc.checked_mul(n))
+        .filter(|&n| n <= MAX_BRANCHES)
+        .ok_or_else(|| {
+            SearchError::TooManyBranches(deciders.iter().map(|&i| space.leaves[i].name()).collect())
+        })?;
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for combo in 0..combos {
+        // Mixed radix, the last decider fastest.
+        let mut rest = combo;
+        let mut picked = vec![0u128; deciders.len()];
+        for (k, len) in lens.iter().enumerate().rev() {
+            picked[k] = rest % len;
+            rest /= len;
+        }
+        let mut values: Vec<Value> = columns
+            .iter()
+            .map(|c| match c {
+                Column::Constant(v) => v.clone(),
+                _ => Value::Null,
+            })
+            .collect();
+        for (&leaf, &i) in deciders.iter().zip(&picked) {
+            values[leaf] = axis(&columns, leaf).value(i);
+        }
+        let active = space.active(&values);
+        let fixed: Vec<(usize, String)> = deciders
+            .iter()
+            .filter(|&&leaf| active[leaf])
+            .map(|&leaf| (leaf, identity(&values[leaf])))
+            .collect();
+        if !seen.insert((active.clone(), fixed.clone())) {
+            continue;
+        }
+        let branch_columns: Vec<Column> = columns
+            .iter()
+            .enumerate()
+            .map(|(leaf, column)| {
+                if !active[leaf] {
+                    Column::Absent
+                } else if deciders.contains(&leaf) {
+                    Column::Constant(values[leaf].clone())
+                } else {
+                    column.clone()
+                }
+            })
+            .collect();
+        let axes = (0..branch_columns.len())
+            .filter(|&i| matches!(branch_columns[i], Column::Axis(_)))
+            .collect();
+        out.push(Branch {
+            start: 0,
+            columns: branch_columns,
+            axes,
+            fixed,
+        });
+    }
+    Ok(out)
+}
+
+fn add(a: PointCount, b: PointCount) -> PointCount {
+    match (a, b) {
+        (PointCount::Exact(x), PointCount::Exact(y)) => match x.checked_add(y) {
+            Some(n) => PointCount::Exact(n),
+            None => PointCount::Beyond { log10: 38 },
+        },
+        (PointCount::Beyond { log10: x }, PointCount::Beyond { log10: y }) => {
+            PointCount::Beyond { log10: x.max(y) }
+        }
+        (PointCount::Beyond { log10 }, _) | (_, PointCount::Beyond { log10 }) => {
+            PointCount::Beyond { log10 }
+        }
     }
 }
 
@@ -160,13 +345,13 @@ fn count_points(lens: impl Iterator<Item = u128>) -> PointCount {
 fn axis(columns: &[Column], column: usize) -> &Axis {
     match &columns[column] {
         Column::Axis(axis) => axis,
-        Column::Constant(_) => unreachable!("axes index only axis columns"),
+        _ => unreachable!("axes index only axis columns"),
     }
 }
 
 impl Search for Grid {
     fn size(&self) -> SearchSize {
-        SearchSize::Finite(self.count)
+        SearchSize::Finite(self.count())
     }
 
     fn propose(&mut self, history: &History) -> Result<Option<ParamSet>, SearchError> {
@@ -175,9 +360,9 @@ impl Search for Grid {
             .iter()
             .filter_map(|trial| self.index_of(&trial.params))
             .collect();
-        // The first point not run yet; at most done.len() + 1 steps.
+        // The first point not run yet that satisfies the constraints.
         Ok((0..self.end)
-            .find(|i| !done.contains(i))
+            .find(|i| !done.contains(i) && self.is_feasible(*i))
             .map(|i| self.point(i)))
     }
 }

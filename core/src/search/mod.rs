@@ -10,6 +10,8 @@ mod grid;
 mod random;
 mod sample;
 mod space;
+#[cfg(test)]
+mod structure_tests;
 
 pub use bayes::{Basis, Bayes};
 pub use given::{NotInSpace, admits, given_runs};
@@ -147,14 +149,20 @@ pub trait Search {
 pub enum SearchError {
     #[error("a grid cannot list the values of {}: only categorical, constant, int_uniform and q_uniform parameters can be", .0.join(", "))]
     NotEnumerable(Vec<String>),
+    #[error("a grid cannot branch on {}: conditions read them, and their values make more than 10000 combinations", .0.join(", "))]
+    TooManyBranches(Vec<String>),
+    #[error(
+        "no point satisfying the constraints was found in {0} draws: they leave too little of the space"
+    )]
+    NoFeasiblePoint(u32),
 }
 
 /// The search a sweep asks for. `seed` is the sweep's seed (from
 /// `sweepd.seed`, or chosen and recorded by the daemon).
 pub fn for_spec(spec: &SweepSpec, seed: u64) -> Result<Box<dyn Search + Send>, SearchError> {
     match spec.method {
-        Method::Grid => Ok(Box::new(Grid::new(&spec.parameters)?)),
-        Method::Random => Ok(Box::new(Random::new(&spec.parameters, seed))),
+        Method::Grid => Ok(Box::new(Grid::new(spec)?)),
+        Method::Random => Ok(Box::new(Random::new(spec, seed))),
         Method::Bayes => Ok(Box::new(Bayes::new(spec, seed))),
     }
 }

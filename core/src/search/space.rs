@@ -1,7 +1,15 @@
 //! The search space: a sweep's parameters flattened into leaves (in W&B's
-//! order), and run parameters assembled back into nested objects.
+//! order), which of them a run has (`sweepd.conditions`), which runs may be
+//! run at all (`sweepd.constraints`), and run parameters assembled back
+//! into nested objects.
 
-use crate::spec::{Distribution, Parameters};
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::spec::{
+    Condition, Constraint, Distribution, Expr, Parameters, SweepSpec, Val, named, resolve,
+};
 
 use super::ParamSet;
 
@@ -20,15 +28,48 @@ impl Leaf {
     }
 }
 
-/// All leaves, sorted by name at each nesting level, depth first.
+/// All leaves, sorted by name at each nesting level, depth first, and what
+/// decides which of them a run has.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Space {
     pub leaves: Vec<Leaf>,
+    structure: Structure,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Structure {
+    /// Dotted name to leaf.
+    index: HashMap<String, usize>,
+    /// The conditions' expressions.
+    conditions: Vec<Expr>,
+    /// The conditions as written, for messages.
+    condition_texts: Vec<String>,
+    /// Per leaf, the conditions (indices) that must hold for a run to have it.
+    when: Vec<Vec<usize>>,
+    /// Every leaf after the leaves its conditions read.
+    order: Vec<usize>,
+    constraints: Vec<Expr>,
+    constraint_texts: Vec<String>,
 }
 
 impl Space {
-    pub fn new(parameters: &Parameters) -> Self {
-        let leaves = parameters
+    /// The space of a checked sweep.
+    pub fn new(spec: &SweepSpec) -> Self {
+        Self::with(
+            &spec.parameters,
+            &spec.sweepd.conditions,
+            &spec.sweepd.constraints,
+        )
+    }
+
+    /// Parameters with conditions and constraints; names that do not
+    /// resolve (which `validate` refuses) are left out.
+    pub fn with(
+        parameters: &Parameters,
+        conditions: &[Condition],
+        constraints: &[Constraint],
+    ) -> Self {
+        let leaves: Vec<Leaf> = parameters
             .leaves()
             .into_iter()
             .map(|(path, distribution)| Leaf {
@@ -36,15 +77,141 @@ impl Space {
                 distribution: distribution.clone(),
             })
             .collect();
-        Self { leaves }
+        let all = named(parameters);
+        let index: HashMap<String, usize> = leaves
+            .iter()
+            .enumerate()
+            .map(|(i, leaf)| (leaf.name(), i))
+            .collect();
+        let mut when = vec![Vec::new(); leaves.len()];
+        let mut exprs = Vec::new();
+        let mut texts = Vec::new();
+        for condition in conditions {
+            let Ok(target) = resolve(&all, &condition.target) else {
+                continue;
+            };
+            let k = exprs.len();
+            exprs.push(condition.when.clone());
+            texts.push(condition.text.clone());
+            for (i, leaf) in leaves.iter().enumerate() {
+                if leaf.path.starts_with(&target.path) {
+                    when[i].push(k);
+                }
+            }
+        }
+        let order = order(&when, &exprs, &index);
+        Self {
+            leaves,
+            structure: Structure {
+                index,
+                conditions: exprs,
+                condition_texts: texts,
+                when,
+                order,
+                constraints: constraints.iter().map(|c| c.expr.clone()).collect(),
+                constraint_texts: constraints.iter().map(|c| c.text.clone()).collect(),
+            },
+        }
+    }
+
+    /// Whether some parameter is not in every run.
+    pub fn is_conditional(&self) -> bool {
+        !self.structure.conditions.is_empty()
+    }
+
+    /// Whether some runs are ruled out by constraints.
+    pub fn is_constrained(&self) -> bool {
+        !self.structure.constraints.is_empty()
+    }
+
+    /// Whether a run may lack this leaf.
+    pub fn is_conditional_leaf(&self, leaf: usize) -> bool {
+        !self.structure.when[leaf].is_empty()
+    }
+
+    /// The leaves whose values decide which leaves a run has.
+    pub fn deciders(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .structure
+            .conditions
+            .iter()
+            .flat_map(|e| e.names())
+            .filter_map(|(name, _)| self.structure.index.get(name).copied())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Which leaves a run with these values (one per leaf, in leaf order)
+    /// has: those whose conditions hold, read on the leaves it has.
+    pub fn active(&self, values: &[Value]) -> Vec<bool> {
+        let s = &self.structure;
+        let mut active = vec![true; self.leaves.len()];
+        if s.conditions.is_empty() {
+            return active;
+        }
+        for &leaf in &s.order {
+            let on = s.when[leaf].iter().all(|&k| {
+                let lookup = |name: &str| {
+                    let &i = s.index.get(name)?;
+                    active[i].then(|| Val::from_json(&values[i])).flatten()
+                };
+                crate::spec::expr_eval(&s.conditions[k], &lookup) == Some(Val::Bool(true))
+            });
+            active[leaf] = on;
+        }
+        active
+    }
+
+    /// Whether values (with the leaves a run has) satisfy every constraint.
+    pub fn satisfies(&self, values: &[Value], active: &[bool]) -> bool {
+        self.broken(values, active).is_none()
+    }
+
+    /// The first constraint the values break, as written.
+    pub fn broken(&self, values: &[Value], active: &[bool]) -> Option<String> {
+        let s = &self.structure;
+        let lookup = |name: &str| {
+            let &i = s.index.get(name)?;
+            active[i].then(|| Val::from_json(&values[i])).flatten()
+        };
+        s.constraints
+            .iter()
+            .position(|e| !crate::spec::holds(e, &lookup))
+            .map(|k| s.constraint_texts[k].clone())
+    }
+
+    /// The conditions a leaf's runs meet, as written.
+    pub fn conditions_of(&self, leaf: usize) -> Vec<String> {
+        let s = &self.structure;
+        s.when[leaf]
+            .iter()
+            .map(|&k| s.condition_texts[k].clone())
+            .collect()
+    }
+
+    /// Whether a run's parameters satisfy every constraint.
+    pub fn admits(&self, params: &ParamSet) -> bool {
+        let s = &self.structure;
+        let lookup = |name: &str| {
+            let &i = s.index.get(name)?;
+            Space::lookup(params, &self.leaves[i].path).and_then(Val::from_json)
+        };
+        s.constraints.iter().all(|e| crate::spec::holds(e, &lookup))
     }
 
     /// Build a run's parameters from one value per leaf (in leaf order):
-    /// nested parameters become nested objects.
-    pub fn assemble(&self, values: Vec<serde_json::Value>) -> ParamSet {
+    /// nested parameters become nested objects, and leaves the run does not
+    /// have (their conditions do not hold) are left out.
+    pub fn assemble(&self, values: Vec<Value>) -> ParamSet {
         debug_assert_eq!(values.len(), self.leaves.len());
+        let active = self.active(&values);
         let mut out = ParamSet::new();
-        for (leaf, value) in self.leaves.iter().zip(values) {
+        for ((leaf, value), on) in self.leaves.iter().zip(values).zip(active) {
+            if !on {
+                continue;
+            }
             let (last, parents) = leaf.path.split_last().expect("a leaf has a name");
             let mut map = &mut out;
             for parent in parents {
@@ -69,6 +236,36 @@ impl Space {
     }
 }
 
+/// Leaves ordered so that each comes after every leaf its conditions read
+/// (depth first; a cycle, which `validate` refuses, is cut where met).
+fn order(when: &[Vec<usize>], conditions: &[Expr], index: &HashMap<String, usize>) -> Vec<usize> {
+    let reads: Vec<Vec<usize>> = when
+        .iter()
+        .map(|ks| {
+            ks.iter()
+                .flat_map(|&k| conditions[k].names())
+                .filter_map(|(name, _)| index.get(name).copied())
+                .collect()
+        })
+        .collect();
+    let mut seen = vec![false; when.len()];
+    let mut out = Vec::with_capacity(when.len());
+    fn visit(i: usize, reads: &[Vec<usize>], seen: &mut [bool], out: &mut Vec<usize>) {
+        if seen[i] {
+            return;
+        }
+        seen[i] = true;
+        for &j in &reads[i] {
+            visit(j, reads, seen, out);
+        }
+        out.push(i);
+    }
+    for i in 0..when.len() {
+        visit(i, &reads, &mut seen, &mut out);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,7 +274,7 @@ mod tests {
 
     fn space(yaml: &str) -> Space {
         let spec = check(yaml, Format::Yaml).spec.expect("valid");
-        Space::new(&spec.parameters)
+        Space::new(&spec)
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod depth;
 mod diagnostic;
 mod document;
 mod early_terminate;
+mod expr;
 mod gpus;
 mod locations;
 mod metric;
@@ -18,6 +19,7 @@ mod options;
 mod parameter;
 mod render;
 mod slurm;
+mod structure;
 mod suggest;
 mod sweep;
 mod yaml11;
@@ -35,6 +37,7 @@ pub use depth::MAX_DEPTH;
 pub use diagnostic::{Diagnostic, Diagnostics, KeyPath, Position, Segment, Severity};
 pub use document::{Format, is_syntax_error};
 pub use early_terminate::{BandSpec, Hyperband};
+pub use expr::{Expr, Val, eval as expr_eval, holds};
 pub use gpus::{GpuShare, MAX_PER_GPU};
 pub use metric::{Goal, Impute, Metric};
 pub use number::Num;
@@ -44,6 +47,7 @@ pub use parameter::{
 };
 pub use render::render;
 pub use slurm::{Executor, SlurmOptions};
+pub use structure::{Condition, Constraint, Named, named, resolve};
 pub use sweep::{Method, SweepSpec, TOP_LEVEL_KEYS};
 
 /// The outcome of checking one sweep file: the spec when there is no error,

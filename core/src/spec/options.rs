@@ -9,6 +9,7 @@ use super::diagnostic::KeyPath;
 use super::document::{Node, Value};
 use super::gpus::{GpuShare, check_memory, check_share};
 use super::slurm::{Executor, check_executor};
+use super::structure::{Condition, Constraint, read_conditions, read_constraints};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepdOptions {
@@ -42,6 +43,10 @@ pub struct SweepdOptions {
     pub enqueue: Vec<serde_json::Map<String, serde_json::Value>>,
     /// Earlier sweeps whose finished runs seed the Bayesian search.
     pub warm_start: Vec<WarmStart>,
+    /// Parameters (or groups) a run has only when a condition holds.
+    pub conditions: Vec<Condition>,
+    /// Conditions every run's parameters satisfy.
+    pub constraints: Vec<Constraint>,
 }
 
 /// One earlier sweep to warm-start from (`sweepd.warm_start`).
@@ -98,6 +103,8 @@ impl Default for SweepdOptions {
             wandb: WandbMode::Sweepd,
             enqueue: Vec::new(),
             warm_start: Vec::new(),
+            conditions: Vec::new(),
+            constraints: Vec::new(),
         }
     }
 }
@@ -117,6 +124,8 @@ pub const KEYS: &[&str] = &[
     "wandb",
     "enqueue",
     "warm_start",
+    "conditions",
+    "constraints",
 ];
 
 pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<SweepdOptions> {
@@ -230,6 +239,18 @@ pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Opt
     if let Some(n) = fields.get("warm_start") {
         match warm_start(c, n, &fields.child("warm_start")) {
             Some(w) => options.warm_start = w,
+            None => ok = false,
+        }
+    }
+    if let Some(n) = fields.get("conditions") {
+        match read_conditions(c, n, &fields.child("conditions")) {
+            Some(v) => options.conditions = v,
+            None => ok = false,
+        }
+    }
+    if let Some(n) = fields.get("constraints") {
+        match read_constraints(c, n, &fields.child("constraints")) {
+            Some(v) => options.constraints = v,
             None => ok = false,
         }
     }

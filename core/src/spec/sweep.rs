@@ -9,6 +9,7 @@ use super::early_terminate::{Hyperband, check_early_terminate};
 use super::metric::{Metric, check_metric};
 use super::options::{SweepdOptions, check_options};
 use super::parameter::{MAX_FLOAT_STEPS, NotListable, Parameters, check_parameters};
+use super::structure::check_structure;
 
 /// A sweep that passed every check: only this reaches the search and the daemon.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,6 +175,18 @@ pub(crate) fn check_sweep(c: &mut Checker, root: &Node) -> Option<SweepSpec> {
     let command_read = command.as_ref().and_then(Option::as_ref);
     check_across_keys(c, &fields, method, parameters.as_ref(), command_read);
     if let (Some(Some(options)), Some(parameters)) = (&sweepd, &parameters) {
+        if let Some(block) = fields
+            .get("sweepd")
+            .and_then(|n| c.mapping(n, &fields.child("sweepd"), "`sweepd`"))
+        {
+            check_structure(
+                c,
+                &block,
+                &options.conditions,
+                &options.constraints,
+                parameters,
+            );
+        }
         check_enqueued(c, &fields, options, parameters, run_cap.flatten());
     }
 
@@ -353,7 +366,7 @@ fn check_enqueued(
     parameters: &Parameters,
     run_cap: Option<u64>,
 ) {
-    let space = crate::search::Space::new(parameters);
+    let space = crate::search::Space::with(parameters, &options.conditions, &options.constraints);
     let path = fields.child("sweepd").key("enqueue");
     let items = fields
         .get("sweepd")
@@ -380,7 +393,7 @@ fn check_enqueued(
         );
     }
     for (i, given) in options.enqueue.iter().enumerate() {
-        if let Err(e) = space.check_given(given, &Default::default()) {
+        if let Err(e) = space.check_given(given, std::iter::empty()) {
             let position = items.get(i).and_then(|n| n.position);
             c.error_help(
                 position,

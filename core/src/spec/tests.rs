@@ -1047,3 +1047,4 @@ fn load_reports_every_error_with_the_file_name() {
 }
 
 mod continuing;
+mod structure;

@@ -58,7 +58,7 @@ pub fn read(path: &Path, spec: &SweepSpec) -> Result<Imported, String> {
             ));
         }
     };
-    let space = Space::new(&spec.parameters);
+    let space = Space::new(spec);
     let file = path.file_name().and_then(|n| n.to_str()).unwrap_or(&name);
     let mut imported = Imported::default();
     for (line, row) in rows {

@@ -37,7 +37,7 @@ pub fn gather(home: &Home, spec: &SweepSpec, base: Option<&Path>) -> Result<Gath
             "`sweepd.warm_start` needs `metric`: the earlier runs are read by its values".into(),
         );
     };
-    let space = Space::new(&spec.parameters);
+    let space = Space::new(spec);
     let mut left_out: BTreeMap<String, usize> = BTreeMap::new();
     for start in &spec.sweepd.warm_start {
         let (name, dir) = locate(home, start, base)?;

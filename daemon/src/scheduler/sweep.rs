@@ -99,15 +99,15 @@ impl Sweep {
     /// space, with what each leaves out drawn as random search would draw
     /// the run it becomes.
     pub fn check_given(&self, given: &[ParamSet]) -> Result<Vec<ParamSet>, String> {
-        let space = search::Space::new(&self.spec.parameters);
-        let fill = search::Random::new(&self.spec.parameters, self.model.record().seed);
+        let space = search::Space::new(&self.spec);
+        let fill = search::Random::new(&self.spec, self.model.record().seed);
         let index = self.model.history().trials.len() as u64;
         given
             .iter()
             .enumerate()
             .map(|(i, set)| {
                 space
-                    .check_given(set, &fill.draw(index + i as u64))
+                    .check_given(set, fill.fills(index + i as u64))
                     .map_err(|e| match given.len() {
                         1 => e.to_string(),
                         _ => format!("run {} of {}: {e}", i + 1, given.len()),

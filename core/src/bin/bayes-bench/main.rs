@@ -270,7 +270,7 @@ fn optimise(
 ) -> Result<Run> {
     let mut search: Box<dyn Search> = match method {
         "bayes" => Box::new(search::Bayes::new(spec, seed)),
-        "random" => Box::new(search::Random::new(&spec.parameters, seed)),
+        "random" => Box::new(search::Random::new(&spec, seed)),
         other => bail!("unknown method {other}"),
     };
     let mut durations = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
@@ -357,7 +357,7 @@ struct Overhead {
 fn overhead(n: usize, reps: usize) -> Result<Overhead> {
     let f = functions::get("hartmann6").expect("known");
     let spec = spec_of(&f)?;
-    let random = search::Random::new(&spec.parameters, 12345);
+    let random = search::Random::new(&spec, 12345);
     let mut history = History::default();
     for i in 0..n {
         let params = random.draw(i as u64);

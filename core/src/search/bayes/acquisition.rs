@@ -13,7 +13,7 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 use statrs::function::erf::erfc;
 
-use super::encode::{Dim, Kind};
+use super::encode::{ABSENT, Dim, Encoding, Kind};
 use super::gp::Gp;
 
 /// ln(sqrt(2 pi)).
@@ -80,6 +80,10 @@ pub(super) struct Acquisition<'a> {
     pub taken: &'a Taken,
     /// Observed points, best first: local candidates start near them.
     pub anchors: &'a [Vec<f64>],
+    /// The space, where it has conditions or constraints: candidates are
+    /// settled (parameters a run lacks at their absent place) and those
+    /// that break a constraint are dropped.
+    pub structure: Option<&'a Encoding>,
 }
 
 /// Candidates drawn at random over the whole space (half as many once the
@@ -125,7 +129,10 @@ impl Acquisition<'_> {
                 candidates.push(self.near(anchor, spread, rng));
             }
         }
-        candidates.retain(|c| !self.is_taken(c));
+        for c in &mut candidates {
+            self.settle(c);
+        }
+        candidates.retain(|c| !self.is_taken(c) && self.is_feasible(c));
         let predictions = self.gp.predict_many(&candidates);
         let scores: Vec<f64> = predictions
             .iter()
@@ -158,17 +165,25 @@ impl Acquisition<'_> {
         let mut best: Option<(f64, Vec<f64>)> = Some((scores[top], candidates[top].clone()));
         let mut from: Vec<Vec<f64>> = starts.into_iter().map(|i| candidates[i].clone()).collect();
         for anchor in self.anchors.iter().take(ANCHOR_STARTS) {
-            from.push(self.near(anchor, 1e-3, rng));
+            let mut start = self.near(anchor, 1e-3, rng);
+            self.settle(&mut start);
+            from.push(start);
         }
         for start in from {
             let mut point = self.refine(start);
             self.search_levels(&mut point);
             // Where the point really lands, for the check against runs.
             for (u, dim) in point.iter_mut().zip(self.dims) {
-                *u = dim.snap(*u);
+                if *u != dim.absent() {
+                    *u = dim.snap(*u);
+                }
             }
+            self.settle(&mut point);
             let value = self.value(&point);
-            if !self.is_taken(&point) && best.as_ref().is_none_or(|b| value > b.0) {
+            if !self.is_taken(&point)
+                && self.is_feasible(&point)
+                && best.as_ref().is_none_or(|b| value > b.0)
+            {
                 best = Some((value, point));
             }
         }
@@ -193,6 +208,16 @@ impl Acquisition<'_> {
             .collect()
     }
 
+    fn settle(&self, p: &mut [f64]) {
+        if let Some(encoding) = self.structure {
+            encoding.settle(p);
+        }
+    }
+
+    fn is_feasible(&self, p: &[f64]) -> bool {
+        self.structure.is_none_or(|encoding| encoding.feasible(p))
+    }
+
     /// Whether `p` is a point already run, or next to a pending one.
     pub fn is_taken(&self, p: &[f64]) -> bool {
         self.taken.contains(self.dims, p)
@@ -201,7 +226,7 @@ impl Acquisition<'_> {
     /// L-BFGS over the numeric coordinates, the others held.
     fn refine(&self, start: Vec<f64>) -> Vec<f64> {
         let free: Vec<usize> = (0..self.dims.len())
-            .filter(|&i| matches!(self.dims[i].kind, Kind::Number { .. }))
+            .filter(|&i| matches!(self.dims[i].kind, Kind::Number { .. }) && start[i] != ABSENT)
             .collect();
         if free.is_empty() {
             return start;
@@ -238,8 +263,11 @@ impl Acquisition<'_> {
 
     /// Each discrete coordinate in turn tries its levels (all of them for a
     /// categorical or a short integer range, nearby cells for a long one).
-    fn search_levels(&self, point: &mut [f64]) {
+    fn search_levels(&self, point: &mut Vec<f64>) {
         for (i, dim) in self.dims.iter().enumerate() {
+            if point[i] == dim.absent() {
+                continue;
+            }
             let options: Vec<f64> = match &dim.kind {
                 Kind::Categorical { values, .. } => (0..values.len()).map(|l| l as f64).collect(),
                 Kind::Integer { levels, .. } if *levels <= 32 => (0..*levels)
@@ -256,15 +284,17 @@ impl Acquisition<'_> {
                 }
                 Kind::Number { .. } => continue,
             };
-            let mut best = (self.value(point), point[i]);
+            let mut best = (self.value(point), point.clone());
             for u in options {
-                point[i] = u;
-                let v = self.value(point);
-                if v > best.0 && !self.is_taken(point) {
-                    best = (v, u);
+                let mut p = point.clone();
+                p[i] = u;
+                self.settle(&mut p);
+                let v = self.value(&p);
+                if v > best.0 && !self.is_taken(&p) && self.is_feasible(&p) {
+                    best = (v, p);
                 }
             }
-            point[i] = best.1;
+            *point = best.1;
         }
     }
 }

@@ -4,6 +4,10 @@
 //! [0, 1] and sit at their cell's centre; categoricals are level indices that
 //! the kernel compares for equality only, never as ordered numbers. Constants
 //! are left out and put back when a point is turned into parameters.
+//!
+//! A parameter a run does not have (`sweepd.conditions`) sits at
+//! [`Dim::absent`]: below the range for a number (so the model treats it as
+//! nowhere near any value, not as one), a level of its own for a categorical.
 
 use serde_json::Value;
 use statrs::distribution::{Beta, ContinuousCDF, Normal};
@@ -56,7 +60,18 @@ pub(super) struct Dim {
     pub kind: Kind,
 }
 
+/// Where a number's coordinate sits when the run does not have it.
+pub(super) const ABSENT: f64 = -1.0;
+
 impl Dim {
+    /// The coordinate of a run that does not have this parameter.
+    pub fn absent(&self) -> f64 {
+        match &self.kind {
+            Kind::Categorical { values, .. } => values.len() as f64,
+            _ => ABSENT,
+        }
+    }
+
     pub fn is_categorical(&self) -> bool {
         matches!(self.kind, Kind::Categorical { .. })
     }
@@ -221,13 +236,23 @@ impl Encoding {
             .iter()
             .map(|dim| {
                 let path = &self.space.leaves[dim.leaf].path;
-                dim.encode(Space::lookup(params, path)?)
+                match Space::lookup(params, path) {
+                    Some(value) => dim.encode(value),
+                    None if self.space.is_conditional_leaf(dim.leaf) => Some(dim.absent()),
+                    None => None,
+                }
             })
             .collect()
     }
 
-    /// A point as a run's parameters, constants included.
+    /// A point as a run's parameters, constants included, those the run
+    /// does not have left out.
     pub fn decode(&self, point: &[f64]) -> ParamSet {
+        self.space.assemble(self.values(point))
+    }
+
+    /// One value per leaf.
+    fn values(&self, point: &[f64]) -> Vec<Value> {
         let mut values = vec![Value::Null; self.space.leaves.len()];
         for (dim, &u) in self.dims.iter().zip(point) {
             values[dim.leaf] = dim.decode(u);
@@ -235,7 +260,47 @@ impl Encoding {
         for (i, value) in &self.constants {
             values[*i] = value.clone();
         }
-        self.space.assemble(values)
+        values
+    }
+
+    /// Put every coordinate of a parameter the point's run does not have at
+    /// its absent place, and give those it has but that sit there a value
+    /// (the middle of the range, the first level). Nothing to do for a
+    /// space without conditions.
+    pub fn settle(&self, point: &mut [f64]) {
+        if !self.space.is_conditional() {
+            return;
+        }
+        for (u, dim) in point.iter_mut().zip(&self.dims) {
+            if *u == dim.absent() {
+                *u = match dim.kind {
+                    Kind::Categorical { .. } => 0.0,
+                    _ => dim.snap(0.5),
+                };
+            }
+        }
+        let active = self.space.active(&self.values(point));
+        for (u, dim) in point.iter_mut().zip(&self.dims) {
+            if !active[dim.leaf] {
+                *u = dim.absent();
+            }
+        }
+    }
+
+    /// Whether a settled point's run keeps every constraint.
+    pub fn feasible(&self, point: &[f64]) -> bool {
+        if !self.space.is_constrained() {
+            return true;
+        }
+        let values = self.values(point);
+        let active = self.space.active(&values);
+        self.space.satisfies(&values, &active)
+    }
+
+    /// Whether the space has conditions or constraints, which proposals
+    /// must settle and check.
+    pub fn is_structured(&self) -> bool {
+        self.space.is_conditional() || self.space.is_constrained()
     }
 
     /// Point number `i` of a countable space (mixed radix, the last

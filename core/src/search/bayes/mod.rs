@@ -61,6 +61,8 @@ const REFIT_EVERY_UNTIL: usize = 40;
 /// Countable spaces up to this size are searched point by point for one not
 /// yet run, when random draws find none.
 const ENUMERABLE: u128 = 100_000;
+/// Random draws for a point that keeps the constraints, before giving up.
+const MAX_DRAWS: usize = 100_000;
 /// Fits warm-started one from the other in a row (see `Bayes::theta`).
 const CHAIN: usize = 8;
 
@@ -87,7 +89,7 @@ pub enum Basis {
 
 impl Bayes {
     pub fn new(spec: &SweepSpec, seed: u64) -> Self {
-        let encoding = Encoding::new(Space::new(&spec.parameters));
+        let encoding = Encoding::new(Space::new(spec));
         let d = encoding.dims.len();
         let metric = spec.metric.as_ref();
         Self {
@@ -164,9 +166,10 @@ impl Bayes {
         let dims = &self.encoding.dims;
         // Seeds stand in for as many points of the initial design.
         if index + history.seeds.len() < self.initial {
-            let p = &self.design()[index];
-            if !taken.contains(dims, p) {
-                return (Some(self.encoding.decode(p)), Basis::InitialDesign);
+            let mut p = self.design()[index].clone();
+            self.encoding.settle(&mut p);
+            if !taken.contains(dims, &p) && self.encoding.feasible(&p) {
+                return (Some(self.encoding.decode(&p)), Basis::InitialDesign);
             }
         }
         if obs.len() < 2 || dims.is_empty() {
@@ -210,7 +213,11 @@ impl Bayes {
         rng: &mut ChaCha12Rng,
     ) -> Option<ParamSet> {
         let (x, y) = obs.all();
-        match tpe::propose(&self.encoding.dims, &x, &y, taken, rng) {
+        let proposed = tpe::propose(&self.encoding.dims, &x, &y, taken, rng).and_then(|mut p| {
+            self.encoding.settle(&mut p);
+            (!taken.contains(&self.encoding.dims, &p) && self.encoding.feasible(&p)).then_some(p)
+        });
+        match proposed {
             Some(p) => Some(self.encoding.decode(&p)),
             None => self.random_point(taken, rng),
         }
@@ -221,18 +228,30 @@ impl Bayes {
     /// those left. `None` when there is none.
     fn random_point(&self, taken: &Taken, rng: &mut ChaCha12Rng) -> Option<ParamSet> {
         let dims = &self.encoding.dims;
-        let drawn = (0..1000)
+        let draws = if self.encoding.is_structured() {
+            MAX_DRAWS
+        } else {
+            1000
+        };
+        let drawn = (0..draws)
             .map(|_| {
-                dims.iter()
+                let mut p = dims
+                    .iter()
                     .map(|dim| uniform(dim, rng))
-                    .collect::<Vec<f64>>()
+                    .collect::<Vec<f64>>();
+                self.encoding.settle(&mut p);
+                p
             })
-            .find(|p| !taken.contains(dims, p));
+            .find(|p| !taken.contains(dims, p) && self.encoding.feasible(p));
         let point = drawn.or_else(|| {
             let size = self.encoding.finite_size().filter(|&s| s <= ENUMERABLE)?;
             let left: Vec<Vec<f64>> = (0..size as u64)
-                .map(|i| self.encoding.point_number(i))
-                .filter(|p| !taken.contains(dims, p))
+                .map(|i| {
+                    let mut p = self.encoding.point_number(i);
+                    self.encoding.settle(&mut p);
+                    p
+                })
+                .filter(|p| !taken.contains(dims, p) && self.encoding.feasible(p))
                 .collect();
             (!left.is_empty()).then(|| left[rng.random_range(0..left.len())].clone())
         })?;
@@ -275,6 +294,7 @@ impl Bayes {
             best,
             taken,
             anchors: &anchors,
+            structure: self.encoding.is_structured().then_some(&self.encoding),
         };
         Ok(acquisition.maximise(rng))
     }

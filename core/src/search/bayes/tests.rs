@@ -68,10 +68,10 @@ fn best(history: &History) -> f64 {
 fn every_distribution_round_trips_through_the_encoding() {
     let text = include_str!("../../../../tests/wandb-oracle/all-distributions.yaml");
     let s = spec(text);
-    let encoding = Encoding::new(Space::new(&s.parameters));
+    let encoding = Encoding::new(Space::new(&s));
     // The constant is left out, and so is nothing else.
     assert_eq!(encoding.dims.len(), s.parameters.leaves().len() - 1);
-    let random = Random::new(&s.parameters, 11);
+    let random = Random::new(&s, 11);
     for i in 0..300 {
         let params = random.draw(i);
         if params["categorical_w_probabilities"] == json!("b") {
@@ -119,7 +119,7 @@ fn the_ends_of_every_range_stay_inside_it() {
         ),
     ] {
         let s = bayes_spec(&format!("  x: {body}\n"), "minimize");
-        let encoding = Encoding::new(Space::new(&s.parameters));
+        let encoding = Encoding::new(Space::new(&s));
         for u in [0.0, 1e-17, 0.5, 1.0 - 1e-17, 1.0] {
             let x = num(&encoding.decode(&[u]), "x");
             assert!((lo..=hi).contains(&x), "{body} at {u}: {x}");
@@ -133,7 +133,7 @@ fn a_q_step_that_rounds_a_log_range_to_zero_keeps_zero_a_value() {
         "  x: {distribution: q_log_uniform_values, min: 0.1, max: 100, q: 1}\n",
         "minimize",
     );
-    let encoding = Encoding::new(Space::new(&s.parameters));
+    let encoding = Encoding::new(Space::new(&s));
     let zero = encoding.decode(&[0.0]);
     assert_eq!(zero["x"], json!(0));
     assert_eq!(encoding.encode(&zero), Some(vec![0.0]));
@@ -171,7 +171,7 @@ fn runs_that_died_without_any_value_are_not_proposed_again() {
 #[test]
 fn false_zero_and_null_are_categories_of_their_own() {
     let s = bayes_spec("  c: {values: [false, 0, null, \"0\", 0.0]}\n", "minimize");
-    let encoding = Encoding::new(Space::new(&s.parameters));
+    let encoding = Encoding::new(Space::new(&s));
     let codes: Vec<Option<Vec<f64>>> =
         [json!(false), json!(0), json!(null), json!("0"), json!(true)]
             .iter()
@@ -352,7 +352,7 @@ fn it_finds_a_minimum_far_better_than_random_search() {
     let s = bayes_spec(BOWL, "minimize");
     for seed in 0..2 {
         let b = best(&optimise(&mut Bayes::new(&s, seed), bowl, 25));
-        let r = best(&optimise(&mut Random::new(&s.parameters, seed), bowl, 25));
+        let r = best(&optimise(&mut Random::new(&s, seed), bowl, 25));
         assert!(b < 1e-4, "seed {seed}: bayes best {b}");
         assert!(b * 100.0 < r, "seed {seed}: bayes {b} vs random {r}");
     }
@@ -404,7 +404,7 @@ fn observed(metric: &str, trials: Vec<Trial>) -> (Vec<f64>, Vec<f64>, usize) {
     let s = spec(&format!(
         "method: bayes\nprogram: p\nmetric: {metric}\nparameters:\n  x: {{min: 0.0, max: 1.0}}\n"
     ));
-    let encoding = Encoding::new(Space::new(&s.parameters));
+    let encoding = Encoding::new(Space::new(&s));
     let obs = Observations::new(
         &encoding,
         &observe::Rules::new(s.metric.as_ref()),

@@ -5,7 +5,7 @@ use serde_json::json;
 fn grid(yaml_parameters: &str) -> Grid {
     let text = format!("method: grid\nprogram: p\nparameters:\n{yaml_parameters}");
     let spec = check(&text, Format::Yaml).spec.expect("valid");
-    Grid::new(&spec.parameters).expect("enumerable")
+    Grid::new(&spec).expect("enumerable")
 }
 
 fn all(grid: &Grid) -> Vec<Value> {
@@ -18,7 +18,7 @@ fn all(grid: &Grid) -> Vec<Value> {
 fn materialised(yaml_parameters: &str) -> Vec<Value> {
     let text = format!("method: grid\nprogram: p\nparameters:\n{yaml_parameters}");
     let spec = check(&text, Format::Yaml).spec.expect("valid");
-    let space = Space::new(&spec.parameters);
+    let space = Space::new(&spec);
     let lists: Vec<Vec<Value>> = space
         .leaves
         .iter()
@@ -107,7 +107,7 @@ fn float_steps_that_rounding_repeats_are_counted_without_a_list() {
     let g = same_as_materialised(
         "  x: {distribution: q_uniform, min: 4503599627369496.0, max: 4503599627371496.0, q: 0.5}\n",
     );
-    let Axis::Floats(steps) = axis(&g.columns, 0) else {
+    let Axis::Floats(steps) = axis(&g.branches[0].columns, 0) else {
         panic!("a float axis")
     };
     assert_eq!(steps.steps, 4000);
@@ -126,7 +126,7 @@ fn a_million_float_steps_are_not_listed() {
     let g = grid("  x: {distribution: q_uniform, min: 0, max: 1, q: 0.000001}\n");
     let n = g.count().exact().unwrap();
     assert!((999_999..=1_000_000).contains(&n), "{n}");
-    let Axis::Floats(steps) = axis(&g.columns, 0) else {
+    let Axis::Floats(steps) = axis(&g.branches[0].columns, 0) else {
         panic!("a float axis")
     };
     assert!(steps.repeats.is_none(), "every step is its own value");
@@ -381,7 +381,7 @@ fn continuous_parameters_are_refused_by_name() {
     .spec
     .unwrap();
     assert_eq!(
-        Grid::new(&spec.parameters).unwrap_err(),
+        Grid::new(&spec).unwrap_err(),
         SearchError::NotEnumerable(vec!["lr".into(), "m.w".into()])
     );
 }

@@ -20,7 +20,7 @@ const SEED: u64 = 20_261_128;
 fn random(body: &str, seed: u64) -> Random {
     let text = format!("method: random\nprogram: p\nparameters:\n  x: {body}\n");
     let spec = check(&text, Format::Yaml).spec.expect("valid sweep");
-    Random::new(&spec.parameters, seed)
+    Random::new(&spec, seed)
 }
 
 /// N draws of parameter `x`.
@@ -329,7 +329,7 @@ fn q_beta_rounds_to_multiples_of_q() {
 fn nested_parameters_are_drawn_into_nested_objects() {
     let text = "method: random\nprogram: p\nparameters:\n  opt:\n    parameters:\n      lr: {min: 0.0, max: 1.0}\n      name: {values: [adam]}\n";
     let spec = check(text, Format::Yaml).spec.unwrap();
-    let run = Random::new(&spec.parameters, 1).draw(0);
+    let run = Random::new(&spec, 1).draw(0);
     assert_eq!(run["opt"]["name"], "adam");
     assert!(run["opt"]["lr"].is_f64());
 }

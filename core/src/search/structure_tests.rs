@@ -1,0 +1,235 @@
+//! Conditions and constraints through every search method: the runs each
+//! proposes have exactly the parameters their conditions give them, and
+//! none breaks a constraint.
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::spec::{Format, check};
+
+fn spec(text: &str) -> SweepSpec {
+    let v = check(text, Format::Yaml);
+    v.spec
+        .unwrap_or_else(|| panic!("invalid: {:#?}", v.diagnostics))
+}
+
+const OPTIMIZERS: &str = "program: p\nmetric: {name: loss}\nparameters:\n  \
+    optimizer: {values: [adam, sgd]}\n  lr: {values: [0.1, 0.01]}\n  \
+    momentum: {values: [0.9, 0.99]}\n\
+    sweepd:\n  conditions:\n    momentum: {optimizer: sgd}\n";
+
+fn finished(params: ParamSet, value: f64) -> Trial {
+    Trial {
+        params,
+        state: TrialState::Finished,
+        metric: vec![value],
+    }
+}
+
+/// Every run of adam lacks `momentum`, every run of sgd has it.
+fn momentum_only_for_sgd(runs: &[ParamSet]) {
+    for run in runs {
+        match run["optimizer"].as_str() {
+            Some("adam") => assert!(!run.contains_key("momentum"), "{run:?}"),
+            Some("sgd") => assert!(run["momentum"].is_number(), "{run:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_grid_with_a_conditional_parameter_runs_exactly_its_points() {
+    let s = spec(&format!("method: grid\n{OPTIMIZERS}"));
+    let mut grid = Grid::new(&s).unwrap();
+    let points: Vec<Value> = grid.points().map(Value::Object).collect();
+    assert_eq!(
+        points,
+        [
+            json!({"lr": 0.1, "optimizer": "adam"}),
+            json!({"lr": 0.01, "optimizer": "adam"}),
+            json!({"lr": 0.1, "momentum": 0.9, "optimizer": "sgd"}),
+            json!({"lr": 0.1, "momentum": 0.99, "optimizer": "sgd"}),
+            json!({"lr": 0.01, "momentum": 0.9, "optimizer": "sgd"}),
+            json!({"lr": 0.01, "momentum": 0.99, "optimizer": "sgd"}),
+        ],
+        "adam does not multiply by momentum: 2 + 4 points, not 8"
+    );
+    assert_eq!(grid.count(), PointCount::Exact(6));
+    // Proposing walks them in order and ends; each run's point is found again.
+    let mut history = History::default();
+    while let Some(p) = grid.propose(&history).unwrap() {
+        assert_eq!(grid.index_of(&p), Some(history.trials.len() as u128));
+        history.trials.push(finished(p, 0.0));
+    }
+    assert_eq!(history.trials.len(), 6);
+    // An adam run given a momentum is not one of the grid's points.
+    let mut odd = grid.point(0);
+    odd.insert("momentum".into(), json!(0.9));
+    assert_eq!(grid.index_of(&odd), None);
+}
+
+#[test]
+fn nested_groups_and_chained_conditions_branch_the_grid() {
+    // `head` exists for deep models only; `head.dropout` only with a wide head.
+    let s = spec(
+        "method: grid\nprogram: p\nparameters:\n  depth: {values: [1, 4]}\n  \
+         head:\n    parameters:\n      width: {values: [8, 64]}\n      dropout: {values: [0.1, 0.5]}\n\
+         sweepd:\n  conditions:\n    head: \"depth > 2\"\n    head.dropout: {head.width: 64}\n",
+    );
+    let grid = Grid::new(&s).unwrap();
+    let points: Vec<Value> = grid.points().map(Value::Object).collect();
+    assert_eq!(
+        points,
+        [
+            json!({"depth": 1}),
+            json!({"depth": 4, "head": {"width": 8}}),
+            json!({"depth": 4, "head": {"dropout": 0.1, "width": 64}}),
+            json!({"depth": 4, "head": {"dropout": 0.5, "width": 64}}),
+        ]
+    );
+}
+
+#[test]
+fn grid_points_that_break_a_constraint_are_skipped_and_counted() {
+    let s = spec(
+        "method: grid\nprogram: p\nparameters:\n  batch_size: {values: [32, 64, 128]}\n  \
+         grad_accum: {values: [1, 2, 4, 8]}\n\
+         sweepd:\n  constraints: [\"batch_size * grad_accum <= 256\"]\n",
+    );
+    let mut grid = Grid::new(&s).unwrap();
+    let products: Vec<i64> = grid
+        .points()
+        .map(|p| p["batch_size"].as_i64().unwrap() * p["grad_accum"].as_i64().unwrap())
+        .collect();
+    assert_eq!(products, [32, 64, 128, 256, 64, 128, 256, 128, 256]);
+    assert_eq!(grid.count(), PointCount::Exact(9));
+    assert_eq!(grid.skipped(), Some(3));
+    let history = History::of_params(grid.points().take(8));
+    assert_eq!(
+        grid.propose(&history).unwrap().map(Value::Object),
+        Some(json!({"batch_size": 128, "grad_accum": 2}))
+    );
+    let history = History::of_params(grid.points());
+    assert_eq!(grid.propose(&history).unwrap(), None, "the grid ends");
+}
+
+#[test]
+fn random_search_gives_momentum_to_sgd_runs_only() {
+    let s = spec(&format!(
+        "method: random\n{}",
+        OPTIMIZERS.replace("{values: [0.9, 0.99]}", "{min: 0.5, max: 0.99}")
+    ));
+    let random = Random::new(&s, 7);
+    let runs: Vec<ParamSet> = (0..200).map(|i| random.draw(i)).collect();
+    momentum_only_for_sgd(&runs);
+    let sgd = runs.iter().filter(|r| r["optimizer"] == "sgd").count();
+    assert!((70..130).contains(&sgd), "{sgd} of 200");
+}
+
+/// lr best at 0.03; sgd with momentum 0.9 beats adam.
+fn optimizers(p: &ParamSet) -> f64 {
+    let lr = p["lr"].as_f64().unwrap();
+    let base = (lr.log10() - 0.03f64.log10()).powi(2);
+    match p["optimizer"].as_str().unwrap() {
+        "sgd" => base + 4.0 * (p["momentum"].as_f64().unwrap() - 0.9).powi(2),
+        _ => base + 0.05,
+    }
+}
+
+#[test]
+fn bayes_learns_a_conditional_space_and_never_gives_adam_momentum() {
+    let s = spec(
+        "method: bayes\nprogram: p\nmetric: {name: loss, goal: minimize}\nparameters:\n  \
+         optimizer: {values: [adam, sgd]}\n  lr: {min: 0.001, max: 0.1, distribution: log_uniform_values}\n  \
+         momentum: {min: 0.0, max: 0.99}\n\
+         sweepd:\n  conditions:\n    momentum: {optimizer: sgd}\n",
+    );
+    let mut bayes = Bayes::new(&s, 3);
+    let mut history = History::default();
+    let mut bases = Vec::new();
+    for _ in 0..30 {
+        let (p, basis) = bayes.next(&history);
+        let p = p.expect("a proposal");
+        bases.push(basis);
+        let v = optimizers(&p);
+        history.trials.push(finished(p, v));
+    }
+    let runs: Vec<ParamSet> = history.trials.iter().map(|t| t.params.clone()).collect();
+    momentum_only_for_sgd(&runs);
+    assert!(
+        bases.iter().filter(|b| **b == Basis::Model).count() >= 15,
+        "the model, not the fallback, made the proposals: {bases:?}"
+    );
+    let best = history
+        .trials
+        .iter()
+        .map(|t| t.metric[0])
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        best < 0.01,
+        "best {best}: sgd near momentum 0.9 and lr 0.03"
+    );
+}
+
+/// A space of 2 to 4 numeric parameters and a linear constraint over them
+/// that about half the space satisfies.
+fn constrained_space() -> impl Strategy<Value = (String, bool)> {
+    let param = prop_oneof![
+        (0i64..5, 5i64..20).prop_map(|(a, b)| format!("{{min: {a}, max: {b}}}")),
+        (0.0f64..1.0, 1.5f64..4.0).prop_map(|(a, b)| format!("{{min: {a:.3}, max: {b:.3}}}")),
+        prop::collection::vec(0i64..30, 2..5).prop_map(|v| format!("{{values: {v:?}}}")),
+    ];
+    (
+        prop::collection::vec((param, 1i64..4), 2..5),
+        0.2f64..0.8,
+        any::<bool>(),
+    )
+        .prop_map(|(params, share, listable)| {
+            let mut text = String::from("parameters:\n");
+            let mut terms = Vec::new();
+            let mut hi = 0.0;
+            for (i, (dist, weight)) in params.iter().enumerate() {
+                // For a grid, floats become q_uniform steps of 0.25.
+                let dist = if listable && dist.contains('.') {
+                    dist.replace('}', ", q: 0.25}")
+                } else {
+                    dist.clone()
+                };
+                text.push_str(&format!("  x{i}: {dist}\n"));
+                terms.push(format!("{weight} * x{i}"));
+                hi += *weight as f64 * 30.0;
+            }
+            text.push_str(&format!(
+                "sweepd:\n  constraints: [\"{} <= {:.2}\"]\n",
+                terms.join(" + "),
+                hi * share * 0.5
+            ));
+            (text, listable)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn no_method_proposes_a_run_that_breaks_a_constraint((parameters, listable) in constrained_space()) {
+        let methods: &[&str] = if listable { &["grid", "random", "bayes"] } else { &["random", "bayes"] };
+        for method in methods {
+            let text = format!("method: {method}\nprogram: p\nmetric: {{name: loss}}\n{parameters}");
+            let v = check(&text, Format::Yaml);
+            // A constraint the ranges cannot meet is refused by validate: skip it.
+            let Some(s) = v.spec else { continue };
+            let space = Space::new(&s);
+            let mut search = for_spec(&s, 5).unwrap();
+            let mut history = History::default();
+            let n = if *method == "bayes" { 12 } else { 40 };
+            for _ in 0..n {
+                let Ok(Some(p)) = search.propose(&history) else { break };
+                prop_assert!(space.admits(&p), "{method} proposed {p:?} against {parameters}");
+                let v: f64 = p.values().filter_map(Value::as_f64).sum();
+                history.trials.push(finished(p, v));
+            }
+        }
+    }
+}
