@@ -75,6 +75,13 @@ fn preview_grid(
         "s"
     };
     let mut header = format!("{name}: grid search over {size} point{plural}");
+    match grid.skipped() {
+        Some(0) => {}
+        Some(skipped) => header.push_str(&format!(
+            " ({skipped} more skipped: they break a constraint)"
+        )),
+        None => header.push_str(" before constraints (too many to count those they skip)"),
+    }
     if let Some(cap) = capped {
         header.push_str(&format!("; run_cap stops it after {cap}"));
     }
@@ -208,7 +215,8 @@ fn write_table(
                 .map(|leaf| match Space::lookup(&run, &leaf.path) {
                     Some(Value::String(s)) => s.clone(),
                     Some(v) => v.to_string(),
-                    None => String::new(),
+                    // Not a parameter of this run (its condition does not hold).
+                    None => "-".to_owned(),
                 }),
         );
         row

@@ -24,11 +24,11 @@ fn positions_are_inside(text: &str, validation: &Validation) {
 
 /// A valid spec can be searched.
 fn searchable(spec: &SweepSpec) {
-    let random = Random::new(&spec, 1);
+    let random = Random::new(spec, 1);
     let run = random.draw(0);
     assert!(!run.is_empty());
     if spec.method == Method::Grid {
-        let mut grid = Grid::new(&spec).expect("a valid grid lists its points");
+        let mut grid = Grid::new(spec).expect("a valid grid lists its points");
         if let SearchSize::Finite(PointCount::Exact(size)) = grid.size()
             && size <= 200
         {

@@ -472,7 +472,8 @@
       { name: metric ? metric.name : "metric", value: (r) => r.metric, show: (r) => fmt(r.metric) },
       { name: "duration", value: (r) => r.duration_s, show: (r) => duration(r.duration_s) },
     ].concat(data.axes.map(function (axis, i) {
-      const label = (r) => (r.values[i] === null ? "" : axis.kind === "categorical" ? axis.labels[r.values[i]] : fmt(r.values[i]));
+      // A run without the parameter (its condition did not hold): not applicable.
+      const label = (r) => (r.values[i] === null ? "n/a" : axis.kind === "categorical" ? axis.labels[r.values[i]] : fmt(r.values[i]));
       // Categorical columns sort by label order (numbers as numbers, text as in the file).
       return { name: axis.name, value: (r) => r.values[i], show: label };
     }));

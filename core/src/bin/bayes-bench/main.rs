@@ -270,7 +270,7 @@ fn optimise(
 ) -> Result<Run> {
     let mut search: Box<dyn Search> = match method {
         "bayes" => Box::new(search::Bayes::new(spec, seed)),
-        "random" => Box::new(search::Random::new(&spec, seed)),
+        "random" => Box::new(search::Random::new(spec, seed)),
         other => bail!("unknown method {other}"),
     };
     let mut durations = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);

@@ -48,7 +48,7 @@ pub fn measure(f: &Function, spec: &SweepSpec, out: &mut impl Write) -> Result<R
     };
     for seed in 0..SEEDS {
         // The earlier sweep: random runs of another seed.
-        let earlier = Random::new(&spec, seed ^ 0x0ea5_11e4);
+        let earlier = Random::new(spec, seed ^ 0x0ea5_11e4);
         let seeds: Vec<Trial> = (0..PRIOR as u64)
             .map(|i| {
                 let params = earlier.draw(i);
