@@ -4,7 +4,8 @@
 //! Columns: `run, proposal, attempt, state, reason, exit_code, started_at,
 //! ended_at, duration_s`; then every parameter, nested ones flattened with
 //! dots (`optimizer.lr`); then `best_<metric>` (the sweep metric's best value
-//! by its goal, what `status` ranks by); then the run's summary: the last
+//! by its goal, what `status` ranks by); `pareto_front` (true or false) for
+//! a sweep with several objectives; then the run's summary: the last
 //! value logged for every key, as W&B's run summary. A parameter named like
 //! a fixed column is written `param.<name>`; a summary key that would take a
 //! column already named, `summary.<key>`. After the runs, one row per seed
@@ -29,6 +30,9 @@ pub enum Format {
     Csv,
     Jsonl,
 }
+
+/// The column that marks runs on the Pareto front (`sweepd.objectives`).
+const FRONT_COLUMN: &str = "pareto_front";
 
 const FIXED: [&str; 9] = [
     "run",
@@ -102,6 +106,11 @@ pub fn table(view: &SweepView, now: SystemTime) -> (Vec<String>, Vec<Map<String,
         .collect();
     columns.extend(param_columns.iter().map(|(_, c)| c.clone()));
     columns.extend(best_column.iter().cloned());
+    // With several objectives: whether the run is on the Pareto front.
+    let front = view.model.front();
+    if front.is_some() {
+        columns.push(FRONT_COLUMN.into());
+    }
     let keys: BTreeSet<&String> = view.runs.iter().flat_map(|r| r.latest.keys()).collect();
     let summary_column = |key: &str| {
         if columns.iter().any(|c| c == key) {
@@ -135,6 +144,10 @@ pub fn table(view: &SweepView, now: SystemTime) -> (Vec<String>, Vec<Map<String,
                 if let Some((_, column)) = param_columns.iter().find(|(n, _)| *n == name) {
                     row.insert(column.clone(), value);
                 }
+            }
+            if let Some(front) = &front {
+                let on = front.runs.iter().any(|(n, _)| *n == s.run);
+                row.insert(FRONT_COLUMN.into(), on.into());
             }
             if let Some(c) = &best_column {
                 row.insert(c.clone(), run.best(goal).into());

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::Result;
-use serde_json::json;
+use serde_json::{Value, json};
 use sweepd_core::store::{Home, RunId};
 
 use crate::Outcome;
@@ -97,11 +97,12 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
                     .iter()
                     .map(|r| json!({"summary": r.summary, "params": r.params, "best": r.best(goal), "values": r.values.len()}))
                     .collect();
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"daemon_running": daemon, "sweep": view.line(), "runs": runs})
-                )?;
+                let mut answer =
+                    json!({"daemon_running": daemon, "sweep": view.line(), "runs": runs});
+                if let Some(front) = view.model.front() {
+                    answer["front"] = front_json(&front);
+                }
+                writeln!(out, "{answer}")?;
                 return Ok(Outcome::Ok);
             }
             let line = view.line();
@@ -148,18 +149,32 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
                     line.seeds - imported
                 )?;
             }
-            let names: Vec<String> = view
-                .runs
-                .first()
-                .map(|r| flat_params(&r.params).into_iter().map(|(k, _)| k).collect())
+            // Every run's parameter names: with conditions, runs differ.
+            let mut names: Vec<String> = Vec::new();
+            for r in &view.runs {
+                for (k, _) in flat_params(&r.params) {
+                    if !names.contains(&k) {
+                        names.push(k);
+                    }
+                }
+            }
+            let front = view.model.front();
+            let objectives: Vec<String> = front
+                .as_ref()
+                .map(|f| f.objectives.iter().map(|o| o.name.clone()).collect())
                 .unwrap_or_default();
             let mut header: Vec<String> = vec!["run".into(), "state".into()];
             header.extend(names.iter().map(|n| terminal::name(n)));
-            header.push(
-                line.metric
-                    .as_deref()
-                    .map_or_else(|| "metric".into(), terminal::name),
-            );
+            if objectives.is_empty() {
+                header.push(
+                    line.metric
+                        .as_deref()
+                        .map_or_else(|| "metric".into(), terminal::name),
+                );
+            } else {
+                header.extend(objectives.iter().map(|o| terminal::name(o)));
+                header.push("front".into());
+            }
             let rows: Vec<Vec<String>> = view
                 .runs
                 .iter()
@@ -172,14 +187,76 @@ pub fn status(home: &Home, sweep: Option<&str>, json: bool) -> Result<Outcome> {
                             .map(|(_, v)| terminal::name(&show_value(v)))
                             .unwrap_or_default()
                     }));
-                    row.push(r.best(goal).map(|b| b.to_string()).unwrap_or_default());
+                    match &front {
+                        None => row.push(r.best(goal).map(|b| b.to_string()).unwrap_or_default()),
+                        Some(front) => {
+                            row.extend(objectives.iter().map(|o| {
+                                r.latest
+                                    .get(o)
+                                    .and_then(Value::as_f64)
+                                    .map(|v| v.to_string())
+                                    .unwrap_or_default()
+                            }));
+                            let on = front.runs.iter().any(|(n, _)| *n == r.summary.run);
+                            let broke = front.infeasible.contains(&r.summary.run);
+                            row.push(
+                                if on {
+                                    "*"
+                                } else if broke {
+                                    "breaks a bound"
+                                } else {
+                                    ""
+                                }
+                                .into(),
+                            );
+                        }
+                    }
                     row
                 })
                 .collect();
             write_rows(&mut out, &header, &rows)?;
+            if let Some(front) = &front {
+                let goals: Vec<String> = front
+                    .objectives
+                    .iter()
+                    .map(|o| format!("{} {}", terminal::name(&o.name), o.goal.name()))
+                    .collect();
+                let runs: Vec<String> = front.runs.iter().map(|(n, _)| n.to_string()).collect();
+                writeln!(
+                    out,
+                    "Pareto front ({}): {}",
+                    goals.join(", "),
+                    if runs.is_empty() {
+                        "no finished run with every objective yet".to_owned()
+                    } else {
+                        format!(
+                            "run{} {}",
+                            if runs.len() == 1 { "" } else { "s" },
+                            runs.join(", ")
+                        )
+                    }
+                )?;
+            }
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// `{"objectives": [{name, goal}], "runs": [{"run": 3, "values": [..]}], "infeasible": [..]}`.
+pub fn front_json(front: &sweepd_core::sweep::front::Front) -> serde_json::Value {
+    json!({
+        "objectives": front
+            .objectives
+            .iter()
+            .map(|o| json!({"name": o.name, "goal": o.goal.name()}))
+            .collect::<Vec<_>>(),
+        "runs": front
+            .runs
+            .iter()
+            .map(|(n, values)| json!({"run": n, "values": values}))
+            .collect::<Vec<_>>(),
+        "infeasible": front.infeasible,
+    })
 }
 
 fn short_run(run: &str) -> String {

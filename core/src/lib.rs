@@ -14,6 +14,7 @@
 
 pub mod command;
 pub mod early_stop;
+pub mod pareto;
 pub mod protocol;
 pub mod search;
 pub mod spec;

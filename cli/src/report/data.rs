@@ -28,6 +28,25 @@ pub struct ReportData {
     pub best_so_far: Vec<(u32, f64)>,
     pub importance: Importance,
     pub best: Option<BestRun>,
+    /// With several objectives: every finished run that has them all.
+    pub front: Option<FrontData>,
+}
+
+/// The runs a Pareto plot draws.
+#[derive(Debug, Serialize)]
+pub struct FrontData {
+    pub objectives: Vec<MetricInfo>,
+    pub points: Vec<FrontPoint>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FrontPoint {
+    pub run: u32,
+    /// In the objectives' order.
+    pub values: Vec<f64>,
+    pub on_front: bool,
+    /// Whether it kept every outcome constraint.
+    pub feasible: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -173,7 +192,40 @@ impl ReportData {
             constants,
             counts: counts(view),
         };
+        let front = view.model.front().map(|front| {
+            let points = view
+                .runs
+                .iter()
+                .filter(|r| r.summary.state == RunState::Finished)
+                .filter_map(|r| {
+                    let values = front
+                        .objectives
+                        .iter()
+                        .map(|o| r.latest.get(&o.name).and_then(Value::as_f64))
+                        .collect::<Option<Vec<f64>>>()?;
+                    let n = r.summary.run;
+                    Some(FrontPoint {
+                        run: n,
+                        values,
+                        on_front: front.runs.iter().any(|(m, _)| *m == n),
+                        feasible: !front.infeasible.contains(&n),
+                    })
+                })
+                .collect();
+            FrontData {
+                objectives: front
+                    .objectives
+                    .iter()
+                    .map(|o| MetricInfo {
+                        name: o.name.clone(),
+                        goal: o.goal.name(),
+                    })
+                    .collect(),
+                points,
+            }
+        });
         Self {
+            front,
             best_so_far: best_so_far(runs.iter().filter(|r| view.model.is_latest(r.run)), goal),
             sweep,
             axes,

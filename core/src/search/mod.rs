@@ -50,6 +50,9 @@ pub struct Trial {
     pub state: TrialState,
     /// The sweep metric's logged values, in order.
     pub metric: Vec<f64>,
+    /// The last logged value of each objective and outcome-constrained
+    /// metric (`sweepd.objectives`, `sweepd.outcome_constraints`).
+    pub outcomes: std::collections::BTreeMap<String, f64>,
 }
 
 /// Every run of the sweep so far, in the order they were proposed, and the
@@ -73,6 +76,7 @@ impl History {
                     params,
                     state: TrialState::Pending,
                     metric: Vec::new(),
+                    outcomes: Default::default(),
                 })
                 .collect(),
             seeds: Vec::new(),

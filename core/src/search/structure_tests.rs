@@ -24,6 +24,7 @@ fn finished(params: ParamSet, value: f64) -> Trial {
         params,
         state: TrialState::Finished,
         metric: vec![value],
+        outcomes: Default::default(),
     }
 }
 
@@ -231,5 +232,110 @@ proptest! {
                 history.trials.push(finished(p, v));
             }
         }
+    }
+}
+
+fn with_outcomes(params: ParamSet, outcomes: &[(&str, f64)]) -> Trial {
+    Trial {
+        params,
+        state: TrialState::Finished,
+        metric: Vec::new(),
+        outcomes: outcomes
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect(),
+    }
+}
+
+/// Runs a search on a function that logs named outcomes; the sweep metric
+/// (if any) is `f`.
+fn run_outcomes(
+    search: &mut dyn Search,
+    f: impl Fn(f64, f64) -> Vec<(&'static str, f64)>,
+    n: usize,
+) -> Vec<(ParamSet, Vec<(&'static str, f64)>)> {
+    let mut history = History::default();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let p = search.propose(&history).unwrap().expect("a proposal");
+        let outcomes = f(p["x"].as_f64().unwrap(), p["y"].as_f64().unwrap());
+        let mut trial = with_outcomes(p.clone(), &outcomes);
+        if let Some((_, v)) = outcomes.iter().find(|(k, _)| *k == "f") {
+            trial.metric = vec![*v];
+        }
+        history.trials.push(trial);
+        out.push((p, outcomes));
+    }
+    out
+}
+
+const XY: &str = "parameters:\n  x: {min: 0.0, max: 1.0}\n  y: {min: 0.0, max: 1.0}\n";
+
+#[test]
+fn an_outcome_constrained_sweep_converges_to_the_feasible_optimum() {
+    // f is least at (0.8, 0.8); the logged `load` = x + y must stay <= 1,
+    // so the feasible optimum is (0.5, 0.5) with f = 0.18.
+    let f = |x: f64, y: f64| {
+        vec![
+            ("f", (x - 0.8).powi(2) + (y - 0.8).powi(2)),
+            ("load", x + y),
+        ]
+    };
+    let best_feasible = |method: &str, seed: u64| {
+        let s = spec(&format!(
+            "method: {method}\nprogram: p\nmetric: {{name: f, goal: minimize}}\n{XY}\
+             sweepd:\n  outcome_constraints: [\"load <= 1\"]\n"
+        ));
+        let mut search = for_spec(&s, seed).unwrap();
+        run_outcomes(search.as_mut(), f, 30)
+            .iter()
+            .filter(|(_, o)| o[1].1 <= 1.0)
+            .map(|(_, o)| o[0].1)
+            .fold(f64::INFINITY, f64::min)
+    };
+    for seed in [1, 2, 3] {
+        let bayes = best_feasible("bayes", seed);
+        assert!(
+            (0.18..0.181).contains(&bayes),
+            "seed {seed}: bayes' best feasible f {bayes}, the optimum 0.18"
+        );
+        let random = best_feasible("random", seed);
+        assert!(
+            random > bayes,
+            "seed {seed}: random {random}, bayes {bayes}"
+        );
+    }
+}
+
+/// ZDT1 on two inputs: f1 = x, f2 = g (1 - sqrt(x / g)), g = 1 + 9 y; the
+/// front is y = 0, f2 = 1 - sqrt(f1).
+fn zdt1(x: f64, y: f64) -> Vec<(&'static str, f64)> {
+    let g = 1.0 + 9.0 * y;
+    vec![("f1", x), ("f2", g * (1.0 - (x / g).sqrt()))]
+}
+
+fn zdt1_hypervolume(method: &str, seed: u64) -> f64 {
+    let s = spec(&format!(
+        "method: {method}\nprogram: p\n{XY}sweepd:\n  objectives: [{{name: f1}}, {{name: f2}}]\n"
+    ));
+    let mut search = for_spec(&s, seed).unwrap();
+    let points: Vec<[f64; 2]> = run_outcomes(search.as_mut(), zdt1, 40)
+        .iter()
+        .map(|(_, o)| [o[0].1, o[1].1])
+        .collect();
+    crate::pareto::hypervolume_2d(&points, [1.1, 1.1])
+}
+
+#[test]
+fn bayes_with_two_objectives_spreads_along_the_front() {
+    // The true front's hypervolume from (1.1, 1.1): 1.21 - 1/3 = 0.8767.
+    for seed in [1, 2, 3] {
+        let bayes = zdt1_hypervolume("bayes", seed);
+        let random = zdt1_hypervolume("random", seed);
+        assert!(bayes > 0.8, "seed {seed}: hypervolume {bayes} of 0.877");
+        assert!(
+            bayes > random + 0.05,
+            "seed {seed}: bayes {bayes}, random {random}"
+        );
     }
 }

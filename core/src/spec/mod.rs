@@ -15,6 +15,7 @@ mod gpus;
 mod locations;
 mod metric;
 mod number;
+mod objectives;
 mod options;
 mod parameter;
 mod render;
@@ -37,10 +38,11 @@ pub use depth::MAX_DEPTH;
 pub use diagnostic::{Diagnostic, Diagnostics, KeyPath, Position, Segment, Severity};
 pub use document::{Format, is_syntax_error};
 pub use early_terminate::{BandSpec, Hyperband};
-pub use expr::{Expr, Val, eval as expr_eval, holds};
+pub use expr::{Expr, Op, Val, eval as expr_eval, holds};
 pub use gpus::{GpuShare, MAX_PER_GPU};
 pub use metric::{Goal, Impute, Metric};
 pub use number::Num;
+pub use objectives::{Objective, OutcomeConstraint};
 pub use options::{SweepdOptions, WandbMode, WarmStart};
 pub use parameter::{
     Distribution, GridAxis, Kind, MAX_FLOAT_STEPS, NotListable, Parameter, Parameters,

@@ -8,6 +8,7 @@ use super::checker::{Checker, choice, is_env_var_name};
 use super::diagnostic::KeyPath;
 use super::document::{Node, Value};
 use super::gpus::{GpuShare, check_memory, check_share};
+use super::objectives::{Objective, OutcomeConstraint, read_objectives, read_outcome_constraints};
 use super::slurm::{Executor, check_executor};
 use super::structure::{Condition, Constraint, read_conditions, read_constraints};
 
@@ -47,6 +48,10 @@ pub struct SweepdOptions {
     pub conditions: Vec<Condition>,
     /// Conditions every run's parameters satisfy.
     pub constraints: Vec<Constraint>,
+    /// Several metrics optimised together (two or more), or none.
+    pub objectives: Vec<Objective>,
+    /// Bounds on logged metrics that a run must keep to count as good.
+    pub outcome_constraints: Vec<OutcomeConstraint>,
 }
 
 /// One earlier sweep to warm-start from (`sweepd.warm_start`).
@@ -105,6 +110,8 @@ impl Default for SweepdOptions {
             warm_start: Vec::new(),
             conditions: Vec::new(),
             constraints: Vec::new(),
+            objectives: Vec::new(),
+            outcome_constraints: Vec::new(),
         }
     }
 }
@@ -126,6 +133,8 @@ pub const KEYS: &[&str] = &[
     "warm_start",
     "conditions",
     "constraints",
+    "objectives",
+    "outcome_constraints",
 ];
 
 pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<SweepdOptions> {
@@ -251,6 +260,18 @@ pub(crate) fn check_options(c: &mut Checker, node: &Node, path: &KeyPath) -> Opt
     if let Some(n) = fields.get("constraints") {
         match read_constraints(c, n, &fields.child("constraints")) {
             Some(v) => options.constraints = v,
+            None => ok = false,
+        }
+    }
+    if let Some(n) = fields.get("objectives") {
+        match read_objectives(c, n, &fields.child("objectives")) {
+            Some(v) => options.objectives = v,
+            None => ok = false,
+        }
+    }
+    if let Some(n) = fields.get("outcome_constraints") {
+        match read_outcome_constraints(c, n, &fields.child("outcome_constraints")) {
+            Some(v) => options.outcome_constraints = v,
             None => ok = false,
         }
     }

@@ -83,8 +83,8 @@ const UNSUPPORTED: &[(&str, &str, &str)] = &[
     ),
     (
         "metrics",
-        "multi-objective `metrics` are not supported (W&B runs them only with `method: custom`)",
-        "optimize one `metric: {name: ..., goal: ...}`",
+        "W&B's `metrics` key is for its Launch schedulers (`method: custom`), which sweepd does not have",
+        "list several metrics in `sweepd: {objectives: [{name: ..., goal: ...}, ...]}` (docs/beyond-wandb.md)",
     ),
     (
         "scheduler",
@@ -189,6 +189,10 @@ pub(crate) fn check_sweep(c: &mut Checker, root: &Node) -> Option<SweepSpec> {
         }
         check_enqueued(c, &fields, options, parameters, run_cap.flatten());
     }
+    if let Some(Some(options)) = &sweepd {
+        let metric = metric.as_ref().and_then(Option::as_ref);
+        check_objectives(c, &fields, metric, options);
+    }
 
     let (method, parameters) = (method?, parameters?);
     let (metric, early_terminate, program, command, run_cap) =
@@ -267,8 +271,12 @@ fn check_across_keys(
     command: Option<&Command>,
 ) {
     let method_position = fields.get("method").and_then(|n| n.position);
+    let objectives = fields
+        .get("sweepd")
+        .and_then(|n| n.get("objectives"))
+        .is_some();
     if !fields.has("metric") {
-        if method == Some(Method::Bayes) {
+        if method == Some(Method::Bayes) && !objectives {
             c.error_help(
                 method_position,
                 &fields.child("method"),
@@ -339,6 +347,53 @@ fn check_across_keys(
             Some("runs start with the command as written; `program` is unused".into()),
         ),
         _ => {}
+    }
+}
+
+/// Several objectives with `metric` and `early_terminate`: the metric, if
+/// given, is one of them (what W&B optimises without the `sweepd` block);
+/// early termination ranks runs by one metric, so it is refused.
+fn check_objectives(
+    c: &mut Checker,
+    fields: &Fields<'_>,
+    metric: Option<&Metric>,
+    options: &SweepdOptions,
+) {
+    if options.objectives.is_empty() {
+        return;
+    }
+    if let Some(metric) = metric {
+        match options.objectives.iter().find(|o| o.name == metric.name) {
+            None => c.error_help(
+                fields.get("metric").and_then(|n| n.position),
+                &fields.child("metric"),
+                format!(
+                    "`metric` is `{}`, which is not one of `sweepd.objectives`",
+                    metric.name
+                ),
+                "name one of the objectives (what W&B optimises without the sweepd block),                  or remove `metric`",
+            ),
+            Some(o) if o.goal != metric.goal => c.error(
+                fields.get("metric").and_then(|n| n.position),
+                &fields.child("metric"),
+                format!(
+                    "`metric` says {} `{}`, its objective says {}",
+                    metric.goal.name(),
+                    metric.name,
+                    o.goal.name()
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some(node) = fields.get("early_terminate") {
+        c.error_help(
+            node.position,
+            &fields.child("early_terminate"),
+            "early termination with several objectives is not defined: hyperband compares \
+             runs by one metric, and a run behind on one objective may lead on another",
+            "remove `early_terminate`, or optimise one metric",
+        );
     }
 }
 

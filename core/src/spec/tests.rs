@@ -521,7 +521,7 @@ fn wandb_cloud_features_are_refused_by_name() {
     for (key, fragment) in [
         ("job: my-job:v0", "Launch jobs are not supported"),
         ("image_uri: docker.io/x", "container images"),
-        ("metrics: [{name: a}, {name: b}]", "multi-objective"),
+        ("metrics: [{name: a}, {name: b}]", "objectives: [{name"),
         ("scheduler: {engine: optuna}", "custom schedulers"),
     ] {
         let text = format!("method: random\nprogram: p\n{key}\nparameters: {{a: {{value: 1}}}}\n");

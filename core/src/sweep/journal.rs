@@ -3,6 +3,7 @@
 //! written again after writes failed (`resave`). The folder is the truth;
 //! `events.jsonl` is its history.
 
+use std::collections::BTreeMap;
 use std::io;
 
 use serde_json::{Map, Value};
@@ -41,6 +42,7 @@ pub fn load(
     let numbers = dir.run_numbers()?;
     let next_run = numbers.last().map_or(1, |n| n + 1);
     let metric = rules.metric.as_ref().map(|m| m.name.clone());
+    let tracked = rules.tracked();
     let mut runs = Vec::with_capacity(numbers.len());
     let mut unreadable = Vec::new();
     for n in numbers {
@@ -51,8 +53,9 @@ pub fn load(
                 let values = metric
                     .as_ref()
                     .map_or_else(Vec::new, |name| metric_values(&records, name));
+                let outcomes = last_values(&records, &tracked);
                 on_records(n, records);
-                runs.push(RunModel::new(summary, params, values));
+                runs.push(RunModel::new(summary, params, values).with_outcomes(outcomes));
             }
             (Err(e), _) | (_, Err(e)) => unreadable.push((n, e)),
         }
@@ -62,6 +65,18 @@ pub fn load(
         SweepModel::new(rules, record, runs, next_run).with_seeds(seeds),
         unreadable,
     ))
+}
+
+/// The last finite value of each named metric that the records hold.
+pub fn last_values(records: &[Map<String, Value>], names: &[String]) -> BTreeMap<String, f64> {
+    names
+        .iter()
+        .filter_map(|name| {
+            metric_values(records, name)
+                .last()
+                .map(|&v| (name.clone(), v))
+        })
+        .collect()
 }
 
 /// Write the effects that are records (every one but `StopRun`), all of

@@ -16,6 +16,7 @@ mod control;
 mod counts;
 mod ending;
 mod extend;
+pub mod front;
 pub mod import;
 pub mod journal;
 mod outcome;
@@ -46,6 +47,9 @@ pub struct RunModel {
     pub params: ParamSet,
     /// The sweep metric's values so far, in order.
     pub values: Vec<f64>,
+    /// The last value of each tracked metric (objectives, outcome
+    /// constraints: `Rules::tracked`), read when the run ends.
+    pub outcomes: BTreeMap<String, f64>,
     /// Whether sweepd follows its process or job now.
     supervised: bool,
 }
@@ -57,8 +61,15 @@ impl RunModel {
             summary,
             params,
             values,
+            outcomes: BTreeMap::new(),
             supervised: false,
         }
+    }
+
+    /// With the last values of tracked metrics.
+    pub fn with_outcomes(mut self, outcomes: BTreeMap<String, f64>) -> Self {
+        self.outcomes = outcomes;
+        self
     }
 
     pub fn state(&self) -> RunState {
@@ -112,6 +123,12 @@ pub enum Event {
         run: u32,
         value: f64,
         iteration: u64,
+    },
+    /// The last values of the tracked metrics of a run that ends (sent
+    /// before `Ended`), read from its `metrics.jsonl`.
+    Outcomes {
+        run: u32,
+        values: BTreeMap<String, f64>,
     },
     /// The run ended; `disk_full`: while the disk was full (not its fault).
     Ended {
@@ -257,6 +274,11 @@ impl SweepModel {
                 value,
                 iteration,
             } => self.metric(run, value, iteration, &mut fx),
+            Event::Outcomes { run, values } => {
+                if let Some(model) = self.runs.get_mut(&run) {
+                    model.outcomes = values;
+                }
+            }
             Event::Ended {
                 run,
                 ending,
@@ -380,6 +402,7 @@ impl SweepModel {
                     params: run.params.clone(),
                     state: trial_state(&run.summary),
                     metric: run.values.clone(),
+                    outcomes: run.outcomes.clone(),
                 })
                 .collect(),
             seeds: self
@@ -389,6 +412,7 @@ impl SweepModel {
                     params: seed.params.clone(),
                     state: TrialState::Finished,
                     metric: vec![seed.value],
+                    outcomes: BTreeMap::new(),
                 })
                 .collect(),
         }

@@ -3,7 +3,7 @@
 //! the early-termination rule.
 
 use crate::early_stop::EarlyStop;
-use crate::spec::{Goal, Method, Metric, SweepSpec};
+use crate::spec::{Goal, Method, Metric, Objective, OutcomeConstraint, SweepSpec};
 
 /// What a sweep's rules read from its file.
 #[derive(Debug, Clone)]
@@ -16,6 +16,10 @@ pub struct Rules {
     /// Pause after this many failed or crashed runs in a row (0: never).
     pub max_failures_in_a_row: u32,
     pub early_stop: Option<EarlyStop>,
+    /// Several metrics optimised together (`sweepd.objectives`).
+    pub objectives: Vec<Objective>,
+    /// Bounds on logged metrics (`sweepd.outcome_constraints`).
+    pub outcome_constraints: Vec<OutcomeConstraint>,
 }
 
 impl Rules {
@@ -31,6 +35,8 @@ impl Rules {
                 .as_ref()
                 .zip(spec.metric.as_ref())
                 .map(|(rule, metric)| EarlyStop::new(rule, metric.goal)),
+            objectives: spec.sweepd.objectives.clone(),
+            outcome_constraints: spec.sweepd.outcome_constraints.clone(),
         }
     }
 
@@ -44,7 +50,23 @@ impl Rules {
             retry: 0,
             max_failures_in_a_row: 0,
             early_stop: None,
+            objectives: Vec::new(),
+            outcome_constraints: Vec::new(),
         }
+    }
+
+    /// The metrics whose last values each run keeps besides the sweep
+    /// metric's: the objectives' and the outcome constraints'.
+    pub fn tracked(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .objectives
+            .iter()
+            .map(|o| o.name.clone())
+            .chain(self.outcome_constraints.iter().map(|c| c.metric.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// The metric's goal (minimize when the sweep has no metric).

@@ -267,6 +267,13 @@ impl Scheduler {
             }),
             RunEventKind::Ended(ending) => {
                 sweep.detach(n);
+                // The objectives' and outcome constraints' last values, from
+                // the run's metrics.jsonl, before the run counts as ended.
+                if let Some(values) = sweep.outcomes(n)
+                    && let Err(e) = sweep.on(Event::Outcomes { run: n, values })
+                {
+                    tracing::error!(sweep = %event.id.sweep, run = n, error = %e, "cannot record the run's outcomes");
+                }
                 sweep
                     .on(Event::Ended {
                         run: n,

@@ -188,6 +188,18 @@ impl Sweep {
         Ok(self.model.next_queued())
     }
 
+    /// The last values of the metrics the sweep tracks besides its metric
+    /// (objectives, outcome constraints), from run `n`'s `metrics.jsonl`;
+    /// `None` when it tracks none.
+    pub fn outcomes(&self, n: u32) -> Option<std::collections::BTreeMap<String, f64>> {
+        let tracked = self.model.rules().tracked();
+        if tracked.is_empty() {
+            return None;
+        }
+        let records = self.dir.run(n).read_metrics().unwrap_or_default();
+        Some(sweepd_core::sweep::journal::last_values(&records, &tracked))
+    }
+
     pub fn run_dir(&self, n: u32) -> RunDir {
         self.dir.run(n)
     }

@@ -463,6 +463,60 @@
     return section("curves", "Curves", parts);
   }
 
+  // ---- Pareto front (several objectives) -----------------------------------
+
+  // The runs' table row for a run, picked out and scrolled to.
+  function pick(run) {
+    for (const tr of document.querySelectorAll("#runs-table tr.picked")) tr.classList.remove("picked");
+    const tr = document.querySelector('#runs-table tr[data-run="' + run + '"]');
+    if (tr) {
+      tr.classList.add("picked");
+      tr.scrollIntoView({ block: "center" });
+    }
+  }
+
+  function pareto() {
+    const f = data.front;
+    if (!f) return null;
+    const [ox, oy] = f.objectives;
+    const parts = [];
+    if (f.points.length === 0) {
+      parts.push(el("p", { class: "note" }, "No finished run has logged every objective yet."));
+      return section("pareto", "Pareto front", parts);
+    }
+    const xs = f.points.map((p) => p.values[0]);
+    const ys = f.points.map((p) => p.values[1]);
+    const c = lineChart("pareto-plot", ox.name + " (" + ox.goal + ")", oy.name + " (" + oy.goal + ")", xs, ys);
+    // The front as a staircase, from the best of the first objective on.
+    const sign = (o) => (o.goal === "minimize" ? 1 : -1);
+    const on = f.points.filter((p) => p.on_front)
+      .sort((a, b) => sign(ox) * (a.values[0] - b.values[0]) || sign(oy) * (a.values[1] - b.values[1]));
+    if (on.length > 1) {
+      const pts = [];
+      on.forEach(function (p, k) {
+        if (k > 0) pts.push(c.x(p.values[0]).toFixed(1) + "," + c.y(on[k - 1].values[1]).toFixed(1));
+        pts.push(c.x(p.values[0]).toFixed(1) + "," + c.y(p.values[1]).toFixed(1));
+      });
+      c.chart.appendChild(svg("polyline", { class: "front-line", points: pts.join(" ") }));
+    }
+    // Runs off the front first, so the front lies on top.
+    const drawn = f.points.slice().sort((a, b) => (a.on_front === b.on_front ? a.run - b.run : a.on_front ? 1 : -1));
+    for (const p of drawn) {
+      const cls = "front-point" + (p.on_front ? " on-front" : "") + (p.feasible ? "" : " infeasible");
+      const title = "run " + p.run + ": " + ox.name + " " + fmt(p.values[0]) + ", " + oy.name + " " + fmt(p.values[1]) +
+        (p.on_front ? " (on the front)" : "") + (p.feasible ? "" : " (breaks an outcome constraint)");
+      const dot = svg("circle", { class: cls, cx: c.x(p.values[0]), cy: c.y(p.values[1]), r: p.on_front ? 5 : 3.5, "data-run": p.run }, [svg("title", {}, title)]);
+      dot.addEventListener("click", function () { pick(p.run); });
+      c.chart.appendChild(dot);
+    }
+    const count = on.length;
+    parts.push(el("div", { class: "scroll" }, c.chart),
+      el("p", { class: "help" }, count + " run" + (count === 1 ? " is" : "s are") + " on the front (filled, joined): no other run is as good on both " +
+        (f.objectives.length > 2 ? "of these objectives and the rest" : "objectives") +
+        " and better on one. Hollow: runs that break an outcome constraint. Click a run to find it in the table."));
+    return section("pareto", "Pareto front", parts);
+  }
+
   // ---- table of runs --------------------------------------------------------
 
   function table() {
@@ -471,7 +525,11 @@
       { name: "state", value: (r) => r.state, show: (r) => r.state + (r.reason ? " (" + r.reason + ")" : "") },
       { name: metric ? metric.name : "metric", value: (r) => r.metric, show: (r) => fmt(r.metric) },
       { name: "duration", value: (r) => r.duration_s, show: (r) => duration(r.duration_s) },
-    ].concat(data.axes.map(function (axis, i) {
+    ].concat((data.front ? data.front.objectives : []).map(function (o, k) {
+      const of = new Map(data.front.points.map((p) => [p.run, p.values[k]]));
+      const v = (r) => (of.has(r.run) ? of.get(r.run) : null);
+      return { name: o.name, value: v, show: (r) => fmt(v(r)) };
+    })).concat(data.axes.map(function (axis, i) {
       // A run without the parameter (its condition did not hold): not applicable.
       const label = (r) => (r.values[i] === null ? "n/a" : axis.kind === "categorical" ? axis.labels[r.values[i]] : fmt(r.values[i]));
       // Categorical columns sort by label order (numbers as numbers, text as in the file).
@@ -499,7 +557,8 @@
       const fragment = document.createDocumentFragment();
       for (const r of rows) {
         const best = data.best && data.best.run === r.run;
-        fragment.appendChild(el("tr", { "data-run": r.run, class: (best ? "best " : "") + "state-" + r.state },
+        const front = data.front && data.front.points.some((p) => p.run === r.run && p.on_front);
+        fragment.appendChild(el("tr", { "data-run": r.run, class: (best ? "best " : "") + (front ? "on-front " : "") + "state-" + r.state },
           cols.map((c) => el("td", {}, c.show(r)))));
       }
       body.replaceChildren(fragment);
@@ -537,7 +596,7 @@
   }
 
   try {
-    append(root, [header(), parallel(), importance(), curves(), table(), bestRun()]);
+    append(root, [header(), parallel(), pareto(), importance(), curves(), table(), bestRun()]);
     document.body.dataset.rendered = "ok";
   } catch (e) {
     document.body.dataset.error = String((e && e.stack) || e);

@@ -313,6 +313,7 @@ fn optimise(
                 params,
                 state: TrialState::Running,
                 metric: Vec::new(),
+                outcomes: Default::default(),
             });
             let u: f64 = durations.random();
             running.push((clock - (1.0 - u).ln(), history.trials.len() - 1));
@@ -366,6 +367,7 @@ fn overhead(n: usize, reps: usize) -> Result<Overhead> {
             params,
             state: TrialState::Finished,
             metric: vec![value],
+            outcomes: Default::default(),
         });
     }
     let mut bayes = search::Bayes::new(&spec, 7);
@@ -385,6 +387,7 @@ fn overhead(n: usize, reps: usize) -> Result<Overhead> {
             params,
             state: TrialState::Finished,
             metric: vec![value],
+            outcomes: Default::default(),
         });
     }
     Ok(Overhead {

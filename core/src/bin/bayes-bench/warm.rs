@@ -57,6 +57,7 @@ pub fn measure(f: &Function, spec: &SweepSpec, out: &mut impl Write) -> Result<R
                     params,
                     state: TrialState::Finished,
                     metric: vec![value],
+                    outcomes: Default::default(),
                 }
             })
             .collect();

@@ -70,6 +70,28 @@ pub(super) fn log_ei(mean: f64, var: f64, best: f64) -> (f64, f64, f64) {
     (value, d_mean, d_sd / (2.0 * sd))
 }
 
+/// `(ln Phi(z), d ln Phi / dz)`, accurate far into the lower tail.
+pub(super) fn log_cdf(z: f64) -> (f64, f64) {
+    if z > Z_FRACTION {
+        let cdf = (0.5 * erfc(-z / std::f64::consts::SQRT_2)).max(f64::MIN_POSITIVE);
+        let pdf = (-0.5 * z * z - LN_SQRT_2PI).exp();
+        (cdf.ln(), pdf / cdf)
+    } else {
+        // Phi(z) = phi(z) R(-z).
+        let r = mills(-z);
+        (-0.5 * z * z - LN_SQRT_2PI + r.ln(), 1.0 / r)
+    }
+}
+
+/// ln of the probability that a constraint's model keeps its output at or
+/// below `bound`, with its derivatives by the mean and by the variance.
+fn log_feasible(mean: f64, var: f64, bound: f64) -> (f64, f64, f64) {
+    let sd = var.sqrt();
+    let z = (bound - mean) / sd;
+    let (value, dz) = log_cdf(z);
+    (value, -dz / sd, -dz * z / (2.0 * var))
+}
+
 /// What the maximiser works with.
 pub(super) struct Acquisition<'a> {
     pub gp: &'a Gp,
@@ -84,6 +106,13 @@ pub(super) struct Acquisition<'a> {
     /// settled (parameters a run lacks at their absent place) and those
     /// that break a constraint are dropped.
     pub structure: Option<&'a Encoding>,
+    /// Models of the outcome constraints' excesses, each with the bound
+    /// (excess 0) in its standardised units: a candidate's expected
+    /// improvement is weighed by the probability that it keeps them all.
+    pub feasibility: &'a [(Gp, f64)],
+    /// No run has kept every outcome constraint yet: only that probability
+    /// counts.
+    pub feasible_only: bool,
 }
 
 /// Candidates drawn at random over the whole space (half as many once the
@@ -102,8 +131,29 @@ const REFINE_ITERS: u64 = 40;
 
 impl Acquisition<'_> {
     fn value(&self, p: &[f64]) -> f64 {
-        let pred = self.gp.predict_many(std::slice::from_ref(&p.to_vec()));
-        log_ei(pred[0].0, pred[0].1, self.best).0
+        let point = p.to_vec();
+        let one = std::slice::from_ref(&point);
+        let pred = self.gp.predict_many(one);
+        let constraints: Vec<(f64, f64)> = self
+            .feasibility
+            .iter()
+            .map(|(gp, _)| gp.predict_many(one)[0])
+            .collect();
+        self.score(pred[0], &constraints)
+    }
+
+    /// ln EI (unless only feasibility counts) plus ln of the probability of
+    /// keeping each outcome constraint, from the predictions at a point.
+    fn score(&self, objective: (f64, f64), constraints: &[(f64, f64)]) -> f64 {
+        let mut total = if self.feasible_only {
+            0.0
+        } else {
+            log_ei(objective.0, objective.1, self.best).0
+        };
+        for ((mean, var), (_, bound)) in constraints.iter().zip(self.feasibility) {
+            total += log_feasible(*mean, *var, *bound).0;
+        }
+        total
     }
 
     /// The best point found, not already taken; `None` when every candidate
@@ -134,9 +184,19 @@ impl Acquisition<'_> {
         }
         candidates.retain(|c| !self.is_taken(c) && self.is_feasible(c));
         let predictions = self.gp.predict_many(&candidates);
+        let constraint_predictions: Vec<Vec<(f64, f64)>> = self
+            .feasibility
+            .iter()
+            .map(|(gp, _)| gp.predict_many(&candidates))
+            .collect();
         let scores: Vec<f64> = predictions
             .iter()
-            .map(|&(m, v)| log_ei(m, v, self.best).0)
+            .enumerate()
+            .map(|(i, &pred)| {
+                let constraints: Vec<(f64, f64)> =
+                    constraint_predictions.iter().map(|c| c[i]).collect();
+                self.score(pred, &constraints)
+            })
             .map(|s| if s.is_finite() { s } else { f64::NEG_INFINITY })
             .collect();
         let top = (0..scores.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b]))?;
@@ -384,14 +444,28 @@ impl Refine<'_> {
 
     fn compute(&self, z: &DVector<f64>) -> (f64, DVector<f64>) {
         let p = self.point(z);
-        let pred = self.acquisition.gp.predict(&p);
-        let (value, d_mean, d_var) = log_ei(pred.mean, pred.var, self.acquisition.best);
+        let a = self.acquisition;
+        let mut value = 0.0;
+        let mut dx = vec![0.0; p.len()];
+        if !a.feasible_only {
+            let pred = a.gp.predict(&p);
+            let (v, d_mean, d_var) = log_ei(pred.mean, pred.var, a.best);
+            value += v;
+            for &i in self.free {
+                dx[i] += d_mean * pred.d_mean[i] + d_var * pred.d_var[i];
+            }
+        }
+        for (gp, bound) in a.feasibility {
+            let pred = gp.predict(&p);
+            let (v, d_mean, d_var) = log_feasible(pred.mean, pred.var, *bound);
+            value += v;
+            for &i in self.free {
+                dx[i] += d_mean * pred.d_mean[i] + d_var * pred.d_var[i];
+            }
+        }
         let grad = DVector::from_iterator(
             self.free.len(),
-            self.free.iter().map(|&i| {
-                let dx = d_mean * pred.d_mean[i] + d_var * pred.d_var[i];
-                -dx * p[i] * (1.0 - p[i])
-            }),
+            self.free.iter().map(|&i| -dx[i] * p[i] * (1.0 - p[i])),
         );
         (-value, grad)
     }

@@ -27,6 +27,7 @@ mod encode;
 mod fit;
 mod gp;
 mod observe;
+mod shape;
 mod tpe;
 
 #[cfg(test)]
@@ -44,7 +45,7 @@ use self::acquisition::{Acquisition, Taken, uniform};
 use self::encode::Encoding;
 use self::gp::{Gp, Theta};
 use self::observe::Observations;
-use super::{History, ParamSet, Search, SearchError, SearchSize, Space};
+use super::{History, ParamSet, Search, SearchError, SearchSize, Space, TrialState};
 
 /// Coordinates beyond which the Parzen estimator is used instead of the
 /// process (its length-scales would be poorly determined).
@@ -69,6 +70,8 @@ const CHAIN: usize = 8;
 pub struct Bayes {
     encoding: Encoding,
     observe: observe::Rules,
+    /// Several objectives or outcome constraints, turned into one value.
+    shape: Option<shape::Shape>,
     seed: u64,
     initial: usize,
     /// Fitted hyperparameters per checkpoint, with a fingerprint of the data
@@ -91,11 +94,16 @@ impl Bayes {
     pub fn new(spec: &SweepSpec, seed: u64) -> Self {
         let encoding = Encoding::new(Space::new(spec));
         let d = encoding.dims.len();
-        let metric = spec.metric.as_ref();
+        let shape = shape::Shape::new(spec);
+        let metric = match &shape {
+            Some(shape) => shape.metric(spec),
+            None => spec.metric.clone(),
+        };
         Self {
             initial: (d + 3).clamp(5, 10),
             encoding,
-            observe: observe::Rules::new(metric),
+            observe: observe::Rules::new(metric.as_ref()),
+            shape,
             seed,
             fits: HashMap::new(),
         }
@@ -155,6 +163,19 @@ impl Bayes {
     /// finite space has been run.
     pub fn next(&mut self, history: &History) -> (Option<ParamSet>, Basis) {
         let index = history.trials.len();
+        let derived;
+        let history = match &self.shape {
+            Some(shape) => {
+                let mut rng = ChaCha12Rng::seed_from_u64(self.seed ^ 0x5ca1_a415_0b1e_c715);
+                rng.set_stream(index as u64);
+                // The Parzen estimator that stands in beyond MAX_GP_DIMS does
+                // not model outcome constraints: it learns them as penalties.
+                let penalise = self.encoding.dims.len() > MAX_GP_DIMS;
+                derived = shape.derive(history, &mut rng, penalise);
+                &derived
+            }
+            None => history,
+        };
         let obs = Observations::new(&self.encoding, &self.observe, history);
         let taken = obs.taken();
         if let Some(size) = self.encoding.finite_size()
@@ -187,7 +208,7 @@ impl Bayes {
             );
             return (self.fallback(&obs, &taken, &mut rng), Basis::Fallback);
         }
-        match self.model_point(&obs, &taken, &mut rng) {
+        match self.model_point(&obs, history, &taken, &mut rng) {
             Ok(Some(p)) => (Some(self.encoding.decode(&p)), Basis::Model),
             Ok(None) => {
                 tracing::info!(
@@ -261,6 +282,7 @@ impl Bayes {
     fn model_point(
         &mut self,
         obs: &Observations,
+        history: &History,
         taken: &Taken,
         rng: &mut ChaCha12Rng,
     ) -> Result<Option<Vec<f64>>, String> {
@@ -268,7 +290,20 @@ impl Bayes {
         let d = categorical.len();
         let theta = self.theta(obs, &categorical)?;
         let (x, raw) = obs.training(MAX_TRAINING);
-        let y = observe::standardise(&raw);
+        let standardiser = observe::Standardiser::fit(&raw);
+        let y: Vec<f64> = raw.iter().map(|&v| standardiser.apply(v)).collect();
+        let feasibility = self.feasibility(history, &categorical);
+        // The incumbent: the best run that keeps every outcome constraint.
+        let incumbent = match &self.shape {
+            Some(shape) if !shape.constraints().is_empty() => history
+                .trials
+                .iter()
+                .filter(|t| t.state == TrialState::Finished && shape.keeps(t))
+                .filter_map(|t| self.observe.best_oriented(&t.metric))
+                .reduce(f64::min)
+                .map(|v| standardiser.apply(v)),
+            _ => y.iter().copied().reduce(f64::min),
+        };
         let gp = Gp::new(&x, &y, d, &theta, &categorical)
             .ok_or("the kernel matrix could not be factorised")?;
         // Pending runs at the model's prediction (kriging believer).
@@ -286,17 +321,58 @@ impl Bayes {
             Gp::new(&xs, &ys, d, &theta, &categorical)
                 .ok_or("the kernel matrix with pending runs could not be factorised")?
         };
-        let best = y.iter().copied().fold(f64::INFINITY, f64::min);
         let anchors = obs.best_points(&x, &y);
         let acquisition = Acquisition {
             gp: &gp,
             dims: &self.encoding.dims,
-            best,
+            best: incumbent.unwrap_or(f64::INFINITY),
             taken,
             anchors: &anchors,
             structure: self.encoding.is_structured().then_some(&self.encoding),
+            feasibility: &feasibility,
+            feasible_only: incumbent.is_none(),
         };
         Ok(acquisition.maximise(rng))
+    }
+
+    /// A model of each outcome constraint's excess (`metric - bound` for an
+    /// upper bound) over the finished runs that logged its metric, with
+    /// the bound in the model's standardised units; constraints fewer than
+    /// two runs logged are left out (nothing to learn yet).
+    fn feasibility(&self, history: &History, categorical: &[bool]) -> Vec<(Gp, f64)> {
+        let Some(shape) = &self.shape else {
+            return Vec::new();
+        };
+        let d = categorical.len();
+        let mut out = Vec::new();
+        for c in shape.constraints() {
+            let mut x = Vec::new();
+            let mut excess = Vec::new();
+            for t in history
+                .trials
+                .iter()
+                .filter(|t| t.state == TrialState::Finished)
+            {
+                if let (Some(&v), Some(p)) =
+                    (t.outcomes.get(&c.metric), self.encoding.encode(&t.params))
+                {
+                    x.extend(p);
+                    excess.push(c.excess(v));
+                }
+            }
+            if excess.len() < 2 {
+                continue;
+            }
+            let s = observe::Standardiser::fit(&excess);
+            let ys: Vec<f64> = excess.iter().map(|&e| s.apply(e)).collect();
+            let starts = [fit::default_theta(d)];
+            let theta = fit::fit(&x, &ys, d, categorical, &starts)
+                .map_or_else(|| fit::default_theta(d), |f| f.theta);
+            if let Some(gp) = Gp::new(&x, &ys, d, &theta, categorical) {
+                out.push((gp, s.apply(0.0)));
+            }
+        }
+        out
     }
 
     /// The hyperparameters for the current results: those fitted at the

@@ -43,6 +43,15 @@ impl Rules {
     fn oriented(&self, v: f64) -> f64 {
         if self.maximize { -v } else { v }
     }
+
+    /// The best of a run's logged values, oriented to minimise.
+    pub fn best_oriented(&self, values: &[f64]) -> Option<f64> {
+        values
+            .iter()
+            .map(|&v| self.oriented(v))
+            .filter(|v| v.is_finite())
+            .reduce(f64::min)
+    }
 }
 
 /// Observed points (encoded, in run order; imputed ones after the others)
@@ -270,28 +279,56 @@ fn select(values: &[f64], cap: usize) -> Vec<usize> {
 /// loss must not flatten the differences among good runs), then scaled to
 /// mean 0 and standard deviation 1.
 pub(super) fn standardise(values: &[f64]) -> Vec<f64> {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let quantile = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
-    let median = quantile(0.5);
-    let mut scale = quantile(0.75) - quantile(0.25);
-    if scale <= 0.0 {
-        scale = sorted[sorted.len() - 1] - sorted[0];
+    let s = Standardiser::fit(values);
+    values.iter().map(|&v| s.apply(v)).collect()
+}
+
+/// The transform [`standardise`] fits, for values beyond those it was fitted
+/// on (an incumbent, a constraint's bound).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Standardiser {
+    median: f64,
+    /// 0 when every value is the same.
+    scale: f64,
+    mean: f64,
+    sd: f64,
+}
+
+impl Standardiser {
+    pub fn fit(values: &[f64]) -> Self {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let quantile = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+        let median = quantile(0.5);
+        let mut scale = quantile(0.75) - quantile(0.25);
+        if scale <= 0.0 {
+            scale = sorted[sorted.len() - 1] - sorted[0];
+        }
+        let mut s = Self {
+            median,
+            scale: scale.max(0.0),
+            mean: 0.0,
+            sd: 1.0,
+        };
+        let warped: Vec<f64> = values.iter().map(|&v| s.warp(v)).collect();
+        let n = warped.len() as f64;
+        let mean = warped.iter().sum::<f64>() / n;
+        let sd = (warped.iter().map(|w| (w - mean).powi(2)).sum::<f64>() / n).sqrt();
+        s.mean = mean;
+        s.sd = if sd > 0.0 { sd } else { 1.0 };
+        s
     }
-    let warped: Vec<f64> = if scale > 0.0 {
-        values
-            .iter()
-            .map(|v| {
-                let u = (v - median) / scale;
-                if u > 1.0 { 1.0 + u.ln() } else { u }
-            })
-            .collect()
-    } else {
-        vec![0.0; values.len()]
-    };
-    let n = warped.len() as f64;
-    let mean = warped.iter().sum::<f64>() / n;
-    let sd = (warped.iter().map(|w| (w - mean).powi(2)).sum::<f64>() / n).sqrt();
-    let sd = if sd > 0.0 { sd } else { 1.0 };
-    warped.iter().map(|w| (w - mean) / sd).collect()
+
+    fn warp(&self, v: f64) -> f64 {
+        if self.scale > 0.0 {
+            let u = (v - self.median) / self.scale;
+            if u > 1.0 { 1.0 + u.ln() } else { u }
+        } else {
+            0.0
+        }
+    }
+
+    pub fn apply(&self, v: f64) -> f64 {
+        (self.warp(v) - self.mean) / self.sd
+    }
 }

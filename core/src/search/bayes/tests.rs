@@ -31,6 +31,7 @@ fn finished(params: ParamSet, value: f64) -> Trial {
         params,
         state: TrialState::Finished,
         metric: vec![value],
+        outcomes: Default::default(),
     }
 }
 
@@ -155,6 +156,7 @@ fn runs_that_died_without_any_value_are_not_proposed_again() {
             params,
             state: TrialState::Failed,
             metric: Vec::new(),
+            outcomes: Default::default(),
         }
     };
     let mut history = History {
@@ -304,6 +306,7 @@ fn parallel_runs_are_not_sent_to_the_same_place() {
                 params: p,
                 state: TrialState::Running,
                 metric: Vec::new(),
+                outcomes: Default::default(),
             });
         }
     }
@@ -397,6 +400,7 @@ fn trial(x: f64, state: TrialState, metric: &[f64]) -> Trial {
         params,
         state,
         metric: metric.to_vec(),
+        outcomes: Default::default(),
     }
 }
 

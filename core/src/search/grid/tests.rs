@@ -365,6 +365,7 @@ fn proposing_repeatedly_walks_the_grid_in_order() {
             params,
             state: super::super::TrialState::Finished,
             metric: vec![],
+            outcomes: Default::default(),
         });
     }
     let proposed: Vec<ParamSet> = history.trials.into_iter().map(|t| t.params).collect();

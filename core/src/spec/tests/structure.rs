@@ -186,3 +186,90 @@ fn given_runs_must_have_only_active_parameters_and_keep_the_constraints() {
         assert!(accum <= 2, "seed {seed}: {accum}");
     }
 }
+
+const SEVERAL: &str = "method: bayes\nprogram: train.py\nparameters:\n  lr: {min: 0.0, max: 0.1}\n";
+
+#[test]
+fn several_objectives_are_read_and_checked_against_metric_and_early_termination() {
+    let spec = valid(&format!(
+        "{SEVERAL}sweepd:\n  objectives: [{{name: acc, goal: maximize}}, {{name: latency_ms}}]\n  \
+         outcome_constraints: [\"memory_gb <= 40\", \"0.5 <= acc\", \"drift >= -1\"]\n"
+    ));
+    let o = &spec.sweepd.objectives;
+    assert_eq!((o[0].name.as_str(), o[0].goal), ("acc", Goal::Maximize));
+    assert_eq!(
+        (o[1].name.as_str(), o[1].goal),
+        ("latency_ms", Goal::Minimize)
+    );
+    let c = &spec.sweepd.outcome_constraints;
+    assert!(c[0].holds(40.0) && !c[0].holds(40.5));
+    assert!(
+        c[1].holds(0.5) && !c[1].holds(0.4),
+        "0.5 <= acc is acc >= 0.5"
+    );
+    assert!(c[2].holds(-1.0) && !c[2].holds(-1.5));
+    assert_eq!(c[0].excess(42.0), 2.0);
+    assert_eq!(c[1].excess(0.25), 0.25);
+
+    let one = errors(&format!(
+        "{SEVERAL}sweepd:\n  objectives: [{{name: acc}}]\n"
+    ));
+    assert!(
+        one.iter()
+            .any(|e| e.contains("`objectives` lists 1 metric: it is for two or more")),
+        "{one:?}"
+    );
+    assert_error(
+        &format!("{SEVERAL}sweepd:\n  objectives: [{{name: acc}}, {{name: acc}}]\n"),
+        "sweepd.objectives[1]",
+        "`acc` is already an objective",
+    );
+    assert_error(
+        &format!(
+            "{SEVERAL}metric: {{name: loss}}\nsweepd:\n  objectives: [{{name: acc}}, {{name: ms}}]\n"
+        ),
+        "metric",
+        "`metric` is `loss`, which is not one of `sweepd.objectives`",
+    );
+    assert_error(
+        &format!(
+            "{SEVERAL}metric: {{name: acc, goal: maximize}}\nsweepd:\n  objectives: [{{name: acc}}, {{name: ms}}]\n"
+        ),
+        "metric",
+        "`metric` says maximize `acc`, its objective says minimize",
+    );
+    assert_error(
+        &format!(
+            "{SEVERAL}metric: {{name: acc}}\nearly_terminate: {{type: hyperband, min_iter: 3}}\n\
+             sweepd:\n  objectives: [{{name: acc}}, {{name: ms}}]\n"
+        ),
+        "early_terminate",
+        "early termination with several objectives is not defined",
+    );
+    // Without objectives, bayes still needs a metric.
+    assert_error(SEVERAL, "method", "bayes search needs a `metric`");
+}
+
+#[test]
+fn an_outcome_constraint_compares_one_metric_with_a_number() {
+    for (text, fragment) in [
+        (
+            "memory_gb + 1 <= 40",
+            "compares one logged metric with a number",
+        ),
+        ("memory_gb == 40", "by <, <=, > or >="),
+        (
+            "memory_gb <= limit",
+            "compares one logged metric with a number",
+        ),
+        ("memory_gb <=", "expected a value"),
+    ] {
+        assert_error(
+            &format!(
+                "{SEVERAL}metric: {{name: acc}}\nsweepd:\n  outcome_constraints: [\"{text}\"]\n"
+            ),
+            "sweepd.outcome_constraints[0]",
+            fragment,
+        );
+    }
+}
