@@ -711,3 +711,114 @@ fn watch_draws_a_live_panel_on_a_terminal() {
         "{final_frame}"
     );
 }
+
+/// Two objectives (f1 minimised, f2 maximised) and an outcome constraint
+/// on `mem`: what each run logs, from its x and y.
+const TWO_OBJECTIVES: &str = "import json, sys\np = json.loads(sys.argv[1])\nx, y = p['x'], p['y']\n\
+print(json.dumps({'f1': x, 'f2': 1 - (x - 0.6) ** 2 - y, 'mem': x + y}), flush=True)\n";
+
+/// Whether (a1, a2) dominates (b1, b2) with f1 minimised and f2 maximised.
+fn dominates(a: (f64, f64), b: (f64, f64)) -> bool {
+    a.0 <= b.0 && a.1 >= b.1 && (a.0 < b.0 || a.1 > b.1)
+}
+
+#[test]
+fn several_objectives_through_the_daemon_show_the_same_front_everywhere() {
+    let w = World::new();
+    let _daemon = Daemon::start(&w);
+    let trainer = w.file("objectives.py", TWO_OBJECTIVES);
+    let text = format!(
+        "name: front\nmethod: bayes\ncommand: [python3, {}, '${{args_json}}']\nrun_cap: 16\n\
+         parameters:\n  x: {{min: 0.0, max: 1.0}}\n  y: {{min: 0.0, max: 1.0}}\n\
+         sweepd:\n  seed: 3\n  max_parallel: 2\n  objectives: [{{name: f1}}, {{name: f2, goal: maximize}}]\n  \
+         outcome_constraints: [\"mem <= 1.2\"]\n",
+        trainer.display()
+    );
+    drop_file(&w, "front.yaml", text.as_bytes());
+    wait_until("the sweep", || sweeps(&w).len() == 1);
+    let dir = sweeps(&w).remove(0);
+    wait_until("16 runs", || state(&dir) == "finished");
+    let id = dir.file_name().unwrap().to_str().unwrap().to_owned();
+
+    // The front from the runs' own logs.
+    let mut logged: Vec<(u64, (f64, f64), f64)> = Vec::new();
+    for run in run_dirs(&dir) {
+        let n: u64 = run.file_name().unwrap().to_str().unwrap().parse().unwrap();
+        let line = fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        let m: Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+        let f = (m["f1"].as_f64().unwrap(), m["f2"].as_f64().unwrap());
+        logged.push((n, f, m["mem"].as_f64().unwrap()));
+    }
+    assert_eq!(logged.len(), 16);
+    let feasible: Vec<&(u64, (f64, f64), f64)> =
+        logged.iter().filter(|(_, _, mem)| *mem <= 1.2).collect();
+    assert!(
+        feasible.len() < logged.len() && feasible.len() >= 4,
+        "{logged:?}"
+    );
+    let expected: Vec<u64> = feasible
+        .iter()
+        .filter(|(_, f, _)| !feasible.iter().any(|(_, g, _)| dominates(*g, *f)))
+        .map(|(n, _, _)| *n)
+        .collect();
+    assert!(expected.len() >= 2, "{logged:?}");
+
+    let status: Value = serde_json::from_str(
+        &w.sweepctl(["status", &id, "--json"])
+            .expect_code(0)
+            .stdout(),
+    )
+    .unwrap();
+    let front = &status["front"];
+    let on: Vec<u64> = front["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run"].as_u64().unwrap())
+        .collect();
+    assert_eq!(on, expected, "status --json: {front}");
+    assert_eq!(front["objectives"][1]["goal"], "maximize");
+    let infeasible = front["infeasible"].as_array().unwrap().len();
+    assert_eq!(infeasible, logged.len() - feasible.len());
+    let text = w.sweepctl(["status", &id]).expect_code(0).stdout();
+    let listed = expected
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(
+        text.contains(&format!(
+            "Pareto front (f1 minimize, f2 maximize): runs {listed}"
+        )),
+        "{text}"
+    );
+
+    let export = w
+        .sweepctl(["export", &id, "--format", "jsonl"])
+        .expect_code(0)
+        .stdout();
+    let marked: Vec<u64> = export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["pareto_front"] == true)
+        .map(|r| r["run"].as_u64().unwrap())
+        .collect();
+    assert_eq!(marked, expected, "export");
+
+    let page = w.path("front.html");
+    w.sweepctl(["report", &id, "-o", page.to_str().unwrap()])
+        .expect_code(0);
+    let dom = dom(&w, &page);
+    assert!(dom.contains("id=\"pareto-plot\""), "the front is drawn");
+    assert_eq!(count(&dom, "class=\"front-point"), 16, "every run a point");
+    assert_eq!(count(&dom, "class=\"front-point on-front"), expected.len());
+    assert_eq!(count(&dom, "class=\"front-point infeasible"), infeasible);
+    assert!(dom.contains("class=\"front-line\""));
+    for n in &expected {
+        assert!(
+            dom.contains(&format!("data-run=\"{n}\"><title>run {n}: f1 ")),
+            "run {n} is a point with its values"
+        );
+    }
+    screenshot(&w, &page, "front");
+}

@@ -162,10 +162,14 @@
         "A snapshot taken " + s.taken_at + ": the sweep is " + s.state +
         (s.waiting ? " (" + s.waiting + ")" : "") + ", so its numbers will change."])
       : el("p", { class: "taken", id: "snapshot" }, "Taken " + s.taken_at + "; the sweep was created " + s.created_at + ".");
-    const bestLine = data.best
+    const objectives = data.front
+      ? el("p", { class: "best-line" }, "Objectives: " + data.front.objectives.map((o) => o.name + " (" + o.goal + ")").join(", ") +
+        "; " + data.front.points.filter((p) => p.on_front).length + " runs on the Pareto front.")
+      : null;
+    const bestLine = objectives || (data.best
       ? el("p", { class: "best-line" }, ["Best: run " + data.best.run + ", " + metric.name + " = ",
         el("strong", {}, fmt(data.best.value))])
-      : el("p", { class: "best-line" }, metric ? "No run has logged " + metric.name + " yet." : "The sweep has no metric.");
+      : el("p", { class: "best-line" }, metric ? "No run has logged " + metric.name + " yet." : "The sweep has no metric."));
     const constants = s.constants.length
       ? el("p", { class: "constants" }, "Fixed: " + s.constants.map(([k, v]) => k + " = " + v).join(", "))
       : null;
@@ -525,7 +529,7 @@
       { name: "state", value: (r) => r.state, show: (r) => r.state + (r.reason ? " (" + r.reason + ")" : "") },
       { name: metric ? metric.name : "metric", value: (r) => r.metric, show: (r) => fmt(r.metric) },
       { name: "duration", value: (r) => r.duration_s, show: (r) => duration(r.duration_s) },
-    ].concat((data.front ? data.front.objectives : []).map(function (o, k) {
+    ].filter((c) => metric || !data.front || c.name !== "metric").concat((data.front ? data.front.objectives : []).map(function (o, k) {
       const of = new Map(data.front.points.map((p) => [p.run, p.values[k]]));
       const v = (r) => (of.has(r.run) ? of.get(r.run) : null);
       return { name: o.name, value: v, show: (r) => fmt(v(r)) };
@@ -536,7 +540,7 @@
       return { name: axis.name, value: (r) => r.values[i], show: label };
     }));
     const body = el("tbody");
-    let order = { col: 2, dir: minimize ? 1 : -1 };
+    let order = data.front && !metric ? { col: 0, dir: 1 } : { col: 2, dir: minimize ? 1 : -1 };
     const heads = cols.map(function (c, k) {
       const th = el("th", { "data-col": k, scope: "col" }, c.name);
       th.addEventListener("click", function () {
