@@ -12,6 +12,7 @@
 //! `random` (the baseline every score is read against). Then the warm start
 //! (`warm.rs`): bayes seeded with an earlier sweep's runs against cold.
 
+mod beyond;
 mod functions;
 mod warm;
 
@@ -57,6 +58,12 @@ struct Args {
     /// time are off (see `smoke_verdict`).
     #[arg(long)]
     smoke: bool,
+    /// Search beyond W&B instead (beyond.rs): several objectives, input and
+    /// outcome constraints, conditional parameters; `--funcs` picks problems,
+    /// `--overhead` the results at which proposal time is measured (its
+    /// first count).
+    #[arg(long)]
+    beyond: bool,
     #[arg(long, default_value = "target/bayes-bench.jsonl")]
     out: std::path::PathBuf,
 }
@@ -73,7 +80,7 @@ fn main() -> Result<()> {
         args.overhead_reps = 40;
     }
     args.overhead.retain(|&n| n > 0);
-    if args.funcs.is_empty() {
+    if args.funcs.is_empty() && !args.beyond {
         args.funcs = NAMES.iter().map(|s| s.to_string()).collect();
     }
     if let Some(parent) = args.out.parent() {
@@ -83,6 +90,18 @@ fn main() -> Result<()> {
         std::fs::File::create(&args.out)
             .with_context(|| format!("cannot write {}", args.out.display()))?,
     );
+    if args.beyond {
+        let at = args.overhead.first().copied().unwrap_or(0);
+        beyond::measure(
+            args.seeds,
+            &args.budgets,
+            at,
+            args.overhead_reps,
+            &args.funcs,
+            &mut out,
+        )?;
+        return Ok(());
+    }
     let evals = *args.budgets.iter().max().context("no budget")?;
     let machine = json!({
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -211,14 +230,15 @@ fn main() -> Result<()> {
 }
 
 fn spec_of(f: &Function) -> Result<SweepSpec> {
-    let validation = check(&f.yaml, Format::Yaml);
+    spec_from(&f.yaml).with_context(|| f.name.to_owned())
+}
+
+/// A sweep file's spec, or why it is not valid.
+fn spec_from(text: &str) -> Result<SweepSpec> {
+    let validation = check(text, Format::Yaml);
     match validation.spec {
         Some(spec) => Ok(spec),
-        None => bail!(
-            "{} is not a valid sweep: {:?}",
-            f.name,
-            validation.diagnostics
-        ),
+        None => bail!("not a valid sweep: {:?}\n{text}", validation.diagnostics),
     }
 }
 

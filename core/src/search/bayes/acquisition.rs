@@ -230,6 +230,7 @@ impl Acquisition<'_> {
             from.push(start);
         }
         for start in from {
+            let origin = start.clone();
             let mut point = self.refine(start);
             self.search_levels(&mut point);
             // Where the point really lands, for the check against runs.
@@ -239,6 +240,13 @@ impl Acquisition<'_> {
                 }
             }
             self.settle(&mut point);
+            // Refinement may cross a constraint's boundary: come back to
+            // the last feasible point on the way (optima often lie on it).
+            if !self.is_feasible(&point)
+                && let Some(kept) = self.pull_back(&origin, &point)
+            {
+                point = kept;
+            }
             let value = self.value(&point);
             if !self.is_taken(&point)
                 && self.is_feasible(&point)
@@ -266,6 +274,39 @@ impl Acquisition<'_> {
                 _ => a,
             })
             .collect()
+    }
+
+    /// The feasible point nearest `to` on the way from `from` (numeric
+    /// coordinates moved, the others as `to` has them), by bisection;
+    /// `None` when the way's start is not feasible either.
+    fn pull_back(&self, from: &[f64], to: &[f64]) -> Option<Vec<f64>> {
+        let at = |t: f64| {
+            let mut q: Vec<f64> = to
+                .iter()
+                .zip(from)
+                .zip(self.dims)
+                .map(|((&b, &a), dim)| match dim.kind {
+                    Kind::Number { .. } if a != ABSENT && b != ABSENT => dim.snap(a + t * (b - a)),
+                    _ => b,
+                })
+                .collect();
+            self.settle(&mut q);
+            q
+        };
+        let start = at(0.0);
+        if !self.is_feasible(&start) {
+            return None;
+        }
+        let (mut lo, mut hi) = (0.0, 1.0);
+        for _ in 0..30 {
+            let mid = 0.5 * (lo + hi);
+            if self.is_feasible(&at(mid)) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(at(lo))
     }
 
     fn settle(&self, p: &mut [f64]) {

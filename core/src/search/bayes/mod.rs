@@ -76,7 +76,11 @@ pub struct Bayes {
     initial: usize,
     /// Fitted hyperparameters per checkpoint, with a fingerprint of the data
     /// they were fitted on.
-    fits: HashMap<usize, (u64, Theta)>,
+    /// By (slot, checkpoint): slot 0 the model's own values, slot j the
+    /// j-th objective's when there are several.
+    fits: HashMap<(usize, usize), (u64, Theta)>,
+    /// The same for each outcome constraint's model, by (constraint, checkpoint).
+    constraint_fits: HashMap<(usize, usize), (u64, Theta)>,
 }
 
 /// What a proposal was based on, for the log and for tests.
@@ -106,6 +110,7 @@ impl Bayes {
             shape,
             seed,
             fits: HashMap::new(),
+            constraint_fits: HashMap::new(),
         }
     }
 
@@ -164,6 +169,11 @@ impl Bayes {
     pub fn next(&mut self, history: &History) -> (Option<ParamSet>, Basis) {
         let index = history.trials.len();
         let derived;
+        let fit_histories = self
+            .shape
+            .as_ref()
+            .map(|s| s.for_fit(history))
+            .unwrap_or_default();
         let history = match &self.shape {
             Some(shape) => {
                 let mut rng = ChaCha12Rng::seed_from_u64(self.seed ^ 0x5ca1_a415_0b1e_c715);
@@ -177,6 +187,10 @@ impl Bayes {
             None => history,
         };
         let obs = Observations::new(&self.encoding, &self.observe, history);
+        let fit_obs: Vec<Observations> = fit_histories
+            .iter()
+            .map(|h| Observations::new(&self.encoding, &self.observe, h))
+            .collect();
         let taken = obs.taken();
         if let Some(size) = self.encoding.finite_size()
             && obs.distinct_taken() as u128 >= size
@@ -208,7 +222,7 @@ impl Bayes {
             );
             return (self.fallback(&obs, &taken, &mut rng), Basis::Fallback);
         }
-        match self.model_point(&obs, history, &taken, &mut rng) {
+        match self.model_point(&obs, &fit_obs, history, &taken, &mut rng) {
             Ok(Some(p)) => (Some(self.encoding.decode(&p)), Basis::Model),
             Ok(None) => {
                 tracing::info!(
@@ -282,13 +296,28 @@ impl Bayes {
     fn model_point(
         &mut self,
         obs: &Observations,
+        fit_obs: &[Observations],
         history: &History,
         taken: &Taken,
         rng: &mut ChaCha12Rng,
     ) -> Result<Option<Vec<f64>>, String> {
         let categorical = self.encoding.categorical();
         let d = categorical.len();
-        let theta = self.theta(obs, &categorical)?;
+        // One fit, or with several objectives one per objective, averaged
+        // (in log space: the geometric mean of length-scales).
+        let theta = if fit_obs.is_empty() {
+            self.theta(obs, &categorical, 0)?
+        } else {
+            let mut sum: Option<Theta> = None;
+            for (j, o) in fit_obs.iter().enumerate() {
+                let t = self.theta(o, &categorical, j + 1)?;
+                sum = Some(match sum {
+                    Some(s) => s + t,
+                    None => t,
+                });
+            }
+            sum.expect("at least two objectives") / fit_obs.len() as f64
+        };
         let (x, raw) = obs.training(MAX_TRAINING);
         let standardiser = observe::Standardiser::fit(&raw);
         let y: Vec<f64> = raw.iter().map(|&v| standardiser.apply(v)).collect();
@@ -339,13 +368,13 @@ impl Bayes {
     /// upper bound) over the finished runs that logged its metric, with
     /// the bound in the model's standardised units; constraints fewer than
     /// two runs logged are left out (nothing to learn yet).
-    fn feasibility(&self, history: &History, categorical: &[bool]) -> Vec<(Gp, f64)> {
-        let Some(shape) = &self.shape else {
+    fn feasibility(&mut self, history: &History, categorical: &[bool]) -> Vec<(Gp, f64)> {
+        let Some(shape) = self.shape.clone() else {
             return Vec::new();
         };
         let d = categorical.len();
         let mut out = Vec::new();
-        for c in shape.constraints() {
+        for (k, c) in shape.constraints().iter().enumerate() {
             let mut x = Vec::new();
             let mut excess = Vec::new();
             for t in history
@@ -363,16 +392,58 @@ impl Bayes {
             if excess.len() < 2 {
                 continue;
             }
-            let s = observe::Standardiser::fit(&excess);
-            let ys: Vec<f64> = excess.iter().map(|&e| s.apply(e)).collect();
-            let starts = [fit::default_theta(d)];
-            let theta = fit::fit(&x, &ys, d, categorical, &starts)
-                .map_or_else(|| fit::default_theta(d), |f| f.theta);
-            if let Some(gp) = Gp::new(&x, &ys, d, &theta, categorical) {
+            let theta = self.constraint_theta(k, &x, &excess, categorical);
+            // Trained on at most MAX_TRAINING runs, the least excess first.
+            let rows = observe::select(&excess, MAX_TRAINING);
+            let xs: Vec<f64> = rows
+                .iter()
+                .flat_map(|&i| x[i * d..(i + 1) * d].iter().copied())
+                .collect();
+            let es: Vec<f64> = rows.iter().map(|&i| excess[i]).collect();
+            let s = observe::Standardiser::fit(&es);
+            let ys: Vec<f64> = es.iter().map(|&e| s.apply(e)).collect();
+            if let Some(gp) = Gp::new(&xs, &ys, d, &theta, categorical) {
                 out.push((gp, s.apply(0.0)));
             }
         }
         out
+    }
+
+    /// Constraint `k`'s hyperparameters: fitted at the latest checkpoint on
+    /// its first runs (at most MAX_FIT of them), cached by the data's
+    /// fingerprint.
+    fn constraint_theta(
+        &mut self,
+        k: usize,
+        x: &[f64],
+        excess: &[f64],
+        categorical: &[bool],
+    ) -> Theta {
+        let d = categorical.len();
+        let c = checkpoints(excess.len())
+            .last()
+            .copied()
+            .unwrap_or(excess.len());
+        let rows = observe::select(&excess[..c], MAX_FIT);
+        let fx: Vec<f64> = rows
+            .iter()
+            .flat_map(|&i| x[i * d..(i + 1) * d].iter().copied())
+            .collect();
+        let fe: Vec<f64> = rows.iter().map(|&i| excess[i]).collect();
+        let print = fingerprint(k as u64, &fx, &fe);
+        if let Some((cached, theta)) = self.constraint_fits.get(&(k, c))
+            && *cached == print
+        {
+            return theta.clone();
+        }
+        let fy = observe::standardise(&fe);
+        // From the default only: a fit depends on its data alone, so a
+        // restarted daemon (empty cache) proposes the same point.
+        let starts = [fit::default_theta(d)];
+        let theta = fit::fit(&fx, &fy, d, categorical, &starts)
+            .map_or_else(|| fit::default_theta(d), |f| f.theta);
+        self.constraint_fits.insert((k, c), (print, theta.clone()));
+        theta
     }
 
     /// The hyperparameters for the current results: those fitted at the
@@ -380,7 +451,12 @@ impl Bayes {
     /// within segments of CHAIN checkpoints (a segment's first fit starts
     /// from the default only), so a fit depends on at most CHAIN fits, all
     /// recomputed from the history when not cached.
-    fn theta(&mut self, obs: &Observations, categorical: &[bool]) -> Result<Theta, String> {
+    fn theta(
+        &mut self,
+        obs: &Observations,
+        categorical: &[bool],
+        slot: usize,
+    ) -> Result<Theta, String> {
         let d = categorical.len();
         let checkpoints = checkpoints(obs.len());
         let last = checkpoints
@@ -403,7 +479,7 @@ impl Bayes {
         let mut previous: Option<Theta> = None;
         let mut start = 0;
         for (k, (c, print, _, _)) in data.iter().enumerate().rev() {
-            if let Some((cached, theta)) = self.fits.get(c)
+            if let Some((cached, theta)) = self.fits.get(&(slot, *c))
                 && cached == print
             {
                 previous = Some(theta.clone());
@@ -436,7 +512,7 @@ impl Bayes {
                 }
                 None => return Err(format!("the model fit failed on {c} results")),
             };
-            self.fits.insert(c, (print, theta.clone()));
+            self.fits.insert((slot, c), (print, theta.clone()));
             previous = Some(theta);
         }
         previous.ok_or_else(|| "no results to fit".to_owned())

@@ -255,7 +255,7 @@ fn counted(state: TrialState, best: Option<f64>, rules: &Rules) -> Counted {
 /// Which of the observations (in order) train the model when there are more
 /// than `cap`: the best 40 % of `cap`, and the rest spread evenly over the
 /// others in run order.
-fn select(values: &[f64], cap: usize) -> Vec<usize> {
+pub(super) fn select(values: &[f64], cap: usize) -> Vec<usize> {
     let n = values.len();
     if n <= cap {
         return (0..n).collect();

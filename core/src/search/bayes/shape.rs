@@ -85,16 +85,51 @@ impl Shape {
         rng: &mut R,
         penalise: bool,
     ) -> History {
+        let weights = simplex(self.objectives.len().max(1), rng);
+        self.derive_weighted(history, &weights, penalise)
+    }
+
+    /// With several objectives, one history per objective with its raw
+    /// value (oriented to minimise): what the model's hyperparameters are
+    /// fitted on, one fit per objective, averaged. These values never change
+    /// once a run has ended, so the fits stay cached from one proposal to
+    /// the next (a scalarisation's scaling moves with every new extreme).
+    pub fn for_fit(&self, history: &History) -> Vec<History> {
+        self.objectives
+            .iter()
+            .map(|o| {
+                let trials = history
+                    .trials
+                    .iter()
+                    .map(|t| {
+                        let mut t = t.clone();
+                        t.metric = match (t.state, t.outcomes.get(&o.name)) {
+                            (TrialState::Finished, Some(&v)) => {
+                                vec![if o.goal == Goal::Maximize { -v } else { v }]
+                            }
+                            _ => Vec::new(),
+                        };
+                        t
+                    })
+                    .collect();
+                History {
+                    trials,
+                    seeds: Vec::new(),
+                }
+            })
+            .collect()
+    }
+
+    fn derive_weighted(&self, history: &History, weights: &[f64], penalise: bool) -> History {
         let ended = |t: &Trial| matches!(t.state, TrialState::Finished);
         let mut trials = history.trials.clone();
         let mut seeds = history.seeds.clone();
         if !self.objectives.is_empty() {
-            let weights = simplex(self.objectives.len(), rng);
             let scaled = self.scales(history);
             for t in &mut trials {
                 t.metric = if ended(t) {
                     self.oriented(t)
-                        .map(|f| vec![tchebycheff(&f, &weights, &scaled)])
+                        .map(|f| vec![tchebycheff(&f, weights, &scaled)])
                         .unwrap_or_default()
                 } else {
                     Vec::new()
