@@ -1,8 +1,9 @@
 //! Several objectives and outcome constraints, turned into the one value per
 //! run that the model learns, afresh for every proposal:
 //!
-//! - several objectives (ParEGO, Knowles 2006): each is scaled to [0, 1]
-//!   over the finished runs (oriented to minimise), and the run's value is
+//! - several objectives (ParEGO, Knowles 2006): each is scaled to [0, 1],
+//!   from the best value of the finished runs to the worst on their Pareto
+//!   front (oriented to minimise), and the run's value is
 //!   the augmented Tchebycheff scalarisation `max_i w_i f_i + 0.05 sum_i
 //!   w_i f_i` with weights `w` drawn uniformly from the simplex by the
 //!   proposal's own random stream: each proposal aims at another part of the
@@ -155,22 +156,32 @@ impl Shape {
             .collect()
     }
 
-    /// Per objective, the lowest and highest (oriented) value of the
-    /// finished runs.
+    /// Per objective, the scale the scalarisation reads: from the best
+    /// (oriented) value of the finished runs to the worst value on their
+    /// Pareto front (the nadir), so that the front, not the far tail of bad
+    /// runs, spans [0, 1]; runs beyond the nadir score above 1.
     fn scales(&self, history: &History) -> Vec<(f64, f64)> {
-        let mut scales = vec![(f64::INFINITY, f64::NEG_INFINITY); self.objectives.len()];
-        for t in history
+        let points: Vec<Vec<f64>> = history
             .trials
             .iter()
             .filter(|t| t.state == TrialState::Finished)
-        {
-            if let Some(f) = self.oriented(t) {
-                for (s, v) in scales.iter_mut().zip(f) {
-                    *s = (s.0.min(v), s.1.max(v));
-                }
-            }
-        }
-        scales
+            .filter_map(|t| self.oriented(t))
+            .collect();
+        let front = crate::pareto::front(&points);
+        (0..self.objectives.len())
+            .map(|j| {
+                let lo = points.iter().map(|p| p[j]).fold(f64::INFINITY, f64::min);
+                let nadir = front
+                    .iter()
+                    .map(|&i| points[i][j])
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let hi = points
+                    .iter()
+                    .map(|p| p[j])
+                    .fold(f64::NEG_INFINITY, f64::max);
+                if nadir > lo { (lo, nadir) } else { (lo, hi) }
+            })
+            .collect()
     }
 
     /// Whether a finished run kept every outcome constraint, and by how
