@@ -332,7 +332,7 @@ fn bayes_with_two_objectives_spreads_along_the_front() {
     for seed in [1, 2, 3] {
         let bayes = zdt1_hypervolume("bayes", seed);
         let random = zdt1_hypervolume("random", seed);
-        assert!(bayes > 0.8, "seed {seed}: hypervolume {bayes} of 0.877");
+        assert!(bayes > 0.84, "seed {seed}: hypervolume {bayes} of 0.877");
         assert!(
             bayes > random + 0.05,
             "seed {seed}: bayes {bayes}, random {random}"

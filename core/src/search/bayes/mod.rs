@@ -23,6 +23,7 @@
 //! proposal comes from a Parzen estimator, and the log says why.
 
 mod acquisition;
+mod ehvi;
 mod encode;
 mod fit;
 mod gp;
@@ -303,6 +304,9 @@ impl Bayes {
     ) -> Result<Option<Vec<f64>>, String> {
         let categorical = self.encoding.categorical();
         let d = categorical.len();
+        if let Some(p) = self.ehvi_point(obs, fit_obs, history, taken, rng)? {
+            return Ok(Some(p));
+        }
         // One fit, or with several objectives one per objective, averaged
         // (in log space: the geometric mean of length-scales).
         let theta = if fit_obs.is_empty() {
@@ -362,6 +366,81 @@ impl Bayes {
             feasible_only: incumbent.is_none(),
         };
         Ok(acquisition.maximise(rng))
+    }
+
+    /// With two objectives (and no outcome constraints): the point of
+    /// highest expected hypervolume improvement, on a model per objective;
+    /// `None` when another way must choose (more objectives, constraints,
+    /// no candidate that improves the front).
+    fn ehvi_point(
+        &mut self,
+        obs: &Observations,
+        fit_obs: &[Observations],
+        history: &History,
+        taken: &Taken,
+        rng: &mut ChaCha12Rng,
+    ) -> Result<Option<Vec<f64>>, String> {
+        let Some(shape) = self.shape.clone() else {
+            return Ok(None);
+        };
+        if shape.objectives() != 2 || !shape.constraints().is_empty() || fit_obs.len() != 2 {
+            return Ok(None);
+        }
+        let categorical = self.encoding.categorical();
+        let d = categorical.len();
+        let mut x = Vec::new();
+        let mut points: Vec<Vec<f64>> = Vec::new();
+        for t in history
+            .trials
+            .iter()
+            .filter(|t| t.state == TrialState::Finished)
+        {
+            if let (Some(f), Some(p)) = (shape.oriented(t), self.encoding.encode(&t.params)) {
+                x.push(p);
+                points.push(f);
+            }
+        }
+        if points.len() < 2 {
+            return Ok(None);
+        }
+        // Trained on at most MAX_TRAINING runs: the best by the objectives'
+        // sum of ranks, and an even spread over the rest.
+        let rank = |j: usize| {
+            let mut order: Vec<usize> = (0..points.len()).collect();
+            order.sort_by(|&a, &b| points[a][j].total_cmp(&points[b][j]));
+            let mut r = vec![0.0; points.len()];
+            for (k, &i) in order.iter().enumerate() {
+                r[i] = k as f64;
+            }
+            r
+        };
+        let (r0, r1) = (rank(0), rank(1));
+        let score: Vec<f64> = r0.iter().zip(&r1).map(|(a, b)| a.min(*b)).collect();
+        let rows = observe::select(&score, MAX_TRAINING);
+        let xs: Vec<f64> = rows.iter().flat_map(|&i| x[i].iter().copied()).collect();
+        let mut models = Vec::with_capacity(2);
+        for j in 0..2 {
+            let theta = self.theta(&fit_obs[j], &categorical, j + 1)?;
+            let values: Vec<f64> = rows.iter().map(|&i| points[i][j]).collect();
+            models.push(
+                ehvi::Model::fit(&xs, &values, d, &theta, &categorical)
+                    .ok_or("an objective's kernel matrix could not be factorised")?,
+            );
+        }
+        let models: [ehvi::Model; 2] = models.try_into().map_err(|_| "two models")?;
+        let on = crate::pareto::front(&points);
+        let front: Vec<[f64; 2]> = on.iter().map(|&i| [points[i][0], points[i][1]]).collect();
+        let anchors: Vec<Vec<f64>> = on.iter().map(|&i| x[i].clone()).collect();
+        Ok(ehvi::propose(
+            &models,
+            &front,
+            ehvi::reference(&points, &front),
+            obs.pending(),
+            &self.encoding,
+            &anchors,
+            taken,
+            rng,
+        ))
     }
 
     /// A model of each outcome constraint's excess (`metric - bound` for an

@@ -145,8 +145,13 @@ impl Shape {
         History { trials, seeds }
     }
 
+    /// How many objectives, and whether there are outcome constraints.
+    pub fn objectives(&self) -> usize {
+        self.objectives.len()
+    }
+
     /// A trial's objective values, oriented to minimise, if it has them all.
-    fn oriented(&self, t: &Trial) -> Option<Vec<f64>> {
+    pub fn oriented(&self, t: &Trial) -> Option<Vec<f64>> {
         self.objectives
             .iter()
             .map(|o| {
