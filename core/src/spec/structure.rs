@@ -403,14 +403,38 @@ pub(crate) fn check_structure(
             "a parameter's condition may read only parameters that do not depend on it",
         );
     }
+    // A constraint that reads a parameter some runs lack holds for them.
+    let conditional = |name: &str| {
+        let Ok(leaf) = resolve(&all, name) else {
+            return false;
+        };
+        conditions
+            .iter()
+            .any(|c| resolve(&all, &c.target).is_ok_and(|t| leaf.path.starts_with(&t.path)))
+    };
     for (i, constraint) in constraints.iter().enumerate() {
         let at = sweepd.child("constraints").index(i);
+        let partial = constraint
+            .expr
+            .names()
+            .iter()
+            .any(|(name, _)| conditional(name));
         let node = match nodes("constraints").map(|n| &n.value) {
             Some(Value::Seq(items)) => &items[i],
             _ => unreachable!("constraints read from a list"),
         };
         match expr::analyse(&constraint.expr, &names) {
             Err(e) => report(c, node, &at, &constraint.text, e),
+            Ok(a) if !a.can_be_true && partial => c.warn(
+                node.position,
+                &at,
+                format!(
+                    "`{}` is never true over the parameters' ranges: it rules out every run \
+                     that has its parameters",
+                    constraint.text
+                ),
+                Some("check the bounds against the parameters' min and max".into()),
+            ),
             Ok(a) if !a.can_be_true => c.error_help(
                 node.position,
                 &at,

@@ -371,7 +371,8 @@ fn check_objectives(
                     "`metric` is `{}`, which is not one of `sweepd.objectives`",
                     metric.name
                 ),
-                "name one of the objectives (what W&B optimises without the sweepd block),                  or remove `metric`",
+                "name one of the objectives (what W&B optimises without the sweepd block), \
+                 or remove `metric`",
             ),
             Some(o) if o.goal != metric.goal => c.error(
                 fields.get("metric").and_then(|n| n.position),
@@ -448,7 +449,10 @@ fn check_enqueued(
         );
     }
     for (i, given) in options.enqueue.iter().enumerate() {
-        if let Err(e) = space.check_given(given, std::iter::empty()) {
+        // What a run leaves out is drawn, as the daemon draws it (a seed of
+        // its own here: a run the file gives must fit with some draws).
+        let fills = crate::search::Random::of_space(space.clone(), 0);
+        if let Err(e) = space.check_given(given, fills.fills(i as u64)) {
             let position = items.get(i).and_then(|n| n.position);
             c.error_help(
                 position,

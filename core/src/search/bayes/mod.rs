@@ -115,11 +115,15 @@ impl Bayes {
         }
     }
 
-    /// The initial design: the first runs, before any result counts.
+    /// The initial design: the first runs, before any result counts (points
+    /// that break a constraint left out: the search draws others there).
     pub fn initial_design(&self) -> Vec<ParamSet> {
         self.design()
-            .iter()
-            .map(|p| self.encoding.decode(p))
+            .into_iter()
+            .filter_map(|mut p| {
+                self.encoding.settle(&mut p);
+                self.encoding.feasible(&p).then(|| self.encoding.decode(&p))
+            })
             .collect()
     }
 
@@ -169,6 +173,7 @@ impl Bayes {
     /// finite space has been run.
     pub fn next(&mut self, history: &History) -> (Option<ParamSet>, Basis) {
         let index = history.trials.len();
+        let original = history;
         let derived;
         let fit_histories = self
             .shape
@@ -177,12 +182,7 @@ impl Bayes {
             .unwrap_or_default();
         let history = match &self.shape {
             Some(shape) => {
-                let mut rng = ChaCha12Rng::seed_from_u64(self.seed ^ 0x5ca1_a415_0b1e_c715);
-                rng.set_stream(index as u64);
-                // The Parzen estimator that stands in beyond MAX_GP_DIMS does
-                // not model outcome constraints: it learns them as penalties.
-                let penalise = self.encoding.dims.len() > MAX_GP_DIMS;
-                derived = shape.derive(history, &mut rng, penalise);
+                derived = shape.derive(history, &mut self.shape_rng(index), false);
                 &derived
             }
             None => history,
@@ -221,7 +221,14 @@ impl Bayes {
                 dims = dims.len(),
                 "bayes: more than {MAX_GP_DIMS} searched parameters; using the Parzen estimator"
             );
-            return (self.fallback(&obs, &taken, &mut rng), Basis::Fallback);
+            return (
+                self.fallback(
+                    &self.fallback_obs(original, index).unwrap_or(obs),
+                    &taken,
+                    &mut rng,
+                ),
+                Basis::Fallback,
+            );
         }
         match self.model_point(&obs, &fit_obs, history, &taken, &mut rng) {
             Ok(Some(p)) => (Some(self.encoding.decode(&p)), Basis::Model),
@@ -230,16 +237,49 @@ impl Bayes {
                     run = index,
                     "bayes: the model found only points already run; using the Parzen estimator"
                 );
-                (self.fallback(&obs, &taken, &mut rng), Basis::Fallback)
+                (
+                    self.fallback(
+                        &self.fallback_obs(original, index).unwrap_or(obs),
+                        &taken,
+                        &mut rng,
+                    ),
+                    Basis::Fallback,
+                )
             }
             Err(why) => {
                 tracing::warn!(
                     run = index,
                     "bayes: {why}; using the Parzen estimator for this run"
                 );
-                (self.fallback(&obs, &taken, &mut rng), Basis::Fallback)
+                (
+                    self.fallback(
+                        &self.fallback_obs(original, index).unwrap_or(obs),
+                        &taken,
+                        &mut rng,
+                    ),
+                    Basis::Fallback,
+                )
             }
         }
+    }
+
+    /// The random stream of proposal `index`'s scalarisation weights.
+    fn shape_rng(&self, index: usize) -> ChaCha12Rng {
+        let mut rng = ChaCha12Rng::seed_from_u64(self.seed ^ 0x5ca1_a415_0b1e_c715);
+        rng.set_stream(index as u64);
+        rng
+    }
+
+    /// What the Parzen estimator learns from when there are outcome
+    /// constraints: it has no model of them, so a run that breaks one is
+    /// valued below every run that keeps them. `None`: the model's own.
+    fn fallback_obs(&self, original: &History, index: usize) -> Option<Observations> {
+        let shape = self
+            .shape
+            .as_ref()
+            .filter(|s| !s.constraints().is_empty())?;
+        let derived = shape.derive(original, &mut self.shape_rng(index), true);
+        Some(Observations::new(&self.encoding, &self.observe, &derived))
     }
 
     fn fallback(
@@ -479,10 +519,15 @@ impl Bayes {
                 .flat_map(|&i| x[i * d..(i + 1) * d].iter().copied())
                 .collect();
             let es: Vec<f64> = rows.iter().map(|&i| excess[i]).collect();
-            let s = observe::Standardiser::fit(&es);
-            let ys: Vec<f64> = es.iter().map(|&e| s.apply(e)).collect();
+            // Plain z-scores: the bound must stay apart from the values
+            // even when every run so far broke it by the same amount.
+            let n = es.len() as f64;
+            let mean = es.iter().sum::<f64>() / n;
+            let sd = (es.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / n).sqrt();
+            let sd = if sd > 0.0 { sd } else { mean.abs().max(1.0) };
+            let ys: Vec<f64> = es.iter().map(|e| (e - mean) / sd).collect();
             if let Some(gp) = Gp::new(&xs, &ys, d, &theta, categorical) {
-                out.push((gp, s.apply(0.0)));
+                out.push((gp, -mean / sd));
             }
         }
         out

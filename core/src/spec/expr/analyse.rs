@@ -139,6 +139,9 @@ fn value(
                         (0.0, hi.max(-lo))
                     }
                 }
+                // The log of a negative number is NaN, which no range holds
+                // and every comparison calls false: anything at all.
+                Func::Log if xs[0].0 < 0.0 && xs[0].1 > 0.0 => (f64::NEG_INFINITY, f64::INFINITY),
                 Func::Log => {
                     let (lo, hi) = xs[0];
                     if hi <= 0.0 {
@@ -276,7 +279,8 @@ fn arithmetic(op: Op, (alo, ahi): (f64, f64), (blo, bhi): (f64, f64)) -> (f64, f
         Op::Sub => (alo - bhi, ahi - blo),
         Op::Mul => hull([alo * blo, alo * bhi, ahi * blo, ahi * bhi]),
         Op::Div if blo > 0.0 || bhi < 0.0 => hull([alo / blo, alo / bhi, ahi / blo, ahi / bhi]),
-        // A % b lies between 0 and b (Python's sign rule).
+        // A % b lies between 0 and b (Python's sign rule); % 0 is NaN.
+        Op::Rem if blo <= 0.0 && bhi >= 0.0 => (f64::NEG_INFINITY, f64::INFINITY),
         Op::Rem => {
             let m = blo.abs().max(bhi.abs());
             (

@@ -47,6 +47,7 @@ fn evaluates_with_the_usual_precedence() {
     );
     assert_eq!(run("log(exp(2)) == 2"), Some(Val::Bool(true)));
     assert_eq!(run("1e-3 * 1000 == 1"), Some(Val::Bool(true)));
+    assert_eq!(run("1_000 == 1000"), Some(Val::Bool(true)));
 }
 
 #[test]
@@ -108,6 +109,7 @@ fn space(name: &str) -> Result<Abstract, String> {
             "sgd".to_owned(),
         ])))),
         "mixed" => Ok(Abstract::Mixed),
+        "signed" => Ok(Abstract::Num { lo: -1.0, hi: 1.0 }),
         _ => Err("did you mean `batch_size`?".into()),
     }
 }
@@ -148,6 +150,15 @@ fn analysis_finds_what_can_never_be_true() {
         can(true, true)
     );
     assert_eq!(check("mixed == 3").unwrap(), can(true, true));
+    // NaN (the log of a negative, % 0) makes every comparison false: the
+    // analysis must not call these never true (or always true).
+    assert!(check("not (log(signed) < 1)").unwrap().can_be_true);
+    assert!(check("min(log(signed), 3) > 1").unwrap().can_be_true);
+    assert!(
+        check("batch_size % (signed + 1) < 1000")
+            .unwrap()
+            .can_be_false
+    );
 }
 
 #[test]

@@ -115,6 +115,18 @@ fn what_can_never_be_true_is_an_error_and_what_always_is_a_warning() {
         "{e}"
     );
 
+    // Over a parameter some runs lack, never true only rules out the runs
+    // that have it: a warning.
+    let v = yaml(&with(
+        "  conditions: {momentum: {optimizer: sgd}}\n  constraints: [\"momentum > 1\"]\n",
+    ));
+    assert!(v.is_valid(), "{:#?}", v.diagnostics);
+    assert!(
+        v.diagnostics
+            .warnings()
+            .any(|d| d.message.contains("rules out every run that has"))
+    );
+
     let v = yaml(&with("  constraints: [\"batch_size <= 128\"]\n"));
     assert!(v.is_valid());
     let warnings: Vec<String> = v
@@ -175,6 +187,15 @@ fn given_runs_must_have_only_active_parameters_and_keep_the_constraints() {
     assert!(
         e.contains("`batch_size * grad_accum <= 512`: the run breaks this constraint"),
         "{e}"
+    );
+    // A given run that leaves a deciding parameter out is completed so that
+    // it has what it gives.
+    let spec = valid(&with(
+        "  conditions: {momentum: {optimizer: sgd}}\n  enqueue: [{momentum: 0.9}]\n",
+    ));
+    assert_eq!(
+        crate::search::given_runs(&spec, 3).unwrap()[0]["optimizer"],
+        "sgd"
     );
     // What a given run leaves out is filled in to keep the constraints.
     let spec = valid(&with(
