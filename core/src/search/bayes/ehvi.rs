@@ -63,12 +63,18 @@ impl Model {
     }
 }
 
+/// What improvement is measured against: the front (oriented to minimise)
+/// and the reference point.
+pub(super) struct Target<'a> {
+    pub front: &'a [[f64; 2]],
+    pub reference: [f64; 2],
+}
+
 /// The candidate of highest expected hypervolume improvement; `None` when
 /// none improves the front even optimistically.
 pub(super) fn propose<R: Rng + ?Sized>(
     models: &[Model; 2],
-    front: &[[f64; 2]],
-    reference: [f64; 2],
+    target: Target<'_>,
     pending: &[Vec<f64>],
     encoding: &Encoding,
     anchors: &[Vec<f64>],
@@ -77,7 +83,8 @@ pub(super) fn propose<R: Rng + ?Sized>(
 ) -> Option<Vec<f64>> {
     let dims = &encoding.dims;
     // Pending runs count at their predicted values.
-    let mut front = front.to_vec();
+    let reference = target.reference;
+    let mut front = target.front.to_vec();
     if !pending.is_empty() {
         let a = models[0].predict(pending);
         let b = models[1].predict(pending);

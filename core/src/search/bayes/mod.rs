@@ -473,8 +473,10 @@ impl Bayes {
         let anchors: Vec<Vec<f64>> = on.iter().map(|&i| x[i].clone()).collect();
         Ok(ehvi::propose(
             &models,
-            &front,
-            ehvi::reference(&points, &front),
+            ehvi::Target {
+                front: &front,
+                reference: ehvi::reference(&points, &front),
+            },
             obs.pending(),
             &self.encoding,
             &anchors,
