@@ -387,6 +387,11 @@ fn sweepd_tells_systemd_ready_status_and_stopping() {
     while !seen.iter().any(|m| m == "WATCHDOG=1\n") {
         seen.push(next());
     }
+    // "Running" is said when the process starts, before its shell has run
+    // a line: wait for the note, or a loaded machine cancels it first.
+    wait_until("the run to note its environment", || {
+        fs::read_to_string(sweep.join("runs/0001/env")).is_ok_and(|t| t.ends_with('\n'))
+    });
     w.sweepctl(["cancel", &id]).expect_code(0);
     wait_until("the sweep to be canceled", || state(&sweep) == "canceled");
     assert_eq!(
