@@ -4,32 +4,20 @@
 mod common;
 
 use std::fs;
-use std::path::PathBuf;
 
 use common::World;
-use common::daemon::{Daemon, home, run_dirs, state, summaries, wait_until};
+use common::daemon::{Daemon, run_dirs, state, submit, summaries, wait_until};
 use serde_json::{Value, json};
 
 /// Each run writes its arguments (one per line) and its start message.
 const RECORDS: &str = r#"command: [sh, -c, 'printf "%s\n" "$@" > "$SWEEP_RUN_DIR/args.txt"; head -n 1 > "$SWEEP_RUN_DIR/start.json"', sh, "${args}"]
 "#;
 
-fn submit(w: &World, name: &str, text: &str) -> PathBuf {
-    w.file(name, text);
-    let id = w
-        .sweepctl(["submit", name])
-        .expect_code(0)
-        .stdout()
-        .trim()
-        .to_owned();
-    home(w).join("sweeps").join(id)
-}
-
 #[test]
 fn an_inactive_parameter_reaches_no_run_in_any_form() {
     let w = World::new();
     let _daemon = Daemon::start(&w);
-    let sweep = submit(
+    let (sweep, _) = submit(
         &w,
         "grid.yaml",
         &format!(

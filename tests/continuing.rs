@@ -4,26 +4,14 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::World;
-use common::daemon::{Daemon, home, state, summaries, wait_until};
+use common::daemon::{Daemon, state, submit, summaries, wait_until};
 use serde_json::Value;
 
 /// A run that logs its `x` (a whole number) as the loss and exits.
 const LOGS_X: &str = "command: [sh, -c, 'sed -n \"s/.*\\\"x\\\": *\\([0-9]*\\).*/{\\\"loss\\\": \\1}/p\" \"$SWEEP_RUN_DIR/params.json\"']\n";
-
-/// The sweep's folder and its id.
-fn submit(w: &World, name: &str, text: &str) -> (PathBuf, String) {
-    w.file(name, text);
-    let id = w
-        .sweepctl(["submit", name])
-        .expect_code(0)
-        .stdout()
-        .trim()
-        .to_owned();
-    (home(w).join("sweeps").join(&id), id)
-}
 
 fn params(sweep: &Path) -> Vec<Value> {
     common::daemon::run_dirs(sweep)

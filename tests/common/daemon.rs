@@ -163,6 +163,18 @@ pub fn home(w: &World) -> PathBuf {
     w.path("home")
 }
 
+/// Write a sweep file and submit it: the sweep's folder and its id.
+pub fn submit(w: &World, name: &str, text: &str) -> (PathBuf, String) {
+    w.file(name, text);
+    let id = w
+        .sweepctl(["submit", name])
+        .expect_code(0)
+        .stdout()
+        .trim()
+        .to_owned();
+    (home(w).join("sweeps").join(&id), id)
+}
+
 pub fn sweeps(w: &World) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = fs::read_dir(home(w).join("sweeps"))
         .map(|e| {

@@ -41,13 +41,9 @@ pub enum Impute {
 
 const KEYS: &[&str] = &["name", "goal", "target", "impute", "impute_while_running"];
 
-pub(crate) fn check_metric(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<Metric> {
-    let fields = c.mapping(node, path, "`metric`")?;
-    c.only_keys(&fields, KEYS, "`metric`");
-    let name = c
-        .require(&fields, "name", "`metric`")
-        .and_then(|n| c.string(n, &fields.child("name")));
-    let goal = match fields.get("goal") {
+/// `goal:` of a metric or an objective: minimize when absent.
+pub(crate) fn read_goal(c: &mut Checker, fields: &super::checker::Fields<'_>) -> Option<Goal> {
+    match fields.get("goal") {
         None => Some(Goal::Minimize),
         Some(n) => choice(
             c,
@@ -55,7 +51,16 @@ pub(crate) fn check_metric(c: &mut Checker, node: &Node, path: &KeyPath) -> Opti
             &fields.child("goal"),
             &[("minimize", Goal::Minimize), ("maximize", Goal::Maximize)],
         ),
-    };
+    }
+}
+
+pub(crate) fn check_metric(c: &mut Checker, node: &Node, path: &KeyPath) -> Option<Metric> {
+    let fields = c.mapping(node, path, "`metric`")?;
+    c.only_keys(&fields, KEYS, "`metric`");
+    let name = c
+        .require(&fields, "name", "`metric`")
+        .and_then(|n| c.string(n, &fields.child("name")));
+    let goal = read_goal(c, &fields);
     let target = match fields.get("target") {
         None => Some(None),
         Some(n) => c

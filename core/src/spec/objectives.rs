@@ -2,11 +2,11 @@
 //! `sweepd.outcome_constraints` (bounds on logged metrics that a good run
 //! must keep).
 
-use super::checker::{Checker, choice};
+use super::checker::Checker;
 use super::diagnostic::KeyPath;
 use super::document::{Node, Value};
 use super::expr::{self, Expr, Op};
-use super::metric::Goal;
+use super::metric::{Goal, read_goal};
 
 /// One of several metrics the sweep optimises together.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,15 +75,7 @@ pub(crate) fn read_objectives(
         let name = c
             .require(&fields, "name", "an objective")
             .and_then(|n| c.string(n, &fields.child("name")));
-        let goal = match fields.get("goal") {
-            None => Some(Goal::Minimize),
-            Some(n) => choice(
-                c,
-                n,
-                &fields.child("goal"),
-                &[("minimize", Goal::Minimize), ("maximize", Goal::Maximize)],
-            ),
-        };
+        let goal = read_goal(c, &fields);
         match (name, goal) {
             (Some(name), Some(goal)) => {
                 if out.iter().any(|o| o.name == name) {
