@@ -375,7 +375,8 @@ pub(crate) fn check_structure(
                     "`{}` would never be active: `{}` is never true",
                     condition.target, condition.text
                 ),
-                "check the values against the parameter's values",
+                unknown_value(&condition.when, &names)
+                    .unwrap_or_else(|| "check the values against the parameter's values".into()),
             ),
             Ok(a) if !a.can_be_false => c.warn(
                 node.position,
@@ -453,6 +454,35 @@ pub(crate) fn check_structure(
             Ok(_) => {}
         }
     }
+}
+
+/// For `name == 'text'` where the parameter never takes that text: which
+/// of its values was probably meant.
+fn unknown_value(expr: &Expr, names: &dyn Fn(&str) -> Result<Abstract, String>) -> Option<String> {
+    let mut found = None;
+    expr.walk(&mut |e| {
+        if found.is_some() {
+            return;
+        }
+        if let Expr::Binary {
+            op: Op::Eq,
+            left,
+            right,
+            ..
+        } = e
+            && let (Expr::Name { name, .. }, Expr::Str(text)) = (&**left, &**right)
+            && let Ok(Abstract::Str(Some(values))) = names(name)
+            && !values.contains(text)
+        {
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            found = Some(format!(
+                "`{name}` takes {}; {}",
+                values.join(", "),
+                suggest::help(text, &values)
+            ));
+        }
+    });
+    found
 }
 
 fn key_position(map: &Node, key: &str) -> Option<super::diagnostic::Position> {

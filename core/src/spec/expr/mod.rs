@@ -159,7 +159,8 @@ impl Expr {
         out
     }
 
-    fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Expr)) {
+    /// Every node, depth first, the node before its parts.
+    pub(crate) fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Expr)) {
         f(self);
         match self {
             Expr::Not(e) | Expr::Neg(e) => e.walk(f),

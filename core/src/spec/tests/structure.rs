@@ -109,7 +109,11 @@ fn what_can_never_be_true_is_an_error_and_what_always_is_a_warning() {
     );
     assert!(help.unwrap().contains("min and max"));
 
-    let (e, _) = one_error("  conditions:\n    momentum: {optimizer: sdg}\n");
+    let (e, help) = one_error("  conditions:\n    momentum: {optimizer: sdg}\n");
+    assert_eq!(
+        help.as_deref(),
+        Some("`optimizer` takes adam, sgd; did you mean `sgd`?")
+    );
     assert!(
         e.ends_with("sweepd.conditions.momentum: `momentum` would never be active: `optimizer == 'sdg'` is never true"),
         "{e}"
