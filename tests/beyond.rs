@@ -9,8 +9,9 @@ use common::World;
 use common::daemon::{Daemon, run_dirs, state, submit, summaries, wait_until};
 use serde_json::{Value, json};
 
-/// Each run writes its arguments (one per line) and its start message.
-const RECORDS: &str = r#"command: [sh, -c, 'printf "%s\n" "$@" > "$SWEEP_RUN_DIR/args.txt"; head -n 1 > "$SWEEP_RUN_DIR/start.json"', sh, "${args}"]
+/// Each run writes its arguments (one per line) and its start message;
+/// `--m=${momentum}` is left out of a run without momentum.
+const RECORDS: &str = r#"command: [sh, -c, 'printf "%s\n" "$@" > "$SWEEP_RUN_DIR/args.txt"; head -n 1 > "$SWEEP_RUN_DIR/start.json"', sh, "${args}", "--m=${momentum}"]
 "#;
 
 #[test]
@@ -45,6 +46,8 @@ fn an_inactive_parameter_reaches_no_run_in_any_form() {
         let sgd = params["optimizer"] == "sgd";
         assert_eq!(params.get("momentum").is_some(), sgd, "{params}");
         assert_eq!(args.contains("--momentum="), sgd, "{args}");
+        assert_eq!(args.contains("--m="), sgd, "{args}");
+        assert!(!args.contains("${"), "{args}");
         assert!(
             params["batch_size"].as_f64().unwrap() * params["lr"].as_f64().unwrap() <= 10.0,
             "{params}"

@@ -26,6 +26,9 @@ pub struct Macros<'a> {
     pub params_json_file: &'a Path,
     /// `${envvar:NAME}`: the environment the run starts from.
     pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The sweep's top-level parameters this run does not have
+    /// (`sweepd.conditions`): an argument that names one is left out.
+    pub absent: &'a [String],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,12 +46,23 @@ pub fn argv(command: Option<&[String]>, macros: &Macros<'_>) -> Result<Vec<Strin
     let command = command.unwrap_or(&default);
     let mut out = Vec::new();
     for token in command {
+        if names_absent(token, macros.absent) {
+            continue;
+        }
         match whole_macro(token) {
             Some(name) => expand(name, macros, &mut out)?,
             None => out.push(substitute(token, macros)?),
         }
     }
     Ok(out)
+}
+
+/// Whether a token holds `${NAME}` for a parameter the run does not have:
+/// `--momentum=${momentum}` is not passed to a run without momentum.
+fn names_absent(token: &str, absent: &[String]) -> bool {
+    absent
+        .iter()
+        .any(|name| token.contains(&format!("${{{name}}}")))
 }
 
 /// The macro a token consists of, if it is exactly `${name}` (not `${envvar:...}`).
@@ -139,10 +153,26 @@ mod tests {
             params: &p,
             params_json_file: Path::new("/runs/1/params.json"),
             env: &env,
+            absent: &["momentum".to_owned()],
         };
         let owned: Option<Vec<String>> =
             command.map(|c| c.iter().map(|t| (*t).to_owned()).collect());
         argv(owned.as_deref(), &macros)
+    }
+
+    #[test]
+    fn an_argument_that_names_a_parameter_the_run_lacks_is_left_out() {
+        assert_eq!(
+            run(Some(&[
+                "train",
+                "--lr=${lr}",
+                "--momentum=${momentum}",
+                "${momentum}",
+                "x"
+            ]))
+            .unwrap(),
+            ["train", "--lr=1e-05", "x"]
+        );
     }
 
     #[test]

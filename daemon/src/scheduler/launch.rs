@@ -128,6 +128,15 @@ pub struct Resume {
 /// Everything the executor needs to start the run.
 pub fn launch(ctx: RunContext<'_>) -> Result<Launch, CommandError> {
     let env_lookup = |name: &str| std::env::var(name).ok();
+    // Top-level parameters this run does not have (sweepd.conditions).
+    let absent: Vec<String> = ctx
+        .spec
+        .parameters
+        .0
+        .keys()
+        .filter(|name| !ctx.params.contains_key(*name))
+        .cloned()
+        .collect();
     let argv = match ctx.runs_as.template(ctx.spec) {
         Some(template) => argv(
             template.as_deref(),
@@ -137,6 +146,7 @@ pub fn launch(ctx: RunContext<'_>) -> Result<Launch, CommandError> {
                 params: ctx.params,
                 params_json_file: &ctx.run_dir.params_file(),
                 env: &env_lookup,
+                absent: &absent,
             },
         )?,
         None => Vec::new(),
