@@ -66,6 +66,18 @@ pub struct History {
     pub seeds: Vec<Trial>,
 }
 
+impl Trial {
+    /// A finished run that logged one value of the sweep metric.
+    pub fn finished(params: ParamSet, value: f64) -> Self {
+        Self {
+            params,
+            state: TrialState::Finished,
+            metric: vec![value],
+            outcomes: Default::default(),
+        }
+    }
+}
+
 impl History {
     /// A history of runs with the given parameters (pending, no metric yet).
     pub fn of_params(params: impl IntoIterator<Item = ParamSet>) -> Self {

@@ -20,12 +20,7 @@ const OPTIMIZERS: &str = "program: p\nmetric: {name: loss}\nparameters:\n  \
     sweepd:\n  conditions:\n    momentum: {optimizer: sgd}\n";
 
 fn finished(params: ParamSet, value: f64) -> Trial {
-    Trial {
-        params,
-        state: TrialState::Finished,
-        metric: vec![value],
-        outcomes: Default::default(),
-    }
+    Trial::finished(params, value)
 }
 
 /// Every run of adam lacks `momentum`, every run of sgd has it.

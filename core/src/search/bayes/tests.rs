@@ -27,12 +27,7 @@ fn bayes_spec(parameters: &str, goal: &str) -> SweepSpec {
 }
 
 fn finished(params: ParamSet, value: f64) -> Trial {
-    Trial {
-        params,
-        state: TrialState::Finished,
-        metric: vec![value],
-        outcomes: Default::default(),
-    }
+    Trial::finished(params, value)
 }
 
 fn num(p: &ParamSet, name: &str) -> f64 {
