@@ -168,6 +168,37 @@ fn bayes_learns_a_conditional_space_and_never_gives_adam_momentum() {
     );
 }
 
+#[test]
+fn bayes_ends_a_countable_conditional_constrained_space_at_its_last_run() {
+    // adam: the 5 (batch, lr) pairs with batch + lr <= 4; sgd: those 5
+    // with each of 2 momenta. 15 distinct runs, not the 2 * 3 * 2 * 2 = 24
+    // of the raw coordinates.
+    let s = spec(
+        "method: bayes\nprogram: p\nmetric: {name: loss, goal: minimize}\nparameters:\n  \
+         optimizer: {values: [adam, sgd]}\n  batch: {min: 1, max: 3}\n  lr: {min: 1, max: 2}\n  \
+         momentum: {values: [0.5, 0.9]}\n\
+         sweepd:\n  conditions:\n    momentum: {optimizer: sgd}\n  \
+         constraints: [\"batch + lr <= 4\"]\n",
+    );
+    let mut bayes = Bayes::new(&s, 4);
+    let mut history = History::default();
+    let mut seen = Vec::new();
+    while let Some(p) = bayes.propose(&history).unwrap() {
+        let key = Value::Object(p.clone()).to_string();
+        assert!(!seen.contains(&key), "{key} proposed twice");
+        assert!(seen.len() < 15, "a 16th run: {key}");
+        seen.push(key);
+        let v = p["batch"].as_f64().unwrap() - p["lr"].as_f64().unwrap();
+        history.trials.push(finished(p, v));
+    }
+    assert_eq!(seen.len(), 15);
+    // Ended by the count of distinct runs, not by a fruitless search of
+    // every point left (which the Parzen fallback would report).
+    assert_eq!(bayes.next(&history).1, Basis::Model);
+    let runs: Vec<ParamSet> = history.trials.iter().map(|t| t.params.clone()).collect();
+    momentum_only_for_sgd(&runs);
+}
+
 /// A space of 2 to 4 numeric parameters and a linear constraint over them
 /// that about half the space satisfies.
 fn constrained_space() -> impl Strategy<Value = (String, bool)> {

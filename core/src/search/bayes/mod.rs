@@ -46,7 +46,7 @@ use self::acquisition::{Acquisition, Taken, uniform};
 use self::encode::Encoding;
 use self::gp::{Gp, Theta};
 use self::observe::Observations;
-use super::{History, ParamSet, Search, SearchError, SearchSize, Space, TrialState};
+use super::{Grid, History, ParamSet, Search, SearchError, SearchSize, Space, TrialState};
 
 /// Coordinates beyond which the Parzen estimator is used instead of the
 /// process (its length-scales would be poorly determined).
@@ -79,6 +79,8 @@ pub struct Bayes {
     /// they were fitted on.
     /// By (slot, checkpoint): slot 0 the model's own values, slot j the
     /// j-th objective's when there are several.
+    /// How many distinct runs the space has, when it is countable.
+    size: Option<u128>,
     fits: HashMap<(usize, usize), (u64, Theta)>,
     /// The same for each outcome constraint's model, by (constraint, checkpoint).
     constraint_fits: HashMap<(usize, usize), (u64, Theta)>,
@@ -106,6 +108,7 @@ impl Bayes {
         };
         Self {
             initial: (d + 3).clamp(5, 10),
+            size: distinct_runs(&encoding),
             encoding,
             observe: observe::Rules::new(metric.as_ref()),
             shape,
@@ -193,7 +196,7 @@ impl Bayes {
             .map(|h| Observations::new(&self.encoding, &self.observe, h))
             .collect();
         let taken = obs.taken();
-        if let Some(size) = self.encoding.finite_size()
+        if let Some(size) = self.size
             && obs.distinct_taken() as u128 >= size
         {
             return (None, Basis::Model);
@@ -643,6 +646,21 @@ impl Bayes {
         }
         previous.ok_or_else(|| "no results to fit".to_owned())
     }
+}
+
+/// How many distinct runs a countable space has: as its grid counts them
+/// where it has conditions (a run lacks what its branch lacks) or
+/// constraints (those that break one left out, when there are few enough
+/// points to count); `None` when some coordinate is continuous.
+fn distinct_runs(encoding: &Encoding) -> Option<u128> {
+    let every = encoding.finite_size()?;
+    if !encoding.is_structured() {
+        return Some(every);
+    }
+    let counted = Grid::of_space(encoding.space.clone())
+        .ok()
+        .and_then(|grid| grid.count().exact());
+    Some(counted.unwrap_or(every))
 }
 
 /// The result counts at which the hyperparameters are fitted, up to `m`:
