@@ -10,7 +10,9 @@
 //! index, so a proposal costs O(runs so far). Integer and float steps are not
 //! listed either: step `i` is computed from `i`, so a grid of 200 float axes
 //! of a million steps each costs a few kilobytes. Only listed values
-//! (`values: [...]`, bounded by the sweep file) are held.
+//! (`values: [...]`, bounded by the sweep file) are held, and the numbers of
+//! the points proposed so far (so a stretch that breaks a constraint is
+//! checked once).
 //!
 //! With `sweepd.conditions`, the grid is a union of branches: one per
 //! combination of the values of the parameters that conditions read (in
@@ -45,6 +47,11 @@ pub struct Grid {
     /// Points are numbered below this: the total, or u128::MAX for a grid
     /// beyond it (whose later points no sweep will live to run).
     end: u128,
+    /// The numbers of the points below `scanned` that satisfy the
+    /// constraints, ascending: a stretch of points that break one is
+    /// checked once, not at every proposal.
+    open: Vec<u128>,
+    scanned: u128,
 }
 
 /// One branch: the runs that have the same parameters and the same
@@ -123,6 +130,8 @@ impl Grid {
             total,
             skipped: None,
             end,
+            open: Vec::new(),
+            scanned: 0,
         };
         if grid.space.is_constrained()
             && let Some(n) = total.exact().filter(|&n| n <= MAX_COUNTED)
@@ -361,9 +370,20 @@ impl Search for Grid {
             .filter_map(|trial| self.index_of(&trial.params))
             .collect();
         // The first point not run yet that satisfies the constraints.
-        Ok((0..self.end)
-            .find(|i| !done.contains(i) && self.is_feasible(*i))
-            .map(|i| self.point(i)))
+        if let Some(&i) = self.open.iter().find(|i| !done.contains(i)) {
+            return Ok(Some(self.point(i)));
+        }
+        while self.scanned < self.end {
+            let i = self.scanned;
+            self.scanned += 1;
+            if self.is_feasible(i) {
+                self.open.push(i);
+                if !done.contains(&i) {
+                    return Ok(Some(self.point(i)));
+                }
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -111,6 +111,32 @@ fn grid_points_that_break_a_constraint_are_skipped_and_counted() {
 }
 
 #[test]
+fn a_constrained_grid_proposes_its_first_open_point_whatever_ran_before() {
+    let s = spec(
+        "method: grid\nprogram: p\nparameters:\n  batch_size: {values: [32, 64, 128]}\n  \
+         grad_accum: {values: [1, 2, 4, 8]}\n\
+         sweepd:\n  constraints: [\"batch_size * grad_accum <= 256\"]\n",
+    );
+    let feasible: Vec<ParamSet> = Grid::new(&s).unwrap().points().collect();
+    let mut grid = Grid::new(&s).unwrap();
+    // Runs out of grid order (as given runs may be), and the same grid
+    // asked again with fewer runs than it has already seen.
+    for done in [
+        vec![1, 2],
+        vec![0, 1, 2, 5],
+        vec![],
+        (0..8).collect(),
+        (0..9).collect(),
+    ] {
+        let history = History::of_params(done.iter().map(|&k| feasible[k].clone()));
+        let expected = (0..feasible.len())
+            .find(|k| !done.contains(k))
+            .map(|k| feasible[k].clone());
+        assert_eq!(grid.propose(&history).unwrap(), expected, "after {done:?}");
+    }
+}
+
+#[test]
 fn random_search_gives_momentum_to_sgd_runs_only() {
     let s = spec(&format!(
         "method: random\n{}",
