@@ -64,6 +64,10 @@ struct Args {
     /// first count).
     #[arg(long)]
     beyond: bool,
+    /// Also write every run's proposals and values, in the order proposed
+    /// (`points`, `values` in each run line): to see where a seed went.
+    #[arg(long)]
+    points: bool,
     #[arg(long, default_value = "target/bayes-bench.jsonl")]
     out: std::path::PathBuf,
 }
@@ -153,12 +157,13 @@ fn main() -> Result<()> {
                     duplicates += run.duplicates;
                     proposals += run.values.len();
                     times.extend(run.times.iter().copied());
-                    writeln!(
-                        out,
-                        "{}",
-                        json!({"kind": "run", "suite": "synth-v1", "fn": f.name, "optimizer": method, "workers": workers,
-                               "seed": seed, "regret": run.regret_curve(f.optimum), "proposal_s": run.times, "duplicates": run.duplicates})
-                    )?;
+                    let mut line = json!({"kind": "run", "suite": "synth-v1", "fn": f.name, "optimizer": method, "workers": workers,
+                           "seed": seed, "regret": run.regret_curve(f.optimum), "proposal_s": run.times, "duplicates": run.duplicates});
+                    if args.points {
+                        line["points"] = json!(run.points);
+                        line["values"] = json!(run.values);
+                    }
+                    writeln!(out, "{line}")?;
                 }
                 summary.push(Row {
                     func: f.name,
@@ -244,7 +249,8 @@ fn spec_from(text: &str) -> Result<SweepSpec> {
 
 /// One optimisation run.
 struct Run {
-    /// Objective values in the order the runs were proposed.
+    /// The runs' parameters and objective values, in the order proposed.
+    points: Vec<ParamSet>,
     values: Vec<f64>,
     /// Objective values in the order they finished (what "after n evaluations" means).
     finished: Vec<f64>,
@@ -299,6 +305,7 @@ fn optimise(
         ..History::default()
     };
     let mut run = Run {
+        points: Vec::new(),
         values: Vec::new(),
         finished: Vec::new(),
         times: Vec::new(),
@@ -328,6 +335,7 @@ fn optimise(
                 run.duplicates += 1;
             }
             let value = (f.objective)(&params);
+            run.points.push(params.clone());
             run.values.push(value);
             history.trials.push(Trial {
                 params,
