@@ -86,13 +86,14 @@ fn nested_groups_and_chained_conditions_branch_the_grid() {
     );
 }
 
+/// A grid of 12 points, 3 of which break its constraint.
+const BATCHES: &str = "method: grid\nprogram: p\nparameters:\n  \
+    batch_size: {values: [32, 64, 128]}\n  grad_accum: {values: [1, 2, 4, 8]}\n\
+    sweepd:\n  constraints: [\"batch_size * grad_accum <= 256\"]\n";
+
 #[test]
 fn grid_points_that_break_a_constraint_are_skipped_and_counted() {
-    let s = spec(
-        "method: grid\nprogram: p\nparameters:\n  batch_size: {values: [32, 64, 128]}\n  \
-         grad_accum: {values: [1, 2, 4, 8]}\n\
-         sweepd:\n  constraints: [\"batch_size * grad_accum <= 256\"]\n",
-    );
+    let s = spec(BATCHES);
     let mut grid = Grid::new(&s).unwrap();
     let products: Vec<i64> = grid
         .points()
@@ -112,11 +113,7 @@ fn grid_points_that_break_a_constraint_are_skipped_and_counted() {
 
 #[test]
 fn a_constrained_grid_proposes_its_first_open_point_whatever_ran_before() {
-    let s = spec(
-        "method: grid\nprogram: p\nparameters:\n  batch_size: {values: [32, 64, 128]}\n  \
-         grad_accum: {values: [1, 2, 4, 8]}\n\
-         sweepd:\n  constraints: [\"batch_size * grad_accum <= 256\"]\n",
-    );
+    let s = spec(BATCHES);
     let feasible: Vec<ParamSet> = Grid::new(&s).unwrap().points().collect();
     let mut grid = Grid::new(&s).unwrap();
     // Runs out of grid order (as given runs may be), and the same grid
