@@ -75,12 +75,12 @@ pub struct Bayes {
     shape: Option<shape::Shape>,
     seed: u64,
     initial: usize,
+    /// How many distinct runs the space has, when it is countable.
+    size: Option<u128>,
     /// Fitted hyperparameters per checkpoint, with a fingerprint of the data
     /// they were fitted on.
     /// By (slot, checkpoint): slot 0 the model's own values, slot j the
     /// j-th objective's when there are several.
-    /// How many distinct runs the space has, when it is countable.
-    size: Option<u128>,
     fits: HashMap<(usize, usize), (u64, Theta)>,
     /// The same for each outcome constraint's model, by (constraint, checkpoint).
     constraint_fits: HashMap<(usize, usize), (u64, Theta)>,
